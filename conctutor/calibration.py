@@ -1,0 +1,107 @@
+"""How much pure-Python work this machine does per second on one core.
+
+`calcula(segundos)` does a *fixed amount of work*: ``segundos`` times the rate
+measured here. The rate is measured once per machine and interpreter and kept
+in a small JSON file (``~/.cache/conctutor/calibration.json``, or
+``$CONCTUTOR_CACHE_DIR``), so importing conctutor never re-measures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+TRIAL_ITERATIONS = 100_000
+TRIALS = 7
+
+_rate: float | None = None
+
+
+def spin(iterations: int) -> int:
+    """The unit of CPU-bound work: integer arithmetic in a pure-Python loop."""
+    x = 1
+    for i in range(iterations):
+        x = (x * 31 + i) % 1_000_003
+    return x
+
+
+def measure() -> float:
+    """Iterations per second of `spin`, best of several short trials.
+
+    The best trial is the one least disturbed by other programs, which is the
+    closest to "running alone on one core".
+    """
+    best = float("inf")
+    for _ in range(TRIALS):
+        started = time.perf_counter()
+        spin(TRIAL_ITERATIONS)
+        best = min(best, time.perf_counter() - started)
+    return TRIAL_ITERATIONS / best
+
+
+def cache_path() -> str:
+    base = os.environ.get("CONCTUTOR_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "conctutor"
+    )
+    return os.path.join(base, "calibration.json")
+
+
+def _machine_key() -> str:
+    gil = "nogil" if getattr(sys, "_is_gil_enabled", lambda: True)() is False else "gil"
+    return "|".join((platform.node(), platform.machine(), sys.implementation.cache_tag or "", sys.version, gil))
+
+
+def _read_cache() -> dict:
+    try:
+        with open(cache_path(), encoding="utf-8") as cache:
+            data = json.load(cache)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_cache(data: dict) -> None:
+    path = cache_path()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=1)
+        os.replace(temporary, path)
+    except OSError:
+        pass  # a read-only home only costs a re-measurement next time
+
+
+def iterations_per_second() -> float:
+    """The calibrated rate: from memory, else from the cache file, else measured now."""
+    global _rate
+    if _rate is None:
+        data = _read_cache()
+        cached = data.get(_machine_key(), {}).get("iterations_per_second")
+        if isinstance(cached, (int, float)) and cached > 0:
+            _rate = float(cached)
+        else:
+            _rate = measure()
+            data[_machine_key()] = {"iterations_per_second": _rate, "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
+            _write_cache(data)
+    return _rate
+
+
+def recalibrate() -> float:
+    """Measure again (after a hardware change, or on a quieter machine) and cache it."""
+    global _rate
+    _rate = None
+    data = _read_cache()
+    data.pop(_machine_key(), None)
+    _write_cache(data)
+    return iterations_per_second()
+
+
+def adopt(rate: float) -> None:
+    """In a worker process: use the rate measured by the process that sent the task."""
+    global _rate
+    _rate = rate
