@@ -1,0 +1,261 @@
+"""Export of real recordings: Perfetto trace JSON, and save/load round trips."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import io
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+os.environ["CONCTUTOR_TIME_SCALE"] = "0.02"
+
+from conctutor import Span, Timeline, calcula, consulta_dados, grava_log, processa_dados, record, task  # noqa: E402
+from conctutor.export import CPU_COUNTER, FORMAT, RUNNING_SLICE, VERSION, load_timeline  # noqa: E402
+from conctutor.recording import wait  # noqa: E402
+
+
+@task("io")
+def falha_de_exportacao(segundos: float = 0.5) -> None:
+    """A real task that waits and then fails, so the recording has an error span."""
+    wait(segundos)
+    raise RuntimeError("disco cheio")
+
+
+def _run_everything() -> None:
+    dados = consulta_dados()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as executor:
+        futures = [
+            executor.submit(processa_dados, dados),
+            executor.submit(grava_log),
+            executor.submit(calcula, 1.0),
+            executor.submit(calcula, 1.0),
+            executor.submit(falha_de_exportacao),
+        ]
+        concurrent.futures.wait(futures)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2) as executor:
+        list(executor.map(calcula, [1.0, 1.0]))
+
+
+@pytest.fixture(scope="module")
+def timeline() -> Timeline:
+    with contextlib.redirect_stdout(io.StringIO()):
+        with record(cpu_interval=0.01) as recorded:
+            _run_everything()
+    return recorded
+
+
+# --- save / load ------------------------------------------------------------------
+
+
+def test_round_trip_keeps_every_field(timeline: Timeline, tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    timeline.save(path)
+    loaded = Timeline.load(path)
+
+    assert len(timeline.spans) == 8
+    assert loaded.spans == timeline.spans
+    for original, copy in zip(timeline.spans, loaded.spans):
+        # lane_key is left out of Span equality, so compare it on its own
+        assert copy.lane_key == original.lane_key
+        assert isinstance(copy.lane_key, tuple)
+        assert isinstance(copy.running, tuple)
+        assert all(isinstance(interval, tuple) and len(interval) == 2 for interval in copy.running)
+    assert loaded.cpu == timeline.cpu
+    assert loaded.makespan == timeline.makespan
+    assert loaded.cores == timeline.cores
+    assert loaded.python == timeline.python
+    assert loaded.workers == timeline.workers
+    assert loaded.ideal_time == timeline.ideal_time
+    assert not loaded.is_live
+
+    again = tmp_path / "again.json"
+    loaded.save(again)
+    assert json.loads(again.read_text(encoding="utf-8")) == json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_saved_file_is_versioned_json(timeline: Timeline, tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    timeline.save(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["format"] == FORMAT
+    assert data["version"] == VERSION
+    assert {span["status"] for span in data["spans"]} == {"ok", "error"}
+
+
+def test_an_empty_recording_round_trips(tmp_path: Path) -> None:
+    with record() as empty:
+        pass
+    empty.save(tmp_path / "empty.json")
+    loaded = load_timeline(tmp_path / "empty.json")
+    assert loaded.spans == []
+    assert loaded.makespan == empty.makespan
+    empty.to_perfetto(tmp_path / "empty.trace.json")
+    trace = json.loads((tmp_path / "empty.trace.json").read_text(encoding="utf-8"))
+    assert not [e for e in trace["traceEvents"] if e["ph"] == "X"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("isto não é json", "não é JSON válido"),
+        ("[1, 2, 3]", "não é uma timeline do conctutor"),
+        ('{"spans": []}', "não é uma timeline do conctutor"),
+        ('{"traceEvents": [], "displayTimeUnit": "ms"}', "Perfetto"),
+    ],
+)
+def test_loading_something_else_says_so(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "other.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        load_timeline(path)
+
+
+def test_a_binary_file_is_rejected_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "image.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe")
+    with pytest.raises(ValueError, match="não é uma timeline do conctutor"):
+        load_timeline(path)
+
+
+@pytest.mark.parametrize("version", [0, VERSION + 1, "1", None])
+def test_an_unknown_version_is_rejected(timeline: Timeline, tmp_path: Path, version: object) -> None:
+    path = tmp_path / "run.json"
+    timeline.save(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["version"] = version
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match=f"só lê a versão {VERSION}"):
+        load_timeline(path)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data["spans"][0].pop("name"),
+        lambda data: data["spans"][0].update(pid="doze"),
+        lambda data: data["spans"][0].update(running=[[0.1]]),
+        lambda data: data.pop("cpu"),
+        lambda data: data.update(spans=None),
+    ],
+)
+def test_a_damaged_file_is_rejected(timeline: Timeline, tmp_path: Path, damage) -> None:
+    path = tmp_path / "run.json"
+    timeline.save(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    damage(data)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="danificada"):
+        load_timeline(path)
+
+
+# --- Perfetto ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trace(timeline: Timeline, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    path = tmp_path_factory.mktemp("perfetto") / "run.trace.json"
+    timeline.to_perfetto(path)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_trace_is_chrome_trace_event_json(trace: dict) -> None:
+    assert trace["displayTimeUnit"] == "ms"
+    phases = Counter(event["ph"] for event in trace["traceEvents"])
+    assert set(phases) == {"M", "X", "C"}
+    for event in trace["traceEvents"]:
+        assert isinstance(event["name"], str) and isinstance(event["pid"], int)
+        if event["ph"] in ("X", "C"):
+            assert isinstance(event["ts"], (int, float)) and event["ts"] >= 0
+        if event["ph"] == "X":
+            assert isinstance(event["tid"], int) and event["dur"] >= 0
+
+
+def test_one_track_per_lane_in_lane_order(timeline: Timeline, trace: dict) -> None:
+    names = [e for e in trace["traceEvents"] if e["ph"] == "M" and e["name"] == "thread_name"]
+    assert [e["args"]["name"] for e in names] == timeline.workers
+    tracks = [(e["pid"], e["tid"]) for e in names]
+    assert len(set(tracks)) == len(tracks)
+    order = {
+        (e["pid"], e["tid"]): e["args"]["sort_index"]
+        for e in trace["traceEvents"]
+        if e["name"] == "thread_sort_index"
+    }
+    assert [order[track] for track in tracks] == sorted(order[track] for track in tracks)
+
+    # every worker process is a process of its own, named after its lane
+    workers = {span.pid for span in timeline.spans if span.worker.startswith("processo")}
+    assert workers
+    process_names = {e["pid"]: e["args"]["name"] for e in trace["traceEvents"] if e["name"] == "process_name"}
+    for pid in workers:
+        assert process_names[pid].startswith("processo ") and f"pid {pid}" in process_names[pid]
+
+
+def test_spans_and_running_intervals_are_nested_slices(timeline: Timeline, trace: dict) -> None:
+    slices = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    spans = timeline.spans
+    running = [e for e in slices if e["name"] == RUNNING_SLICE]
+    tasks = [e for e in slices if e["name"] != RUNNING_SLICE]
+    assert len(tasks) == len(spans)
+    assert len(running) == sum(len(span.running) for span in spans)
+    assert Counter(e["name"] for e in tasks) == Counter(span.name for span in spans)
+
+    track_of = {
+        e["args"]["name"]: (e["pid"], e["tid"]) for e in trace["traceEvents"] if e["name"] == "thread_name"
+    }
+    for span in spans:
+        [parent] = [
+            e
+            for e in tasks
+            if e["name"] == span.name and e["ts"] == pytest.approx(span.start * 1e6, abs=0.01)
+            and (e["pid"], e["tid"]) == track_of[span.worker]
+        ]
+        assert parent["dur"] == pytest.approx(span.duration * 1e6, abs=0.01)
+        assert parent["args"]["status"] == span.status
+        assert parent["args"]["cpu_time"] == span.cpu_time
+        assert parent["args"]["seconds"] == span.seconds
+        assert parent["args"]["error"] == span.error
+        for a, b in span.running:
+            [child] = [
+                e
+                for e in running
+                if (e["pid"], e["tid"]) == track_of[span.worker]
+                and e["ts"] == pytest.approx(max(a, span.start) * 1e6, abs=0.01)
+                and e["args"]["tarefa"] == span.name
+            ]
+            assert child["ts"] >= parent["ts"]
+            assert child["ts"] + child["dur"] <= parent["ts"] + parent["dur"] + 1e-6
+
+    [failed] = [e for e in tasks if e["args"]["status"] == "error"]
+    assert failed["name"] == "falha_de_exportacao"
+    assert "disco cheio" in failed["args"]["error"]
+
+
+def test_cpu_use_is_a_counter_per_core(timeline: Timeline, trace: dict) -> None:
+    cpu = timeline.cpu
+    counters = [e for e in trace["traceEvents"] if e["ph"] == "C"]
+    assert cpu.times, "the recording should have CPU samples"
+    assert len(counters) == len(cpu.times) + 1
+    assert {e["name"] for e in counters} == {CPU_COUNTER}
+    for event in counters:
+        assert len(event["args"]) == cpu.cores
+        assert all(0 <= value <= 100 for value in event["args"].values())
+    times = [e["ts"] for e in counters]
+    assert times == sorted(times)
+    assert times[-1] == pytest.approx(cpu.times[-1] * 1e6, abs=0.01)
+    lanes = {(e["pid"]) for e in trace["traceEvents"] if e["name"] == "thread_name"}
+    assert counters[0]["pid"] not in lanes
+
+
+def test_span_is_exported_from_a_loaded_timeline_too(timeline: Timeline, tmp_path: Path) -> None:
+    timeline.save(tmp_path / "run.json")
+    Timeline.load(tmp_path / "run.json").to_perfetto(tmp_path / "a.json")
+    timeline.to_perfetto(tmp_path / "b.json")
+    assert json.loads((tmp_path / "a.json").read_text(encoding="utf-8")) == json.loads(
+        (tmp_path / "b.json").read_text(encoding="utf-8")
+    )
+    assert isinstance(timeline.spans[0], Span)
