@@ -1,0 +1,494 @@
+"""The public contract of DESIGN.md, end to end, with the chapter's programs.
+
+Timing assertions are about order, overlap and ratios with generous
+tolerances: these machines are shared, noisy and have two cores.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import io
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+import time
+
+import pytest
+
+import conctutor
+from conctutor import calcula, consulta_dados, grava_log, processa_dados, record
+from conctutor import recording as recording_module
+
+SCALE = 0.05
+STEP = 2.0 * SCALE  # one chapter task, scaled
+START_METHODS = [m for m in ("fork", "spawn", "forkserver") if m in multiprocessing.get_all_start_methods()]
+
+
+@pytest.fixture(autouse=True)
+def fast_tasks(monkeypatch):
+    monkeypatch.setenv("CONCTUTOR_TIME_SCALE", str(SCALE))
+    previous = conctutor.get_durations()
+    yield
+    conctutor.set_durations(**previous)
+
+
+def quietly(function, *args):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return function(*args)
+
+
+def overlap(a, b) -> float:
+    return max(0.0, min(a.end, b.end) - max(a.start, b.start))
+
+
+# --- the chapter's programs, exactly as written --------------------------------------
+
+
+def main_sequencial():
+    dados = consulta_dados()
+    processa_dados(dados)
+    grava_log()
+
+
+def main_threads():
+    with concurrent.futures.ThreadPoolExecutor() as executor:
+        future = executor.submit(consulta_dados)
+        dados = future.result()
+        executor.submit(processa_dados, dados)
+        executor.submit(grava_log)
+
+
+def main_processos(context=None):
+    with concurrent.futures.ProcessPoolExecutor(mp_context=context) as executor:
+        future = executor.submit(consulta_dados)
+        dados = future.result()
+        executor.submit(processa_dados, dados)
+        executor.submit(grava_log)
+
+
+def test_tasks_print_and_return_like_the_chapter():
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        assert consulta_dados() == "dados"
+        assert processa_dados("dados") is None
+        assert grava_log() is None
+    assert output.getvalue() == "Consultando dados...\nProcessando dados...\nGravando log...\n"
+
+
+def test_sequential_program_gives_three_spans_one_after_another():
+    with record() as timeline:
+        quietly(main_sequencial)
+    spans = timeline.spans
+    assert [s.name for s in spans] == ["consulta_dados", "processa_dados", "grava_log"]
+    assert {s.worker for s in spans} == {"principal"}
+    assert all(s.status == "ok" and s.pid == os.getpid() for s in spans)
+    for before, after in zip(spans, spans[1:]):
+        assert before.end <= after.start
+    for span in spans:
+        assert span.seconds == pytest.approx(STEP)
+        assert span.duration >= STEP * 0.95
+        # sleeping is waiting: the task ran on a CPU for a sliver of its span
+        assert span.running_time < 0.2 * span.duration
+        assert span.cpu_time < 0.2 * span.duration
+    assert timeline.makespan >= 3 * STEP * 0.95
+    assert timeline.ideal_time == pytest.approx(2 * STEP)  # processa waits for consulta; grava_log need not
+
+
+def test_thread_program_saves_time_where_grava_log_overlaps_processa_dados():
+    with record() as timeline:
+        quietly(main_threads)
+    by_name = {s.name: s for s in timeline.spans}
+    assert set(by_name) == {"consulta_dados", "processa_dados", "grava_log"}
+    consulta, processa, grava = by_name["consulta_dados"], by_name["processa_dados"], by_name["grava_log"]
+    assert overlap(grava, consulta) == 0  # submitted after future.result() returned
+    assert overlap(grava, processa) > 0.5 * STEP
+    assert all(s.worker.startswith("thread ") for s in timeline.spans)
+    assert grava.worker != processa.worker
+    assert timeline.makespan < 2.8 * STEP  # two steps, not three
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_process_program_records_worker_processes(method):
+    with record() as timeline:
+        main_processos(multiprocessing.get_context(method))
+    spans = timeline.spans
+    assert sorted(s.name for s in spans) == ["consulta_dados", "grava_log", "processa_dados"]
+    assert all(s.pid != os.getpid() and s.status == "ok" for s in spans)
+    assert all(s.worker.startswith("processo ") and f"pid {s.pid}" in s.worker for s in spans)
+    for span in spans:
+        assert span.duration >= STEP * 0.95
+        assert span.running and span.running_time < 0.5 * span.duration
+    by_name = {s.name: s for s in spans}
+    assert by_name["processa_dados"].start >= by_name["consulta_dados"].end
+    assert by_name["grava_log"].start >= by_name["consulta_dados"].end
+    if method == "fork":
+        # spawn/forkserver may start the second worker later than these short
+        # (scaled) tasks last, so only fork's overlap is certain here
+        assert overlap(by_name["grava_log"], by_name["processa_dados"]) > 0.3 * STEP
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_adjusted_durations_reach_worker_processes(method):
+    conctutor.set_durations(grava_log=0.5, calcula=0.4)
+    with record() as timeline:
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method)) as executor:
+            quietly(lambda: [executor.submit(grava_log).result(), executor.submit(calcula).result()])
+    grava, calc = timeline.spans
+    assert grava.seconds == pytest.approx(0.5 * SCALE)
+    assert calc.seconds == pytest.approx(0.4 * SCALE)
+    assert 0.5 * SCALE * 0.95 <= grava.duration < 0.5 * SCALE + 0.5
+
+
+def test_multiprocessing_process_and_pool_are_recorded():
+    with record() as timeline:
+        with contextlib.redirect_stdout(io.StringIO()):
+            process = multiprocessing.get_context("spawn").Process(target=grava_log)
+            process.start()
+            process.join()
+            with multiprocessing.get_context("forkserver").Pool(2) as pool:
+                pool.map(calcula, [0.1, 0.1])
+    names = sorted(s.name for s in timeline.spans)
+    assert names == ["calcula", "calcula", "grava_log"]
+    assert all(s.pid != os.getpid() for s in timeline.spans)
+
+
+def test_plain_threads_are_recorded_with_their_own_lanes():
+    with record() as timeline:
+        threads = [threading.Thread(target=quietly, args=(grava_log,)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(timeline.workers) == ["thread 1", "thread 2", "thread 3"]
+
+
+# --- the GIL, as a ratio and as slices -------------------------------------------------
+
+
+def run_calcula_twice(executor_class, context=None):
+    options = {"mp_context": context} if context else {}
+    with executor_class(2, **options) as executor:
+        futures = [executor.submit(calcula, 1.0) for _ in range(2)]
+        for future in futures:
+            future.result()
+
+
+def test_two_calcula_in_threads_take_about_twice_one_and_run_in_gil_slices():
+    with record() as alone:
+        calcula(1.0)
+    with record() as threads:
+        run_calcula_twice(concurrent.futures.ThreadPoolExecutor)
+    ratio = threads.makespan / alone.makespan
+    assert 1.5 < ratio < 6, ratio  # about 2; a busy machine stretches the pair more
+    first, second = threads.spans
+    assert overlap(first, second) > 0.5 * min(first.duration, second.duration)
+    # the GIL lets one of them run at a time: many slices, taking turns
+    assert len(first.running) >= 3 and len(second.running) >= 3
+    both_running = sum(
+        max(0.0, min(b1, b2) - max(a1, a2)) for a1, b1 in first.running for a2, b2 in second.running
+    )
+    assert both_running < 0.25 * min(first.running_time, second.running_time)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) < 2,
+                    reason="needs two cores")
+def test_two_calcula_in_processes_run_side_by_side():
+    with record() as processes:
+        run_calcula_twice(concurrent.futures.ProcessPoolExecutor, multiprocessing.get_context("fork"))
+    first, second = processes.spans
+    assert first.pid != second.pid
+    # in parallel: their spans overlap almost entirely (even when another
+    # program competes for a core, both keep running in turns)
+    assert overlap(first, second) > 0.5 * min(first.duration, second.duration)
+    assert first.cpu_time > 0.5 * first.seconds and second.cpu_time > 0.5 * second.seconds
+
+
+def test_calcula_does_a_fixed_amount_of_work():
+    with record() as timeline:
+        calcula(1.0)
+        calcula(2.0)
+    short, long = timeline.spans
+    assert short.kind == long.kind == "cpu"
+    assert 1.3 < long.cpu_time / short.cpu_time < 3.0
+    for span in (short, long):  # what it saw of itself agrees with the OS's CPU time
+        assert 0.5 < span.running_time / span.cpu_time < 2.0
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [-1, -0.001, float("nan"), float("inf"), float("-inf"), 3601, 1e9])
+def test_bad_durations_raise_value_error_saying_what_is_allowed(value):
+    for function, args in [(grava_log, ()), (processa_dados, ("dados",)), (calcula, ()), (consulta_dados, ())]:
+        with pytest.raises(ValueError, match="3600"):
+            function(*args, segundos=value)
+    with pytest.raises(ValueError, match="3600"):
+        conctutor.set_durations(grava_log=value)
+
+
+@pytest.mark.parametrize("value", ["2", True, [2], 1j, object()])
+def test_non_numeric_durations_raise_type_error(value):
+    with pytest.raises(TypeError, match="número de segundos"):
+        grava_log(segundos=value)
+    with pytest.raises(TypeError, match="número de segundos"):
+        conctutor.set_durations(calcula=value)
+
+
+def test_bad_input_breaks_nothing_else():
+    before = conctutor.get_durations()
+    with record() as timeline:
+        with pytest.raises(ValueError):
+            grava_log(segundos=-1)
+        with pytest.raises(ValueError, match="desconhecida"):
+            conctutor.set_durations(grava_log=1.0, nao_existe=1.0)
+        quietly(grava_log)
+    assert conctutor.get_durations() == before
+    assert [s.name for s in timeline.spans] == ["grava_log"]
+
+
+def test_time_scale_must_be_sensible(monkeypatch):
+    for raw in ["0", "-1", "abc", "nan", "1e9"]:
+        monkeypatch.setenv("CONCTUTOR_TIME_SCALE", raw)
+        with pytest.raises(ValueError, match="CONCTUTOR_TIME_SCALE"):
+            grava_log(segundos=0)
+
+
+def test_time_scale_applies_to_explicit_durations(monkeypatch):
+    monkeypatch.setenv("CONCTUTOR_TIME_SCALE", "0.01")
+    started = time.perf_counter()
+    quietly(lambda: grava_log(segundos=10))
+    assert 0.09 < time.perf_counter() - started < 2.0
+
+
+def test_zero_seconds_is_allowed():
+    with record() as timeline:
+        quietly(lambda: grava_log(segundos=0))
+        calcula(0)
+    assert [s.status for s in timeline.spans] == ["ok", "ok"]
+
+
+# --- failures, interruptions, cleanup ------------------------------------------------------
+
+
+class Falhou(RuntimeError):
+    pass
+
+
+@conctutor.task("io")
+def falha(segundos: float = 0.1) -> None:
+    """A task that fails after waiting (module level, so processes can run it)."""
+    recording_module.wait(segundos)
+    raise Falhou("deu errado")
+
+
+def test_an_exception_marks_the_span_and_reaches_the_caller_unchanged():
+    with record() as timeline:
+        with pytest.raises(Falhou, match="deu errado"):
+            falha()
+        with concurrent.futures.ThreadPoolExecutor() as executor:
+            future = executor.submit(falha)
+            assert isinstance(future.exception(), Falhou)
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as executor:
+            future = executor.submit(falha)
+            assert isinstance(future.exception(), Falhou)
+        quietly(grava_log)
+    statuses = [(s.name, s.status) for s in timeline.spans]
+    assert statuses == [("falha", "error")] * 3 + [("grava_log", "ok")]
+    assert all("deu errado" in s.error for s in timeline.spans[:3])
+
+
+def worker_pids_of(executor) -> set[int]:
+    return {p.pid for p in executor._processes.values()}
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_killed_worker_leaves_an_interrupted_span_and_keeps_the_others(method):
+    before_threads = set(threading.enumerate())
+    with record() as timeline:
+        executor = concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context(method))
+        with executor:
+            quietly(lambda: executor.submit(grava_log, 0.1).result())
+            doomed = executor.submit(calcula, 200.0)  # 10 s scaled: it will not finish
+            deadline = time.monotonic() + 30
+            while not any(s.name == "calcula" for s in timeline.spans):
+                assert time.monotonic() < deadline, "the calcula span never started"
+                time.sleep(0.01)
+            victim = next(s.pid for s in timeline.spans if s.name == "calcula")
+            os.kill(victim, signal.SIGKILL)
+            with pytest.raises(concurrent.futures.process.BrokenProcessPool):
+                doomed.result(timeout=30)
+    by_name = {s.name: s for s in timeline.spans}
+    assert by_name["grava_log"].status == "ok"
+    assert by_name["calcula"].status == "interrupted"
+    assert by_name["calcula"].end <= timeline.makespan + 1e-9
+    assert not psutil_children()
+    assert set(threading.enumerate()) <= before_threads
+
+
+def psutil_children():
+    import psutil
+
+    deadline = time.monotonic() + 5
+    while True:
+        children = [c for c in psutil.Process().children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE]
+        # multiprocessing's forkserver and resource tracker live on by design
+        children = [c for c in children if "from multiprocessing." not in " ".join(c.cmdline())]
+        if not children or time.monotonic() > deadline:
+            return children
+        time.sleep(0.05)
+
+
+def test_keyboard_interrupt_marks_the_span_interrupted_and_cleans_up():
+    before_threads = set(threading.enumerate())
+    timer = threading.Timer(STEP / 2, lambda: os.kill(os.getpid(), signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        with record() as timeline:
+            timer.start()
+            quietly(lambda: grava_log(10))
+    timer.join()
+    (span,) = timeline.spans
+    assert span.status == "interrupted"
+    assert span.end < 10 * SCALE
+    assert not os.path.exists(recording_module_directory(timeline))
+    assert set(threading.enumerate()) <= before_threads
+    assert recording_module._sink is None
+
+
+def recording_module_directory(timeline) -> str:
+    return last_directory[0]
+
+
+last_directory: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def remember_directories(monkeypatch):
+    original = recording_module.Recording.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        last_directory[:] = [self.directory]
+
+    monkeypatch.setattr(recording_module.Recording, "__init__", init)
+
+
+def test_recorder_leaves_nothing_behind():
+    before_threads = set(threading.enumerate())
+    with record() as timeline:
+        assert os.path.isdir(last_directory[0])
+        assert oct(os.stat(last_directory[0]).st_mode & 0o777) == "0o700"
+        main_processos(multiprocessing.get_context("spawn"))
+    assert len(timeline.spans) == 3
+    assert not os.path.exists(last_directory[0])
+    assert set(threading.enumerate()) <= before_threads
+    assert not psutil_children()
+
+
+def test_outside_record_tasks_just_run():
+    assert recording_module._sink is None
+    assert quietly(consulta_dados) == "dados"
+    assert calcula(0.01) is not None
+
+
+# --- many at once ------------------------------------------------------------------------------
+
+
+def storm(tasks_per_worker: int) -> None:
+    for _ in range(tasks_per_worker):
+        grava_log(segundos=0)
+        calcula(segundos=0)
+
+
+def test_a_storm_of_threads_and_processes_loses_no_span():
+    threads, processes, per_worker = 16, 3, 150
+    with record() as timeline:
+        with contextlib.redirect_stdout(io.StringIO()):
+            with concurrent.futures.ThreadPoolExecutor(threads) as executor:
+                for _ in range(threads * per_worker):
+                    executor.submit(grava_log, 0)
+            with concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as executor:
+                list(executor.map(calcula, [0] * (processes * per_worker), chunksize=10))
+    spans = timeline.spans
+    assert len(spans) == (threads + processes) * per_worker
+    assert all(s.status == "ok" for s in spans)
+    assert sum(s.name == "grava_log" for s in spans) == threads * per_worker
+    assert len({s.worker for s in spans if s.name == "grava_log"}) <= threads
+
+
+# --- reading while recording; consecutive and nested recordings ---------------------------------
+
+
+def test_spans_can_be_read_while_the_block_runs():
+    with record() as timeline:
+        thread = threading.Thread(target=quietly, args=(lambda: grava_log(4.0),))
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not timeline.spans:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        (live,) = timeline.spans
+        assert live.status == "running" and live.name == "grava_log"
+        first_end = live.end
+        time.sleep(0.02)
+        assert timeline.spans[0].end > first_end  # it grows
+        assert timeline.makespan > 0
+        thread.join()
+    assert timeline.spans[0].status == "ok"
+    assert not timeline.is_live
+
+
+def test_consecutive_recordings_are_independent():
+    with record() as first:
+        quietly(grava_log)
+    with record() as second:
+        quietly(consulta_dados)
+    assert [s.name for s in first.spans] == ["grava_log"]
+    assert [s.name for s in second.spans] == ["consulta_dados"]
+
+
+def test_nested_recording_sees_its_own_block_and_the_outer_sees_all():
+    with record() as outer:
+        quietly(grava_log)
+        with record() as inner:
+            quietly(consulta_dados)
+        quietly(grava_log)
+    assert [s.name for s in inner.spans] == ["consulta_dados"]
+    assert [s.name for s in outer.spans] == ["grava_log", "consulta_dados", "grava_log"]
+    assert inner.spans[0].start < outer.spans[1].start  # each timeline counts from its own start
+    assert inner.makespan < outer.makespan
+
+
+def test_cpu_use_is_sampled_for_every_core():
+    with record(cpu_interval=0.02) as timeline:
+        calcula(4.0)
+    cpu = timeline.cpu
+    assert cpu.cores == (psutil_cores())
+    assert len(cpu.times) >= 3
+    assert all(0 <= p <= 100 for sample in cpu.percent for p in sample)
+    # calcula keeps one core busy: the busiest core is busy most of the time
+    busiest = [max(sample) for sample in cpu.percent]
+    assert sorted(busiest)[len(busiest) // 2] > 50
+
+
+def psutil_cores() -> int:
+    import psutil
+
+    return psutil.cpu_count()
+
+
+def test_bad_cpu_interval_is_refused():
+    with pytest.raises(ValueError, match="cpu_interval"):
+        with record(cpu_interval=0):
+            pass
+    assert recording_module._sink is None
+
+
+def test_a_task_pickled_and_loaded_in_the_same_process_is_the_task():
+    assert pickle.loads(pickle.dumps(grava_log)) is grava_log
+    with record() as timeline:
+        assert pickle.loads(pickle.dumps(calcula)) is calcula
+        calcula(0)
+    assert len(timeline.spans) == 1
