@@ -6,17 +6,17 @@ import concurrent.futures
 import contextlib
 import io
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-os.environ["CONCTUTOR_TIME_SCALE"] = "0.02"
+from conctutor import Span, Timeline, calcula, consulta_dados, grava_log, processa_dados, record, task
+from conctutor.export import CPU_COUNTER, FORMAT, RUNNING_SLICE, VERSION, load_timeline
+from conctutor.recording import wait
 
-from conctutor import Span, Timeline, calcula, consulta_dados, grava_log, processa_dados, record, task  # noqa: E402
-from conctutor.export import CPU_COUNTER, FORMAT, RUNNING_SLICE, VERSION, load_timeline  # noqa: E402
-from conctutor.recording import wait  # noqa: E402
+TIME_SCALE = "0.02"
+"""Every recording here runs the real tasks at 2% of their durations."""
 
 
 @task("io")
@@ -43,7 +43,8 @@ def _run_everything() -> None:
 
 @pytest.fixture(scope="module")
 def timeline() -> Timeline:
-    with contextlib.redirect_stdout(io.StringIO()):
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()):
+        patch.setenv("CONCTUTOR_TIME_SCALE", TIME_SCALE)
         with record(cpu_interval=0.01) as recorded:
             _run_everything()
     return recorded
@@ -87,7 +88,8 @@ def test_saved_file_is_versioned_json(timeline: Timeline, tmp_path: Path) -> Non
     assert {span["status"] for span in data["spans"]} == {"ok", "error"}
 
 
-def test_an_empty_recording_round_trips(tmp_path: Path) -> None:
+def test_an_empty_recording_round_trips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONCTUTOR_TIME_SCALE", TIME_SCALE)
     with record() as empty:
         pass
     empty.save(tmp_path / "empty.json")
