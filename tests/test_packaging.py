@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -171,3 +172,29 @@ def test_mini_toml_reads_pyproject_like_tomllib() -> None:
     assert mini["dependencies"] == project["dependencies"]
     assert mini["optional-dependencies"] == project["optional-dependencies"]
     assert mini["requires-python"] == project["requires-python"]
+
+
+# --- the README's two commands and CI ----------------------------------------------
+
+
+def readme_commands() -> list[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```(?:bash|sh|console)?\n(.*?)^```", readme, flags=re.MULTILINE | re.DOTALL)
+    return [line for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_readme_has_exactly_two_single_line_commands() -> None:
+    commands = readme_commands()
+    assert len(commands) == 2, commands
+    lab, test = commands
+    assert "jupyter lab notebooks" in lab and '".[lab]"' in lab
+    assert test.endswith("-m pytest") and '".[test]"' in test
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    _, test = readme_commands()
+    script = ROOT / ".ci" / "run"
+    lines = script.read_text(encoding="utf-8").splitlines()
+    assert test in lines, "the README's test command and .ci/run differ"
+    assert "set -euo pipefail" in lines
+    assert os.access(script, os.X_OK), ".ci/run must be executable"
