@@ -11,6 +11,7 @@ from .durations import get_durations, set_durations
 from .recording import Task, record, task
 from .spans import Span
 from .tasks import calcula, consulta_dados, grava_log, processa_dados
+from .themes import use_theme
 from .timeline import Timeline
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "record",
     "set_durations",
     "task",
+    "use_theme",
 ]
 __version__ = "0.1.0"

@@ -1,0 +1,376 @@
+"""Tests of `conctutor.drawing`: every figure here is drawn from a real recording.
+
+The time scale makes the chapter's 2-second tasks take a few hundredths of a
+second; ``segundos=0`` gives thousands of real (tiny) spans. Nothing here
+asserts a speed: see benchmarks/bench_drawing.py for that.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import io
+import os
+import threading
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
+
+import conctutor  # noqa: E402
+from conctutor import drawing  # noqa: E402
+from conctutor.drawing import THEMES, Theme, get_theme, plot_timeline, use_theme  # noqa: E402
+
+SCALE = "0.02"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fast_time_scale():
+    previous = os.environ.get("CONCTUTOR_TIME_SCALE")
+    os.environ["CONCTUTOR_TIME_SCALE"] = SCALE
+    yield
+    if previous is None:
+        os.environ.pop("CONCTUTOR_TIME_SCALE", None)
+    else:
+        os.environ["CONCTUTOR_TIME_SCALE"] = previous
+
+
+@pytest.fixture(autouse=True)
+def default_theme():
+    use_theme("padrao")
+    yield
+    use_theme("padrao")
+
+
+@conctutor.task("io")
+def tarefa_que_falha(segundos: float = 1.0) -> None:
+    """A task that waits a little and then raises, like a failed request."""
+    time.sleep(segundos)
+    raise RuntimeError("falhou de propósito")
+
+
+@conctutor.task("io")
+def tarefa_interrompida(segundos: float = 1.0) -> None:
+    """A task that is stopped (SystemExit) while it runs."""
+    time.sleep(segundos)
+    raise SystemExit("parada de propósito")
+
+
+def quietly(function, *args, **kwargs):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return function(*args, **kwargs)
+
+
+def chapter_threads() -> None:
+    """The chapter's thread example, verbatim apart from the timing prints."""
+    with concurrent.futures.ThreadPoolExecutor() as executor:
+        future = executor.submit(conctutor.consulta_dados)
+        dados = future.result()
+        executor.submit(conctutor.processa_dados, dados)
+        executor.submit(conctutor.grava_log)
+
+
+def _many_logs(calls: int) -> None:
+    for _ in range(calls):
+        conctutor.grava_log(segundos=0)
+
+
+def _record(body) -> conctutor.Timeline:
+    with contextlib.redirect_stdout(io.StringIO()):
+        with conctutor.record() as timeline:
+            body()
+    return timeline
+
+
+@pytest.fixture(scope="module")
+def threads_timeline() -> conctutor.Timeline:
+    return _record(chapter_threads)
+
+
+@pytest.fixture(scope="module")
+def failing_timeline() -> conctutor.Timeline:
+    def body():
+        conctutor.consulta_dados()
+        with pytest.raises(RuntimeError):
+            tarefa_que_falha()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            with pytest.raises(SystemExit):
+                pool.submit(tarefa_interrompida).result()
+
+    return _record(body)
+
+
+@pytest.fixture(scope="module")
+def mass_timeline() -> conctutor.Timeline:
+    """64 threads, 160 spans each: 64 lanes and 10 240 real spans."""
+
+    def body():
+        workers = [threading.Thread(target=_many_logs, args=(160,)) for _ in range(64)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+    return _record(body)
+
+
+def texts(fig: Figure) -> list[str]:
+    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+
+
+def legend_texts(fig: Figure) -> list[str]:
+    return [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+
+
+def lanes_axes(fig: Figure):
+    return fig.axes[0]
+
+
+def br(value: float) -> str:
+    return f"{value:.2f}".replace(".", ",")
+
+
+# --- the chapter's thread example ------------------------------------------------
+
+
+def test_returns_a_figure_that_draws(threads_timeline):
+    fig = threads_timeline.plot()
+    assert isinstance(fig, Figure)
+    fig.canvas.draw()
+    png = fig._repr_png_()
+    assert png.startswith(b"\x89PNG")
+
+
+def test_one_lane_per_worker(threads_timeline):
+    fig = plot_timeline(threads_timeline)
+    labels = [t.get_text() for t in lanes_axes(fig).get_yticklabels()]
+    assert labels == threads_timeline.workers
+    assert all(label.startswith("thread ") for label in labels)
+
+
+def test_legend_names_tasks_and_states(threads_timeline):
+    legend = legend_texts(plot_timeline(threads_timeline))
+    for name in ("consulta_dados", "processa_dados", "grava_log"):
+        assert name in legend
+    assert "rodando (na CPU)" in legend
+    assert any(text.startswith("esperando") for text in legend)
+    assert not any(text.startswith("erro") for text in legend)  # nothing failed here
+
+
+def test_total_and_ideal_time_written_with_decimal_comma(threads_timeline):
+    fig = plot_timeline(threads_timeline, title="Threads")
+    written = " | ".join(texts(fig))
+    assert f"tempo total: {br(threads_timeline.makespan)} s" in written
+    assert f"ideal: {br(threads_timeline.ideal_time)} s" in written
+    assert "Threads" in written
+    assert "tempo (s)" in written
+
+
+def test_time_ticks_use_decimal_comma(threads_timeline):
+    fig = plot_timeline(threads_timeline)
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in fig.axes[-1].get_xticklabels() if t.get_text()]
+    assert any("," in tick for tick in ticks)
+    assert not any("." in tick for tick in ticks)
+
+
+def test_cpu_strip_has_one_row_per_core_on_the_same_time_axis(threads_timeline):
+    fig = plot_timeline(threads_timeline)
+    cores = threads_timeline.cpu.cores
+    assert cores >= 1
+    lanes, strip = fig.axes[0], fig.axes[1]
+    assert strip.get_shared_x_axes().joined(lanes, strip)
+    labels = [t.get_text() for t in strip.get_yticklabels()]
+    assert labels[0] == "núcleo 0"
+    assert len(labels) <= cores
+    assert strip.get_ylim() == (cores, 0)
+
+
+def test_no_cpu_strip_when_asked(threads_timeline):
+    fig = plot_timeline(threads_timeline, cpu=False)
+    assert len(fig.axes) == 1
+
+
+def test_each_task_drawn_running_and_waiting(threads_timeline):
+    fig = plot_timeline(threads_timeline)
+    polys = [c for c in lanes_axes(fig).collections if isinstance(c, PolyCollection)]
+    palette = get_theme("padrao").palette
+    solid = {tuple(c.get_facecolor()[0]) for c in polys if len(c.get_facecolor())}
+    for index in range(3):  # consulta_dados, processa_dados, grava_log keep their colours
+        assert to_rgba(palette[index]) in solid
+    assert len(polys) >= 3
+
+
+# --- failures, interruptions, live and empty timelines -----------------------------
+
+
+def test_error_and_interrupted_are_marked(failing_timeline):
+    statuses = {s.name: s.status for s in failing_timeline.spans}
+    assert statuses["tarefa_que_falha"] == "error"
+    assert statuses["tarefa_interrompida"] == "interrupted"
+    theme = get_theme()
+    fig = plot_timeline(failing_timeline)
+    legend = legend_texts(fig)
+    assert "erro (exceção)" in legend
+    assert "interrompida" in legend
+    assert "tarefa_que_falha" in legend
+    edges = [
+        tuple(c.get_edgecolor()[0]) for c in lanes_axes(fig).collections if len(c.get_edgecolor()) == 1
+    ]
+    assert to_rgba(theme.error_color) in edges
+    assert to_rgba(theme.interrupted_color) in edges
+    fig.canvas.draw()
+
+
+def test_live_timeline_draws_running_tasks():
+    started = threading.Event()
+
+    def slow():
+        started.set()
+        conctutor.grava_log(segundos=10)  # 0.2 s at this time scale
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        with conctutor.record() as timeline:
+            worker = threading.Thread(target=slow)
+            worker.start()
+            started.wait()
+            while not timeline.spans:
+                time.sleep(0.001)
+            fig = timeline.plot()
+            fig.canvas.draw()
+            worker.join()
+    written = " | ".join(texts(fig))
+    assert "gravando" in written
+    assert "ainda rodando" in legend_texts(fig)
+    assert timeline.spans[0].status == "ok"  # and after the block it is finished
+
+
+def test_empty_timeline_draws_a_note():
+    with conctutor.record() as timeline:
+        pass
+    assert timeline.spans == []
+    fig = timeline.plot(title="nada")
+    fig.canvas.draw()
+    written = " | ".join(texts(fig))
+    assert "nenhuma tarefa gravada" in written
+    assert "tempo total: " in written
+
+
+# --- many lanes, many spans -------------------------------------------------------------
+
+
+def test_sixty_four_lanes_and_ten_thousand_spans(mass_timeline):
+    spans = mass_timeline.spans
+    assert len(spans) == 64 * 160
+    fig = plot_timeline(mass_timeline)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in lanes_axes(fig).get_yticklabels()]
+    assert labels == mass_timeline.workers
+    assert len(labels) == 64
+    # thin lanes: smaller labels, and a figure taller than for 2 lanes (up to the cap)
+    small = plot_timeline(_record(chapter_threads))
+    assert lanes_axes(fig).get_yticklabels()[0].get_fontsize() < lanes_axes(small).get_yticklabels()[0].get_fontsize()
+    assert small.get_figheight() < fig.get_figheight() <= get_theme().max_height + 1e-9
+    # no labels on bars when there are thousands of them
+    assert not [t for t in lanes_axes(fig).texts if t.get_text() == "grava_log"]
+
+
+def test_projector_with_many_lanes_keeps_its_size(mass_timeline):
+    fig = plot_timeline(mass_timeline, theme="projetor")
+    fig.canvas.draw()
+    width, height = fig.canvas.get_width_height()
+    assert (width, height) == (1024, 768)
+    labels = [t.get_text() for t in lanes_axes(fig).get_yticklabels()]
+    assert len(labels) == 64 and labels[0] == "thread 1"
+
+
+# --- themes -------------------------------------------------------------------------
+
+
+def test_projector_theme_is_big_and_fits_1024x768(threads_timeline):
+    fig = plot_timeline(threads_timeline, theme="projetor", title="Threads")
+    fig.canvas.draw()
+    width, height = fig.canvas.get_width_height()
+    assert width == 1024 and height <= 768
+    ax = lanes_axes(fig)
+    checked = [ax.title, fig._suptitle, *ax.get_yticklabels(), *fig.axes[-1].get_xticklabels(),
+               fig.axes[-1].xaxis.label, *fig.legends[0].get_texts()]
+    for text in checked:
+        if text.get_text():
+            assert text.get_fontsize() >= 20, text.get_text()
+    # task names written on the bars
+    on_bars = {t.get_text() for t in ax.texts}
+    assert {"consulta_dados", "processa_dados", "grava_log"} <= on_bars
+
+
+def test_use_theme_switches_later_figures(threads_timeline):
+    assert conctutor.use_theme is use_theme
+    default = threads_timeline.plot()
+    chosen = conctutor.use_theme("projetor")
+    assert chosen is THEMES["projetor"]
+    projected = threads_timeline.plot()
+    assert projected.get_figwidth() == pytest.approx(10.24)
+    assert default.get_figwidth() != projected.get_figwidth()
+    # one figure can still ask for another theme
+    assert threads_timeline.plot(theme="padrao").get_figwidth() == default.get_figwidth()
+    use_theme("padrão")  # the accent is fine too
+    assert get_theme() is THEMES["padrao"]
+
+
+def test_bad_theme_name_lists_the_allowed_ones():
+    with pytest.raises(ValueError) as error:
+        use_theme("escuro")
+    for name in THEMES:
+        assert name in str(error.value)
+    with pytest.raises(ValueError):
+        plot_timeline(conctutor.Timeline(), theme="nenhum")
+
+
+def test_custom_theme_and_figsize(threads_timeline):
+    import dataclasses
+
+    theme = dataclasses.replace(get_theme("padrao"), name="meu", figure_width=6.0, bar_labels=False)
+    assert isinstance(theme, Theme)
+    fig = plot_timeline(threads_timeline, theme=theme)
+    assert fig.get_figwidth() == pytest.approx(6.0)
+    assert not lanes_axes(fig).texts
+    fig = plot_timeline(threads_timeline, figsize=(8, 3))
+    assert tuple(fig.get_size_inches()) == pytest.approx((8, 3))
+
+
+def test_two_runs_side_by_side_in_subfigures(threads_timeline, failing_timeline):
+    fig = Figure(figsize=(14, 4))
+    left, right = fig.subfigures(1, 2)
+    assert plot_timeline(threads_timeline, fig=left, title="A") is fig
+    assert plot_timeline(failing_timeline, fig=right, title="B") is fig
+    fig.savefig(io.BytesIO(), format="png")
+    assert len(fig.axes) == 4
+
+
+def test_merging_keeps_lanes_apart():
+    import numpy as np
+
+    starts = np.array([0.0, 0.1, 0.5, 0.0])
+    ends = np.array([0.1, 0.2, 0.6, 0.05])
+    lanes = np.array([0, 0, 0, 1])
+    s, e, lane = drawing._merge(starts, ends, lanes, gap=0.01)
+    assert list(zip(s.round(6), e.round(6), lane)) == [(0.0, 0.2, 0), (0.5, 0.6, 0), (0.0, 0.05, 1)]
+
+
+def test_many_cores_become_shaded_rows(threads_timeline):
+    import dataclasses
+
+    from matplotlib.collections import QuadMesh
+
+    # rows too thin for areas (as with 64 cores): one shaded row per core instead
+    theme = dataclasses.replace(get_theme("padrao"), cpu_row_height=0.02, max_cpu_height=0.1)
+    fig = plot_timeline(threads_timeline, theme=theme)
+    fig.canvas.draw()
+    assert any(isinstance(c, QuadMesh) for c in fig.axes[1].collections)
