@@ -104,7 +104,7 @@ def conda_environment() -> tuple[dict[str, str], dict[str, str], list[str], list
     for entry in env["dependencies"]:
         if isinstance(entry, dict):
             for line in entry["pip"]:
-                if line.startswith("-") or line.startswith("."):
+                if line.startswith(("-", ".")):
                     pip_other.append(line)
                 else:
                     name, spec = split_requirement(line)
