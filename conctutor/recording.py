@@ -27,6 +27,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from threading import current_thread, main_thread
+from time import perf_counter_ns, thread_time_ns
 from typing import Any
 
 from . import calibration, durations
@@ -152,23 +154,33 @@ def wait(seconds: float) -> None:
         time.sleep(seconds)
         return
     started = time.perf_counter_ns()
-    time.sleep(seconds)
-    raw.waits.append((started, time.perf_counter_ns()))
+    # Note the wait before sleeping (with its planned end), so a live reading of
+    # the timeline sees the task waiting now, not running; then the real end.
+    planned = (started, started + round(seconds * 1e9))
+    raw.waits.append(planned)
+    sink = _sink
+    if sink is not None:
+        sink.note_wait(raw, planned)
+    try:
+        time.sleep(seconds)
+    finally:
+        raw.waits[-1] = (started, time.perf_counter_ns())
 
 
+# This and `_finish` run twice per recorded task: keep them lean.
 def _new_raw(seq: int, name: str, kind: str, seconds: float) -> RawSpan:
-    thread = threading.current_thread()
+    thread = current_thread()
     return RawSpan(
-        seq, name, kind, time.perf_counter_ns(), None, _pid, thread.ident or 0, thread.name,
-        thread is threading.main_thread(), RUNNING, time.thread_time_ns(), seconds, None, [], "", "",
+        seq, name, kind, perf_counter_ns(), None, _pid, thread.ident or 0, thread.name,
+        thread is main_thread(), RUNNING, thread_time_ns(), seconds, None, [], "", "",
     )
 
 
 def _finish(raw: RawSpan, status: str, error: str) -> None:
-    raw.cpu_ns = time.thread_time_ns() - raw.cpu_ns
+    raw.cpu_ns = thread_time_ns() - raw.cpu_ns
     raw.error = error
     raw.status = status
-    raw.end_ns = time.perf_counter_ns()
+    raw.end_ns = perf_counter_ns()
 
 
 # --- worker processes: one append-only log file per process ------------------
@@ -210,6 +222,10 @@ class WorkerLog:
             f"\t{seconds!r}\t{_clean(raw.thread_name)}\n"
         )
         return raw
+
+    def note_wait(self, raw: RawSpan, wait: tuple[int, int]) -> None:
+        """Tell the recording process that this span starts waiting (see `wait`)."""
+        self._write(f"W\t{raw.seq}\t{wait[0]}\t{wait[1]}\n")
 
     def end(self, raw: RawSpan, status: str, error: str = "") -> None:
         _finish(raw, status, error)
@@ -258,6 +274,10 @@ class _LogReader:
                 int(seq), name, kind, int(start), None, self.pid, int(tid), thread_name, main == "1",
                 RUNNING, 0, float(seconds), None, [], "", "",
             )
+        elif fields[0] == "W":
+            raw = self.spans.get(int(fields[1]))
+            if raw is not None and raw.running is None:
+                raw.waits.append((int(fields[2]), int(fields[3])))
         elif fields[0] == "E":
             _, seq, end, status, cpu, flat, error = fields
             raw = self.spans[int(seq)]
@@ -302,6 +322,10 @@ class Recording:
         else:
             _finish(raw, status, error)
 
+    def note_wait(self, raw: RawSpan, wait: tuple[int, int]) -> None:
+        if raw.pid != self.owner_pid:  # in a forked child; here `raw.waits` is read directly
+            self._log_of_this_child().note_wait(raw, wait)
+
     def _log_of_this_child(self) -> WorkerLog:
         if self._child_log is None:
             self._child_log = WorkerLog(self.directory)
@@ -338,7 +362,7 @@ class Recording:
 
 
 @contextlib.contextmanager
-def record(cpu_interval: float = 0.05) -> Iterator[Timeline]:
+def record(cpu_interval: float = 0.05, live: bool | LiveView = False) -> Iterator[Timeline]:
     """Record every task that runs inside the block; yields a `Timeline`.
 
     Spans come from this thread, other threads and worker processes (fork,
@@ -349,22 +373,36 @@ def record(cpu_interval: float = 0.05) -> Iterator[Timeline]:
     Consecutive blocks are independent recordings.
 
     ``cpu_interval`` is the time between per-core CPU samples, in seconds.
+
+    ``live=True`` draws the timeline in the notebook while the block runs and
+    leaves the final figure there (see `conctutor.live`).
     """
     from .timeline import Timeline
 
     global _sink
     if not (isinstance(cpu_interval, (int, float)) and 0.005 <= cpu_interval <= 10):
         raise ValueError(f"cpu_interval deve estar entre 0.005 e 10 segundos; recebido {cpu_interval!r}")
+    view = None
+    if live:
+        from .live import open_view
+
+        view = open_view() if live is True else live
     previous = _sink
     nested = isinstance(previous, Recording) and previous.is_open and previous.owner_pid == _pid
     recording = previous if nested else Recording(cpu_interval)
     _sink = recording
     timeline = Timeline.live(recording)
+    if view is not None:
+        view.start(timeline)
     try:
         yield timeline
     finally:
         end_ns = time.perf_counter_ns()
+        if view is not None:
+            view.stop()  # before the recording closes: the drawing thread reads it
         if not nested:
             recording.close()
             _sink = previous
         timeline.freeze(end_ns)
+        if view is not None:
+            view.finish(timeline)

@@ -1,0 +1,281 @@
+"""The live timeline: the figure grows in the notebook while the program runs.
+
+    with record(live=True) as timeline:
+        main()                  # bars appear and lengthen, the clock ticks
+    # when the block ends, the final figure (timeline.plot()) takes its place
+
+How it stays out of the program's way:
+
+* the recorded code keeps the main thread; a daemon thread of the kernel
+  takes a snapshot of the timeline about 15 times a second
+  (``timeline.spans``, ``timeline.cpu``, ``timeline.makespan``);
+* each frame is SVG text (`conctutor.livesvg`), well under a millisecond of
+  Python, so the GIL is almost always free when a task wakes up; the browser
+  does the drawing;
+* the block's end time is taken before the drawing thread is stopped and
+  before the final figure is drawn, so neither counts in ``makespan``.
+
+`benchmarks/bench_live.py` measures the result: the chapter's programs with
+the live view on and off, and the refreshes per second achieved.
+
+Where frames go is a *target*: a notebook cell output (`NotebookTarget`, the
+default inside a Jupyter kernel), an ipywidgets ``HTML`` or ``Image`` widget
+(`WidgetTarget`, for the slider panel), or anything with the same two methods
+(the tests use a fake one). Outside a kernel there is no target: the program
+runs normally and only the final timeline exists.
+
+For stored notebooks and nbval: the cell output is created once, at the start,
+holding only a fixed ``text/plain``; every frame and the final figure replace
+it in place (``update_display_data``). A front-end that applies updates
+(JupyterLab, nbclient) ends with the normal PNG figure; nbval, which ignores
+updates and skips PNG comparison, sees the same ``text/plain`` either way.
+``CONCTUTOR_LIVE=0`` turns the frames off (the output is the same).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .livesvg import Snapshot, render
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .timeline import Timeline
+
+REFRESH_PER_SECOND = 15.0
+"""Frames per second the live view aims at (at least 10 is the goal)."""
+
+TEXT = "<Figure: linha do tempo do conctutor>"
+"""The text/plain of the live output, the same from the first frame to the final figure."""
+
+
+class Target(Protocol):
+    """Where the live frames and the final figure go."""
+
+    def show(self, svg: str, snapshot: Snapshot) -> None: ...
+
+    def finish(self, figure: Figure) -> None: ...
+
+
+def live_enabled() -> bool:
+    """False when ``CONCTUTOR_LIVE`` is ``0``/``false``/``off``/``no`` (frames off)."""
+    return os.environ.get("CONCTUTOR_LIVE", "").strip().lower() not in ("0", "false", "off", "no", "nao", "não")
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel (where rich output reaches a front-end)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+# --- targets ----------------------------------------------------------------------
+
+
+class NotebookTarget:
+    """The live figure as one cell output, replaced in place on every frame."""
+
+    def __init__(self) -> None:
+        from IPython.display import display
+
+        self.handle = display({"text/plain": TEXT}, raw=True, display_id=True)
+
+    def show(self, svg: str, snapshot: Snapshot) -> None:
+        self.handle.update({"image/svg+xml": svg, "text/plain": TEXT}, raw=True)
+
+    def finish(self, figure: Figure) -> None:
+        data, metadata = figure_bundle(figure)
+        self.handle.update(data, metadata=metadata, raw=True)
+
+
+class WidgetTarget:
+    """Frames and the final figure into an ipywidgets ``HTML`` or ``Image`` widget.
+
+    Widget updates reach the browser from any thread, also while a widget
+    callback runs (an ``Output`` widget cannot take display updates).
+    """
+
+    def __init__(self, widget: Any) -> None:
+        self.widget = widget
+        self.is_image = type(widget).__name__ == "Image"
+
+    def show(self, svg: str, snapshot: Snapshot) -> None:
+        if self.is_image:
+            self.widget.format = "svg+xml"
+            self.widget.value = svg.encode()
+        else:
+            self.widget.value = svg
+
+    def finish(self, figure: Figure) -> None:
+        png = _png(figure)
+        if self.is_image:
+            self.widget.format = "png"
+            self.widget.value = png
+        else:
+            self.widget.value = (
+                f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}" '
+                f'alt="linha do tempo" style="max-width:100%"/>'
+            )
+
+
+def _png(figure: Figure) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=figure.dpi, facecolor=figure.get_facecolor())
+    return buffer.getvalue()
+
+
+def figure_bundle(figure: Figure) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The figure as Jupyter shows it (IPython's formatters), with our fixed text/plain."""
+    data: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None:
+            data, metadata = shell.display_formatter.format(figure)
+    except Exception:  # no IPython, or a formatter failed: plain PNG below
+        data, metadata = {}, {}
+    if not any(key.startswith("image/") for key in data):
+        data = {"image/png": base64.b64encode(_png(figure)).decode()}
+    data = dict(data)
+    data["text/plain"] = TEXT
+    return data, metadata
+
+
+# --- the view ---------------------------------------------------------------------
+
+
+@dataclass
+class FrameInfo:
+    """What one frame showed (kept for the benchmark and the tests)."""
+
+    at: float
+    """perf_counter() when the frame was sent."""
+    spans: int
+    running: int
+    makespan: float
+    cost: float
+    """Seconds spent making and sending the frame."""
+
+
+@dataclass
+class LiveView:
+    """Sends frames of a live `Timeline` to a target from a daemon thread.
+
+    `start` begins, `stop` ends the frames (joining the thread), `finish`
+    shows the final figure. ``frames`` describes every frame sent.
+    """
+
+    target: Target | None
+    interval: float = 1.0 / REFRESH_PER_SECOND
+    plot_options: dict[str, Any] = field(default_factory=dict)
+    frames: list[FrameInfo] = field(default_factory=list)
+    error: BaseException | None = None
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self, timeline: Timeline) -> None:
+        if self.target is None or not live_enabled():
+            return
+        # The copied context carries the kernel's "current cell" (ipykernel keeps
+        # it in a context variable), so the frames reach this cell's output.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run, args=(self._loop, timeline), name="conctutor-live", daemon=True
+        )
+        self._thread.start()
+
+    def _loop(self, timeline: Timeline) -> None:
+        deadline = time.perf_counter()
+        while True:
+            try:
+                self.frame(timeline)
+            except Exception as error:  # never disturb the program: stop drawing, report at the end
+                self.error = error
+                return
+            deadline += self.interval
+            delay = deadline - time.perf_counter()
+            if delay < 0:  # late (a slow frame or a busy machine): do not try to catch up
+                deadline, delay = time.perf_counter(), 0.0
+            if self._stop.wait(delay):
+                return
+
+    def frame(self, timeline: Timeline) -> None:
+        """Make one frame of `timeline` (live or finished) and send it to the target."""
+        started = time.perf_counter()
+        spans = timeline.spans
+        snapshot = Snapshot(spans, timeline.cpu, timeline.makespan, timeline.cores, timeline.is_live)
+        svg = render(snapshot, self.plot_options.get("theme"))
+        assert self.target is not None
+        self.target.show(svg, snapshot)
+        now = time.perf_counter()
+        running = sum(1 for span in spans if span.status == "running")
+        self.frames.append(FrameInfo(now, len(spans), running, snapshot.makespan, now - started))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def finish(self, timeline: Timeline) -> Figure | None:
+        """Replace the live frame with the final figure; returns that figure."""
+        if self.error is not None:
+            warnings.warn(f"a linha do tempo ao vivo parou: {self.error!r}", RuntimeWarning, stacklevel=2)
+        if self.target is None:
+            return None
+        figure = timeline.plot(**self.plot_options)
+        self.target.finish(figure)
+        return figure
+
+    @property
+    def refresh_rate(self) -> float:
+        """Frames per second over the time the frames were sent."""
+        if len(self.frames) < 2:
+            return 0.0
+        return (len(self.frames) - 1) / (self.frames[-1].at - self.frames[0].at)
+
+
+def open_view(target: Target | None | str = "auto", **plot_options: Any) -> LiveView:
+    """A `LiveView` for `target`; ``"auto"``: this cell's output in a kernel, else none."""
+    if target == "auto":
+        target = NotebookTarget() if in_kernel() else None
+    return LiveView(target, plot_options=plot_options)  # type: ignore[arg-type]
+
+
+@contextmanager
+def live(target: Target | None | str = "auto", cpu_interval: float = 0.05, **plot_options: Any) -> Iterator[Timeline]:
+    """Like ``record(live=True)``, with a chosen target and plot options.
+
+    ``with live(WidgetTarget(html), theme="projetor") as timeline: main()``
+    """
+    from .recording import record
+
+    with record(cpu_interval=cpu_interval, live=open_view(target, **plot_options)) as timeline:
+        yield timeline
+
+
+def run_live(program: Callable[[], Any], target: Target | None | str = "auto", **plot_options: Any) -> Timeline:
+    """Run ``program()`` recorded, showing it live on `target`; returns the timeline.
+
+    The final figure stays on the target, also when the program raises
+    (the exception then propagates).
+    """
+    with live(target, **plot_options) as timeline:
+        program()
+    return timeline
