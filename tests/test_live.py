@@ -1,0 +1,207 @@
+"""The live timeline: frames while the program runs, the final figure after.
+
+No timing assertions here (the box is small and noisy); the speed targets are
+measured by benchmarks/bench_live.py.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import warnings
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conctutor import consulta_dados, grava_log, processa_dados, record
+from conctutor.live import TEXT, LiveView, figure_bundle, open_view, run_live
+from conctutor.livesvg import Snapshot, axis_end, nice_ceiling, render
+
+
+class FakeTarget:
+    """Keeps what a notebook would have shown."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.frames: list[tuple[str, Snapshot]] = []
+        self.final = None
+        self.fail_after = fail_after
+
+    def show(self, svg: str, snapshot: Snapshot) -> None:
+        if self.fail_after is not None and len(self.frames) >= self.fail_after:
+            raise OSError("the front-end went away")
+        self.frames.append((svg, snapshot))
+
+    def finish(self, figure) -> None:
+        self.final = figure
+
+
+def main_threads() -> None:
+    with concurrent.futures.ThreadPoolExecutor() as executor:
+        future = executor.submit(consulta_dados)
+        dados = future.result()
+        executor.submit(processa_dados, dados)
+        executor.submit(grava_log)
+
+
+def main_processes() -> None:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2) as executor:
+        future = executor.submit(consulta_dados)
+        dados = future.result()
+        executor.submit(processa_dados, dados)
+        executor.submit(grava_log)
+
+
+def run_recorded(program, target: FakeTarget) -> tuple:
+    view = LiveView(target, interval=0.01)
+    with record(live=view) as timeline:
+        program()
+    return timeline, view
+
+
+@pytest.mark.parametrize("program", [main_threads, main_processes], ids=["threads", "processes"])
+def test_frames_grow_while_the_program_runs(program) -> None:
+    target = FakeTarget()
+    timeline, view = run_recorded(program, target)
+
+    counts = [len(snapshot.spans) for _, snapshot in target.frames]
+    assert len(counts) >= 3, counts
+    assert counts == sorted(counts), f"span counts must never shrink: {counts}"
+    assert counts[0] < 3 and counts[-1] <= 3
+    assert any(0 < c < 3 for c in counts), f"no frame caught the run in the middle: {counts}"
+    clocks = [snapshot.makespan for _, snapshot in target.frames]
+    assert clocks == sorted(clocks) and clocks[-1] > clocks[0]
+    assert all(snapshot.live for _, snapshot in target.frames)
+    assert len(view.frames) == len(target.frames)
+    # every frame is a complete SVG document that says how many spans it holds
+    for svg, snapshot in target.frames:
+        root = ET.fromstring(svg)
+        assert root.get("data-conctutor-frame") == str(len(snapshot.spans))
+    # in-progress tasks: status "running", end = the frame's "now"
+    running = [(s, snap) for _, snap in target.frames for s in snap.spans if s.status == "running"]
+    assert running, "no frame showed a task in progress"
+    for span, snap in running:
+        assert span.end == pytest.approx(snap.makespan, abs=0.05)
+    # the final figure replaced the frames, drawn from the finished timeline
+    assert target.final is not None
+    assert sorted(s.name for s in timeline.spans) == ["consulta_dados", "grava_log", "processa_dados"]
+    assert all(s.status == "ok" for s in timeline.spans)
+    assert not view._thread.is_alive()
+
+
+@pytest.mark.parametrize("program", [main_threads, main_processes], ids=["threads", "processes"])
+def test_a_task_in_progress_shows_as_waiting_while_it_sleeps(program) -> None:
+    target = FakeTarget()
+    run_recorded(program, target)
+    seen = [
+        span
+        for _, snapshot in target.frames
+        for span in snapshot.spans
+        if span.status == "running" and span.duration > 0 and span.seconds and span.duration >= span.seconds / 3
+    ]
+    assert seen, "no frame caught a task well into its sleep"
+    for span in seen:
+        # it printed a line and went to sleep: nearly all of it is waiting, not running
+        assert span.running_time < span.duration / 2, span
+
+
+def test_live_without_a_notebook_just_records() -> None:
+    view = open_view()
+    assert view.target is None  # pytest is not a Jupyter kernel
+    with record(live=True) as timeline:
+        main_threads()
+    assert len(timeline.spans) == 3
+    assert not timeline.is_live
+
+
+def test_the_final_figure_stays_when_the_program_fails() -> None:
+    def failing() -> None:
+        consulta_dados()
+        raise RuntimeError("boom")
+
+    target = FakeTarget()
+    with pytest.raises(RuntimeError, match="boom"):
+        run_live(failing, target)
+    assert target.final is not None
+    assert target.frames
+
+
+def test_a_broken_front_end_does_not_stop_the_program() -> None:
+    target = FakeTarget(fail_after=1)
+    view = LiveView(target, interval=0.01)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with record(live=view) as timeline:
+            main_threads()
+    assert len(timeline.spans) == 3 and all(s.status == "ok" for s in timeline.spans)
+    assert isinstance(view.error, OSError)
+    assert any("ao vivo" in str(w.message) for w in caught)
+
+
+def test_live_off_by_environment(monkeypatch) -> None:
+    monkeypatch.setenv("CONCTUTOR_LIVE", "0")
+    target = FakeTarget()
+    timeline, _ = run_recorded(main_threads, target)
+    assert target.frames == [] and target.final is not None
+    assert len(timeline.spans) == 3
+
+
+def test_frames_of_an_empty_and_of_a_finished_timeline() -> None:
+    with record() as timeline:
+        empty = render(Snapshot(timeline.spans, timeline.cpu, timeline.makespan, timeline.cores))
+        main_threads()
+    assert "nenhuma tarefa" in empty
+    done = render(Snapshot(timeline.spans, timeline.cpu, timeline.makespan, timeline.cores, live=False))
+    ET.fromstring(empty)
+    ET.fromstring(done)
+    assert "tempo total" in done and "consulta_dados" in done
+    assert render(Snapshot(timeline.spans, timeline.cpu, timeline.makespan, timeline.cores), theme="projetor") != done
+
+
+def test_axis_moves_in_round_steps() -> None:
+    assert [nice_ceiling(v) for v in (0.07, 0.1, 0.11, 1.3, 4.2, 9.5)] == [0.08, 0.1, 0.12, 1.5, 5.0, 10.0]
+    assert axis_end(Snapshot([], None, 0.0, 2)) == 1.0  # type: ignore[arg-type]
+
+
+def test_figure_bundle_keeps_the_live_text() -> None:
+    with record() as timeline:
+        grava_log()
+    data, _ = figure_bundle(timeline.plot())
+    assert data["text/plain"] == TEXT
+    assert "image/png" in data
+
+
+def test_in_a_real_kernel_frames_are_display_updates_and_the_figure_stays() -> None:
+    """Execute a cell in a Jupyter kernel (nbclient): what JupyterLab would receive and store."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+
+    class Client(nbclient.NotebookClient):
+        updates: list = []
+
+        def process_message(self, msg, cell, cell_index):
+            if msg["msg_type"] == "update_display_data":
+                self.updates.append(msg["content"])
+            return super().process_message(msg, cell, cell_index)
+
+    code = (
+        "import concurrent.futures\n"
+        "from conctutor import consulta_dados, processa_dados, grava_log, record\n"
+        "with record(live=True) as timeline:\n"
+        "    with concurrent.futures.ThreadPoolExecutor() as executor:\n"
+        "        dados = executor.submit(consulta_dados, segundos=4).result()\n"
+        "        executor.submit(processa_dados, dados, segundos=4)\n"
+        "        executor.submit(grava_log, segundos=4)\n"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    client = Client(notebook, timeout=120, kernel_name="python3")
+    client.execute()
+
+    outputs = notebook.cells[0].outputs
+    figures = [o for o in outputs if o.output_type == "display_data"]
+    assert len(figures) == 1, outputs
+    assert figures[0].data["text/plain"] == TEXT
+    assert "image/png" in figures[0].data  # the final figure, in the live output's place
+    frames = [u for u in Client.updates if "image/svg+xml" in u["data"]]
+    assert len(frames) >= 2, f"{len(frames)} live frames reached the client"
+    assert all(u["data"]["text/plain"] == TEXT for u in Client.updates)
+    counts = [int(ET.fromstring(u["data"]["image/svg+xml"]).get("data-conctutor-frame")) for u in frames]
+    assert counts == sorted(counts) and counts[-1] > counts[0], counts
