@@ -29,7 +29,16 @@ class CpuUsage:
 
     def since(self, offset: float, until: float | None = None) -> CpuUsage:
         """The samples after ``offset`` seconds, re-based so ``offset`` is zero."""
-        kept = [(t, p) for t, p in zip(self.times, self.percent) if t > offset and (until is None or t <= until + 1e-9)]
+        kept: list[tuple[float, list[float]]] = []
+        for t, p in zip(self.times, self.percent):
+            if t <= offset:
+                continue
+            if until is not None and t > until:
+                # the sample that covers the end of the window: keep it, clipped,
+                # so the strip reaches the end instead of stopping one interval short
+                kept.append((until, p))
+                break
+            kept.append((t, p))
         return CpuUsage([t - offset for t, _ in kept], [p for _, p in kept], max(self.start - offset, 0.0))
 
 
