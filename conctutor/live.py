@@ -251,10 +251,62 @@ class LiveView:
         return (len(self.frames) - 1) / (self.frames[-1].at - self.frames[0].at)
 
 
+def _current_request() -> tuple[str, str]:
+    """(msg_type, msg_id) of what the kernel is handling: a cell or a widget callback."""
+    from IPython import get_ipython
+
+    kernel = get_ipython().kernel
+    try:
+        parent = kernel.get_parent("shell")
+    except TypeError:  # older ipykernel
+        parent = kernel.get_parent()
+    header = (parent or {}).get("header", {})
+    return header.get("msg_type", "execute_request"), header.get("msg_id", "")
+
+
+def _captured_by_output_widget(msg_id: str) -> bool:
+    """True inside ``with output:`` of an ipywidgets ``Output`` (it takes what we display)."""
+    if not msg_id:
+        return False
+    try:
+        from ipywidgets import Output
+        from ipywidgets.widgets import widget as widget_module
+    except ImportError:
+        return False
+    instances = getattr(widget_module, "_instances", None)
+    if instances is None:  # ipywidgets 7
+        instances = getattr(widget_module.Widget, "widgets", {})
+    return any(isinstance(w, Output) and w.msg_id == msg_id for w in list(instances.values()))
+
+
+def auto_target() -> Target | None:
+    """Where frames go by default.
+
+    In a cell: the cell's output (`NotebookTarget`). In a widget callback
+    (a button of the panel) or inside ``with output:`` of an ``Output``
+    widget: an ``HTML`` widget shown there, since an ``Output`` widget
+    ignores display updates. Outside a Jupyter kernel: nowhere.
+    """
+    if not in_kernel():
+        return None
+    msg_type, msg_id = _current_request()
+    if msg_type == "execute_request" and not _captured_by_output_widget(msg_id):
+        return NotebookTarget()
+    try:
+        import ipywidgets
+    except ImportError:
+        return None
+    from IPython.display import display
+
+    html = ipywidgets.HTML(layout=ipywidgets.Layout(max_width="100%", overflow="auto"))
+    display(html)
+    return WidgetTarget(html)
+
+
 def open_view(target: Target | None | str = "auto", **plot_options: Any) -> LiveView:
-    """A `LiveView` for `target`; ``"auto"``: this cell's output in a kernel, else none."""
+    """A `LiveView` for `target` (``"auto"``: see `auto_target`); `plot_options` go to ``timeline.plot``."""
     if target == "auto":
-        target = NotebookTarget() if in_kernel() else None
+        target = auto_target()
     return LiveView(target, plot_options=plot_options)  # type: ignore[arg-type]
 
 
@@ -279,3 +331,29 @@ def run_live(program: Callable[[], Any], target: Target | None | str = "auto", *
     with live(target, **plot_options) as timeline:
         program()
     return timeline
+
+
+def show_live(run: Callable[[], Timeline], target: Target | None | str = "auto", **plot_options: Any) -> Timeline:
+    """Show live a function that records a program itself and returns its `Timeline`.
+
+    ``show_live(lambda: run_recorded(main, durations))``: the frames come from
+    a recording around ``run()`` (the inner one shares it); the final figure is
+    drawn from the timeline ``run()`` returns (from the outer one if it raised).
+    """
+    from .recording import record
+
+    view = open_view(target, **plot_options)
+    result: Any = None
+    outer: Timeline | None = None
+    try:
+        with record() as outer:
+            view.start(outer)
+            try:
+                result = run()
+            finally:
+                view.stop()
+    finally:
+        final = result if result is not None and hasattr(result, "spans") else outer
+        if final is not None:
+            view.finish(final)
+    return result
