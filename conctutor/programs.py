@@ -1,0 +1,201 @@
+"""The chapter's programs as importable functions, with knobs for the sliders.
+
+Each function is the chapter's ``main()`` (same tasks, same submissions, same
+prints), with the parts a slider changes turned into parameters: the number
+of workers, the start method of the worker processes, how many more
+``grava_log`` calls to submit. The notebooks show the chapter's code itself;
+these copies exist so that a panel can re-run a program with other settings.
+
+Only the *tasks* travel to worker processes, and they live in
+`conctutor.tasks`, so these programs work under every start method.
+
+``quiet=True`` silences the prints of worker processes (a panel re-runs the
+program many times; under *spawn* and *forkserver* the workers' prints reach
+the notebook late, in whatever cell is running then).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import numbers
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .tasks import calcula, consulta_dados, grava_log, processa_dados
+
+MAX_WORKERS = 64
+"""The most workers a program accepts (more is a typo, not a lesson)."""
+
+MAX_EXTRA_LOGS = 50
+MAX_COUNT = 50
+
+MODELS = ("sequencial", "threads", "processos")
+"""How `side_by_side` runs its tasks."""
+
+TASKS: dict[str, Callable[..., Any]] = {"calcula": calcula, "grava_log": grava_log}
+"""The tasks `side_by_side` can repeat: one CPU-bound, one that waits."""
+
+
+# --- checking the knobs ---------------------------------------------------------
+
+
+def check_workers(workers: object) -> int | None:
+    """`workers` as an int from 1 to MAX_WORKERS, or None (the executor's default)."""
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral):
+        raise TypeError(
+            f"o número de workers deve ser um inteiro de 1 a {MAX_WORKERS} (ou None para o padrão); "
+            f"recebido {type(workers).__name__}: {workers!r}"
+        )
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(
+            f"o número de workers deve ser um inteiro de 1 a {MAX_WORKERS}: com {workers!r} nenhuma "
+            f"tarefa poderia rodar (use None para o padrão do executor)"
+        )
+    return int(workers)
+
+
+def check_count(value: object, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what} deve ser um inteiro de {low} a {high}; recebido {type(value).__name__}: {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{what} deve ser um inteiro de {low} a {high}; recebido {value!r}")
+    return int(value)
+
+
+def check_start_method(method: object) -> str | None:
+    """`method` if this platform offers it ('fork', 'spawn', 'forkserver'), or None (the default)."""
+    if method is None:
+        return None
+    available = multiprocessing.get_all_start_methods()
+    if method not in available:
+        raise ValueError(
+            f"método de início {method!r} não existe neste sistema; os disponíveis são: {', '.join(available)}"
+        )
+    return str(method)
+
+
+def default_start_method() -> str:
+    """The start method a `ProcessPoolExecutor()` uses here when given none."""
+    return multiprocessing.get_start_method(allow_none=False)
+
+
+def default_process_workers() -> int:
+    """How many workers `ProcessPoolExecutor()` starts here: one per available core."""
+    if hasattr(os, "process_cpu_count"):  # Python 3.13+
+        return os.process_cpu_count() or 1
+    return os.cpu_count() or 1
+
+
+def default_thread_workers() -> int:
+    """How many threads `ThreadPoolExecutor()` may start here: ``min(32, núcleos + 4)``."""
+    cores = os.process_cpu_count() if hasattr(os, "process_cpu_count") else os.cpu_count()
+    return min(32, (cores or 1) + 4)
+
+
+def quiet_worker() -> None:
+    """Pool initializer: send this worker process's prints (stdout and stderr) nowhere.
+
+    The parent still learns about failures: an exception in a task comes back
+    through its future, and a worker that dies breaks the pool
+    (``BrokenProcessPool``).
+    """
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+
+
+def _process_pool(workers: int | None, start_method: str | None, quiet: bool) -> concurrent.futures.Executor:
+    context = multiprocessing.get_context(start_method) if start_method else None
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=quiet_worker if quiet else None
+    )
+
+
+def _finish(start: float, futures: list[concurrent.futures.Future]) -> None:
+    finish = time.perf_counter()
+    for future in futures:
+        future.result()  # a task that failed (or a worker that died) is not silent
+    print("fim")
+    print(f"Finished in {round(finish-start, 2)} second(s)")
+
+
+# --- the chapter's programs -------------------------------------------------------
+
+
+def sequential() -> None:
+    """The chapter's sequential program."""
+    start = time.perf_counter()
+    print("Inicio")
+    dados = consulta_dados()
+    processa_dados(dados)
+    grava_log()
+    print("fim")
+    finish = time.perf_counter()
+    print(f"Finished in {round(finish-start, 2)} second(s)")
+
+
+def with_threads(workers: int | None = None, extra_logs: int = 0) -> None:
+    """The chapter's ThreadPoolExecutor program; `extra_logs` more `grava_log` calls."""
+    workers = check_workers(workers)
+    extra_logs = check_count(extra_logs, "o número de grava_log a mais", 0, MAX_EXTRA_LOGS)
+    start = time.perf_counter()
+    print("Inicio")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as executor:
+        future = executor.submit(consulta_dados)
+        dados = future.result()
+        futures = [executor.submit(processa_dados, dados), executor.submit(grava_log)]
+        futures += [executor.submit(grava_log) for _ in range(extra_logs)]
+    _finish(start, futures)
+
+
+def with_processes(
+    workers: int | None = None, start_method: str | None = None, extra_logs: int = 0, quiet: bool = False
+) -> None:
+    """The chapter's program with a ProcessPoolExecutor; `extra_logs` more `grava_log` calls."""
+    workers = check_workers(workers)
+    start_method = check_start_method(start_method)
+    extra_logs = check_count(extra_logs, "o número de grava_log a mais", 0, MAX_EXTRA_LOGS)
+    start = time.perf_counter()
+    print("Inicio")
+    with _process_pool(workers, start_method, quiet) as executor:
+        future = executor.submit(consulta_dados)
+        dados = future.result()
+        futures = [executor.submit(processa_dados, dados), executor.submit(grava_log)]
+        futures += [executor.submit(grava_log) for _ in range(extra_logs)]
+    _finish(start, futures)
+
+
+def side_by_side(
+    task: str = "calcula",
+    count: int = 2,
+    model: str = "threads",
+    workers: int | None = None,
+    start_method: str | None = None,
+    quiet: bool = False,
+) -> None:
+    """Run `count` copies of one task: one after another, in threads or in processes."""
+    if task not in TASKS:
+        raise ValueError(f"tarefa {task!r} desconhecida; use uma destas: {', '.join(TASKS)}")
+    if model not in MODELS:
+        raise ValueError(f"modelo {model!r} desconhecido; use um destes: {', '.join(MODELS)}")
+    count = check_count(count, "o número de tarefas", 1, MAX_COUNT)
+    workers = check_workers(workers)
+    start_method = check_start_method(start_method)
+    function = TASKS[task]
+    if model == "sequencial":
+        for _ in range(count):
+            function()
+        return
+    if model == "threads":
+        pool: concurrent.futures.Executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+    else:
+        pool = _process_pool(workers, start_method, quiet)
+    with pool as executor:
+        futures = [executor.submit(function) for _ in range(count)]
+    for future in futures:
+        future.result()

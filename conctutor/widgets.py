@@ -1,0 +1,176 @@
+"""The slider panel of the notebooks: change durations and workers, re-run for real.
+
+    from conctutor.widgets import panel, run_and_show
+
+    panel(main)                                   # sliders for the chapter's three tasks
+    panel(programs.with_processes, workers=(1, 8, 2), start_method=["fork", "spawn"])
+    timeline = run_and_show(main, durations={"grava_log": 1.0})   # the same run, no widgets
+
+`run_and_show` is the one function that runs a program recorded and shows
+its figure, with the measured time beside the ideal one. The panel only
+gathers values from its controls and calls it.
+
+Labels and messages on screen are in Portuguese, like the notebooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .durations import get_durations, set_durations
+from .recording import record
+from .timeline import Timeline
+
+CHAPTER_TASKS = ("consulta_dados", "processa_dados", "grava_log")
+
+LABELS = {
+    "workers": "workers",
+    "start_method": "início dos processos",
+    "extra_logs": "grava_log a mais",
+    "model": "modelo",
+    "count": "tarefas",
+    "task": "tarefa",
+}
+"""What each program option is called on screen."""
+
+MAX_SLIDER_SECONDS = 10.0
+
+
+def _accepts(program: Callable[..., Any], name: str) -> bool:
+    try:
+        return name in inspect.signature(program).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def run_recorded(program: Callable[..., Any], durations: dict[str, float] | None = None, **options: Any) -> Timeline:
+    """Run ``program(**options)`` inside `record()` and return the timeline.
+
+    `durations` (task name -> seconds) are the task defaults during this run
+    only. The program's prints are left out: with several tasks at once they
+    interleave, and a program that accepts ``quiet`` also silences its worker
+    processes.
+    """
+    if not callable(program):
+        raise TypeError(f"o programa deve ser uma função, como main; recebido {type(program).__name__}: {program!r}")
+    if _accepts(program, "quiet"):
+        options.setdefault("quiet", True)
+    previous = set_durations(**(durations or {}))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), record() as timeline:
+            program(**options)
+    finally:
+        set_durations(**previous)
+    return timeline
+
+
+def summary(timeline: Timeline) -> str:
+    """One line: the measured time beside the ideal time for these tasks on this machine."""
+    cores = f"{timeline.cores} núcleo" + ("s" if timeline.cores != 1 else "")
+    extra = timeline.makespan - timeline.ideal_time
+    return (
+        f"tempo medido: {timeline.makespan:.2f} s | ideal para estas tarefas em {cores}: "
+        f"{timeline.ideal_time:.2f} s | diferença: {extra:.2f} s"
+    )
+
+
+def run_and_show(
+    program: Callable[..., Any],
+    durations: dict[str, float] | None = None,
+    *,
+    title: str | None = None,
+    **options: Any,
+) -> Timeline:
+    """Run `program` recorded (see `run_recorded`), show its figure and `summary`.
+
+    This is what the panel's button calls; call it directly to re-run with
+    fixed values. Returns the timeline.
+    """
+    from IPython.display import display
+
+    timeline = run_recorded(program, durations, **options)
+    display(timeline.plot(title=title))
+    print(summary(timeline))
+    return timeline
+
+
+# --- the panel ----------------------------------------------------------------------
+
+
+def _control(name: str, spec: Any) -> Any:
+    import ipywidgets as w
+
+    label = LABELS.get(name, name)
+    style = {"description_width": "initial"}
+    if isinstance(spec, tuple) and len(spec) == 3 and all(isinstance(v, int) and not isinstance(v, bool) for v in spec):
+        low, high, value = spec
+        if name == "workers" and low < 1:
+            raise ValueError(f"o número de workers começa em 1 (com 0 nenhuma tarefa roda); recebido mínimo {low}")
+        if not low <= value <= high:
+            raise ValueError(f"{label}: o valor inicial {value} deve estar entre {low} e {high}")
+        return w.IntSlider(value=value, min=low, max=high, description=label, style=style, continuous_update=False)
+    if isinstance(spec, (list, tuple)) and spec and all(isinstance(v, str) for v in spec):
+        return w.Dropdown(options=list(spec), value=spec[0], description=label, style=style)
+    raise TypeError(
+        f"controle {name!r}: use (mínimo, máximo, inicial) com inteiros para um slider, "
+        f"ou uma lista de textos para uma escolha; recebido {spec!r}"
+    )
+
+
+def panel(
+    program: Callable[..., Any],
+    tasks: Sequence[str] = CHAPTER_TASKS,
+    *,
+    title: str | None = None,
+    **controls: Any,
+) -> Any:
+    """Sliders for the durations of `tasks` and for `controls`, and a button that re-runs `program`.
+
+    Each control becomes a keyword argument of `program`: ``(min, max, value)``
+    with ints makes a slider, a list of strings a drop-down (the first is
+    the initial choice). Returns the widget (display it as a cell's result).
+    """
+    import ipywidgets as w
+
+    known = get_durations()
+    unknown = [name for name in tasks if name not in known]
+    if unknown:
+        raise ValueError(f"tarefa(s) desconhecida(s): {', '.join(unknown)}; as tarefas são: {', '.join(sorted(known))}")
+    style = {"description_width": "initial"}
+    sliders = {
+        name: w.FloatSlider(
+            value=min(known[name], MAX_SLIDER_SECONDS), min=0.0, max=MAX_SLIDER_SECONDS, step=0.1,
+            description=f"{name} (s)", style=style, continuous_update=False, readout_format=".1f",
+        )
+        for name in tasks
+    }
+    options = {name: _control(name, spec) for name, spec in controls.items()}
+    button = w.Button(description="Rodar", icon="play", button_style="primary")
+    output = w.Output()
+
+    def run(_: Any = None) -> None:
+        button.disabled = True
+        button.description = "rodando…"
+        output.clear_output(wait=True)
+        try:
+            with output:
+                try:
+                    run_and_show(
+                        program,
+                        {name: slider.value for name, slider in sliders.items()},
+                        title=title,
+                        **{name: control.value for name, control in options.items()},
+                    )
+                except (ValueError, TypeError, OSError, RuntimeError) as error:
+                    print(f"Não deu para rodar: {error}")
+        finally:
+            button.disabled = False
+            button.description = "Rodar"
+
+    button.on_click(run)
+    hint = w.HTML("Ajuste os controles e clique em <b>Rodar</b>: o programa roda de verdade, de novo.")
+    return w.VBox([hint, *sliders.values(), *options.values(), button, output])
