@@ -205,3 +205,56 @@ def test_in_a_real_kernel_frames_are_display_updates_and_the_figure_stays() -> N
     assert all(u["data"]["text/plain"] == TEXT for u in Client.updates)
     counts = [int(ET.fromstring(u["data"]["image/svg+xml"]).get("data-conctutor-frame")) for u in frames]
     assert counts == sorted(counts) and counts[-1] > counts[0], counts
+
+
+def test_inside_an_output_widget_frames_go_to_an_html_widget() -> None:
+    """The panel's case: an Output widget ignores display updates, so frames go to an HTML widget."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipywidgets")
+
+    class Client(nbclient.NotebookClient):
+        svg_values: list = []
+
+        def process_message(self, msg, cell, cell_index):
+            if msg["msg_type"] == "comm_msg":
+                value = msg["content"].get("data", {}).get("state", {}).get("value")
+                if isinstance(value, str) and value.startswith("<svg"):
+                    self.svg_values.append(value)
+            return super().process_message(msg, cell, cell_index)
+
+    code = (
+        "import ipywidgets\n"
+        "from conctutor import consulta_dados, grava_log, record\n"
+        "from conctutor.live import open_view\n"
+        "out = ipywidgets.Output()\n"
+        "with out:\n"
+        "    view = open_view()\n"
+        "    with record(live=view) as timeline:\n"
+        "        consulta_dados(segundos=4)\n"
+        "        grava_log(segundos=4)\n"
+        "print(type(view.target).__name__, len(view.frames))\n"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    Client(notebook, timeout=120, kernel_name="python3").execute()
+
+    printed = "".join(o.get("text", "") for o in notebook.cells[0].outputs if o.output_type == "stream")
+    kind, frames = printed.split()[-2:]
+    assert kind == "WidgetTarget" and int(frames) >= 2, printed
+    assert len(Client.svg_values) >= 2
+
+
+def test_show_live_shows_a_run_that_records_itself() -> None:
+    from conctutor.live import show_live
+
+    def run():
+        with record() as timeline:
+            main_threads()
+        return timeline
+
+    target = FakeTarget()
+    result = show_live(run, target)
+    assert len(result.spans) == 3 and not result.is_live
+    assert target.frames and target.final is not None
+    counts = [len(snapshot.spans) for _, snapshot in target.frames]
+    assert counts == sorted(counts)
