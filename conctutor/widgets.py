@@ -87,13 +87,20 @@ def run_and_show(
 ) -> Timeline:
     """Run `program` recorded (see `run_recorded`), show its figure and `summary`.
 
-    This is what the panel's button calls; call it directly to re-run with
-    fixed values. Returns the timeline.
+    The figure is live: it grows while the program runs and the final figure
+    takes its place (`conctutor.live.show_live`). This is what the panel's
+    button calls; call it directly to re-run with fixed values. Returns the
+    timeline.
     """
-    from IPython.display import display
+    from .live import in_kernel, show_live
 
-    timeline = run_recorded(program, durations, **options)
-    display(timeline.plot(title=title))
+    if not in_kernel():  # no notebook to draw in live: just show the result
+        from IPython.display import display
+
+        timeline = run_recorded(program, durations, **options)
+        display(timeline.plot(title=title))
+    else:
+        timeline = show_live(lambda: run_recorded(program, durations, **options), title=title)
     print(summary(timeline))
     return timeline
 
