@@ -47,6 +47,28 @@ def _accepts(program: Callable[..., Any], name: str) -> bool:
         return False
 
 
+def check_inputs(program: Callable[..., Any], durations: dict[str, float] | None, options: dict[str, Any]) -> None:
+    """Raise a clear error for a bad program, duration or option before anything runs or is drawn."""
+    from . import programs
+    from .durations import check_seconds
+
+    if not callable(program):
+        raise TypeError(f"o programa deve ser uma função, como main; recebido {type(program).__name__}: {program!r}")
+    known = get_durations()
+    for name, seconds in (durations or {}).items():
+        if name not in known:
+            raise ValueError(f"tarefa desconhecida: {name}; as tarefas são: {', '.join(sorted(known))}")
+        check_seconds(seconds, name)
+    if "workers" in options:
+        programs.check_workers(options["workers"])
+    if "start_method" in options:
+        programs.check_start_method(options["start_method"])
+    if "extra_logs" in options:
+        programs.check_count(options["extra_logs"], "o número de grava_log a mais", 0, programs.MAX_EXTRA_LOGS)
+    if "count" in options:
+        programs.check_count(options["count"], "o número de tarefas", 1, programs.MAX_COUNT)
+
+
 def run_recorded(program: Callable[..., Any], durations: dict[str, float] | None = None, **options: Any) -> Timeline:
     """Run ``program(**options)`` inside `record()` and return the timeline.
 
@@ -55,8 +77,7 @@ def run_recorded(program: Callable[..., Any], durations: dict[str, float] | None
     interleave, and a program that accepts ``quiet`` also silences its worker
     processes.
     """
-    if not callable(program):
-        raise TypeError(f"o programa deve ser uma função, como main; recebido {type(program).__name__}: {program!r}")
+    check_inputs(program, durations, options)
     if _accepts(program, "quiet"):
         options.setdefault("quiet", True)
     previous = set_durations(**(durations or {}))
@@ -94,6 +115,7 @@ def run_and_show(
     """
     from .live import in_kernel, show_live
 
+    check_inputs(program, durations, options)  # a bad value: a clear error, and no empty figure
     if not in_kernel():  # no notebook to draw in live: just show the result
         from IPython.display import display
 
