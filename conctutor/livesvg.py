@@ -91,7 +91,7 @@ def render(snapshot: Snapshot, theme: str | Theme | None = None) -> str:
 
     width = th.figure_width * th.dpi
     label_width = max([len(w) for w in workers] + [10]) * tick * 0.56 + 14
-    left, right = label_width, 24.0
+    left, right = label_width, tick * 1.6
     plot_width = max(width - left - right, 100.0)
     top = small * 1.9
     lane_h = max(_px(th.lane_height * 72, th), tick * 1.5)
@@ -116,18 +116,17 @@ def render(snapshot: Snapshot, theme: str | Theme | None = None) -> str:
         f'stroke-opacity="0.35" stroke-width="1"/></pattern></defs>',
         f'<rect width="100%" height="100%" fill="{th.background}"/>',
     ]
-    # stats line and the clock
+    # the stats line, with the clock in it: shrunk to fit the width
     ideal = ideal_time(spans, snapshot.cores) if spans else 0.0
     cores = f"{snapshot.cores} núcleo" + ("s" if snapshot.cores != 1 else "")
-    state = "gravando… tempo até agora" if snapshot.live else "tempo total"
+    state = "● gravando… tempo até agora" if snapshot.live else "tempo total"
+    rest = f" s · ideal: {_br(ideal)} s · {cores}"
+    chars = len(state) + 2 + len(_br(snapshot.makespan)) + len(rest)
+    size = min(small, (width - left - right) / (chars * 0.56))
+    clock_color = th.error_color if snapshot.live else th.text_color
     out.append(
-        f'<text x="{left:.1f}" y="{small * 1.2:.1f}" font-size="{small:.1f}" fill="{th.text_color}">'
-        f"{state}: {_br(snapshot.makespan)} s · ideal: {_br(ideal)} s · {cores}</text>"
-    )
-    out.append(
-        f'<text x="{width - right:.1f}" y="{small * 1.2:.1f}" font-size="{small * 1.15:.1f}" font-weight="bold" '
-        f'text-anchor="end" fill="{th.error_color if snapshot.live else th.text_color}">'
-        f"{'● ' if snapshot.live else ''}{_br(snapshot.makespan, 1)} s</text>"
+        f'<text x="{left:.1f}" y="{small * 1.2:.1f}" font-size="{size:.1f}" fill="{th.text_color}">'
+        f'{state}: <tspan font-weight="bold" fill="{clock_color}">{_br(snapshot.makespan)}</tspan>{rest}</text>'
     )
     # grid and time ticks
     axis_bottom = cpu_top + cpu_h

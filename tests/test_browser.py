@@ -231,7 +231,7 @@ WATCH_FRAMES = """() => {
     new MutationObserver(() => {
         for (const svg of document.querySelectorAll('svg[data-conctutor-frame]')) {
             const n = svg.getAttribute('data-conctutor-frame');
-            const clock = (svg.textContent.match(/●\\s*([\\d,]+)\\s*s/) || [])[1];
+            const clock = (svg.textContent.match(/agora:\\s*([\\d,]+)\\s*s/) || [])[1];
             const key = n + '|' + clock;
             if (!seen.includes(key)) seen.push(key);
             window.__conctutorLastFrame = svg.outerHTML;
