@@ -227,13 +227,14 @@ NEW_RUN = ("(old) => { const s = (" + PANEL_STATE + ")(); "
 # markup of the latest one so a person can look at it afterwards.
 WATCH_FRAMES = """() => {
     window.__conctutorFrames = [];
+    window.__conctutorTimes = [];
     const seen = window.__conctutorFrames;
     new MutationObserver(() => {
         for (const svg of document.querySelectorAll('svg[data-conctutor-frame]')) {
             const n = svg.getAttribute('data-conctutor-frame');
             const clock = (svg.textContent.match(/agora:\\s*([\\d,]+)\\s*s/) || [])[1];
             const key = n + '|' + clock;
-            if (!seen.includes(key)) seen.push(key);
+            if (!seen.includes(key)) { seen.push(key); window.__conctutorTimes.push(performance.now()); }
             window.__conctutorLastFrame = svg.outerHTML;
         }
     }).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
@@ -303,6 +304,7 @@ def test_moving_a_slider_reruns_the_program_live(tmp_path: Path) -> None:
                 _wait(page, KERNEL_IDLE, RUN_DONE_S, "the kernel to be idle after the re-run")
                 after = page.evaluate(PANEL_STATE)
                 frames = page.evaluate("() => window.__conctutorFrames")
+                times = page.evaluate("() => window.__conctutorTimes")
                 last_frame = page.evaluate("() => window.__conctutorLastFrame || ''")
                 if last_frame:  # the last live frame the page showed, drawn alone
                     (ARTIFACTS / "browser-3-live-frame.svg").write_text(last_frame)
@@ -323,6 +325,7 @@ def test_moving_a_slider_reruns_the_program_live(tmp_path: Path) -> None:
     delta = SLIDER_STEPS * 0.1 * scale  # seconds the moved task now lasts longer
     assert after["src"] != before["src"], "the figure did not change"
     assert frames, "no live frame (SVG) appeared in the browser while the program ran"
-    print(f"live frames seen by the browser (spans|clock): {frames}")
+    rate = (len(times) - 1) / ((times[-1] - times[0]) / 1000) if len(times) > 1 and times[-1] > times[0] else 0.0
+    print(f"live frames seen by the browser (spans|clock): {frames}; {rate:.1f} per second")
     assert after["ideal"] == pytest.approx(before["ideal"] + delta, abs=0.011 + 0.01 * delta), (before, after)
     assert after["measured"] > before["measured"] + delta / 2, (before, after)
