@@ -5,9 +5,12 @@
 Writes ``sync.png`` (the sequential program), ``threads.png`` (the
 ThreadPoolExecutor program), ``processos.png`` (the same program with a
 ProcessPoolExecutor) and ``gil.png`` (two ``calcula`` in threads). Every
-image is a recording of a run on this machine at the chapter's durations
-(2 s per task), so it takes about 20 seconds; the images are never edited by
-hand. Run it on a quiet machine: other busy programs show up in the CPU strip.
+image is a recording of a run on this machine; the chapter's programs run at
+the chapter's durations (2 s per task). ``gil.png`` uses two ``calcula`` of
+0.2 s: the GIL hands over every few milliseconds, and over 4 s those slices
+would be too thin to see. It takes about 15 seconds; the images are never
+edited by hand. Run it on a quiet machine: other busy programs show up in the
+CPU strip.
 """
 
 from __future__ import annotations
@@ -21,11 +24,17 @@ from . import programs
 from .durations import get_durations, time_scale
 from .widgets import run_recorded
 
-IMAGES: dict[str, tuple[str, Callable[..., None], dict]] = {
-    "sync.png": ("Programa sequencial", programs.sequential, {}),
-    "threads.png": ("Com ThreadPoolExecutor", programs.with_threads, {}),
-    "processos.png": ("Com ProcessPoolExecutor", programs.with_processes, {}),
-    "gil.png": ("Duas calcula em threads: o GIL", programs.side_by_side, {"task": "calcula", "count": 2}),
+IMAGES: dict[str, tuple[str, Callable[..., None], dict[str, float], dict]] = {
+    # file: (title, program, task durations, program options)
+    "sync.png": ("Programa sequencial", programs.sequential, {}, {}),
+    "threads.png": ("Com ThreadPoolExecutor", programs.with_threads, {}, {}),
+    "processos.png": ("Com ProcessPoolExecutor", programs.with_processes, {}, {}),
+    "gil.png": (
+        "Duas calcula de 0,2 s em threads: o GIL",
+        programs.side_by_side,
+        {"calcula": 0.2},
+        {"task": "calcula", "count": 2, "model": "threads"},
+    ),
 }
 
 
@@ -45,8 +54,8 @@ def generate(directory: str, names: list[str] | None = None) -> list[str]:
     for name in names or list(IMAGES):
         if name not in IMAGES:
             raise SystemExit(f"imagem desconhecida: {name}; as imagens são: {', '.join(IMAGES)}")
-        title, program, options = IMAGES[name]
-        timeline = run_recorded(program, **options)
+        title, program, durations, options = IMAGES[name]
+        timeline = run_recorded(program, durations, **options)
         figure = timeline.plot(title=title)
         path = os.path.join(directory, name)
         figure.savefig(path, dpi=figure.dpi, facecolor=figure.get_facecolor())
