@@ -9,9 +9,10 @@ How it stays out of the program's way:
 * the recorded code keeps the main thread; a daemon thread of the kernel
   takes a snapshot of the timeline about 15 times a second
   (``timeline.spans``, ``timeline.cpu``, ``timeline.makespan``);
-* each frame is SVG text (`conctutor.livesvg`), well under a millisecond of
-  Python, so the GIL is almost always free when a task wakes up; the browser
-  does the drawing;
+* each frame is SVG text (`conctutor.livesvg`): about a millisecond of
+  Python per frame, snapshot and sending included (a matplotlib frame costs
+  ~30 ms), so the GIL is almost always free when a task wakes up and the
+  CPU strip does not fill with our own drawing; the browser draws;
 * the block's end time is taken before the drawing thread is stopped and
   before the final figure is drawn, so neither counts in ``makespan``.
 
@@ -21,8 +22,14 @@ the live view on and off, and the refreshes per second achieved.
 Where frames go is a *target*: a notebook cell output (`NotebookTarget`, the
 default inside a Jupyter kernel), an ipywidgets ``HTML`` or ``Image`` widget
 (`WidgetTarget`, for the slider panel), or anything with the same two methods
-(the tests use a fake one). Outside a kernel there is no target: the program
+(the tests use a fake one). `auto_target` picks the cell output in a cell and
+an ``HTML`` widget in a widget callback or inside an ``Output`` widget (which
+ignores display updates). Outside a kernel there is no target: the program
 runs normally and only the final timeline exists.
+
+Entry points: ``record(live=True)``; `live` (the same with a chosen target and
+plot options); `run_live` (run a function live); `show_live` (show live a
+function that records itself, what the panel's ``run_and_show`` uses).
 
 For stored notebooks and nbval: the cell output is created once, at the start,
 holding only a fixed ``text/plain``; every frame and the final figure replace
