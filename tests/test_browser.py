@@ -186,6 +186,14 @@ ALL_CELLS_DONE = """() => {
     return prompts.length > 0 && prompts.every(t => /^\\[\\d+\\]:$/.test(t));
 }"""
 
+STOPPED_ON_ERROR = """() => {
+    const running = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
+        .some(p => p.textContent.includes('*'));
+    const idle = /\\|\\s*Idle/.test((document.querySelector('#jp-main-statusbar') || {}).textContent || '');
+    const error = document.querySelector(".jp-Notebook .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']");
+    return !running && idle && !!error;
+}"""
+
 KERNEL_IDLE = """() => {
     const bar = document.querySelector('#jp-main-statusbar');
     return !!bar && /\\|\\s*Idle/.test(bar.textContent);
@@ -276,7 +284,12 @@ def test_moving_a_slider_reruns_the_program_live(tmp_path: Path) -> None:
                 # Run ▸ Run All Cells
                 page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
                 page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-                _wait(page, ALL_CELLS_DONE, CELLS_DONE_S, "every cell to run (prompts [n]:)")
+                _wait(page, f"() => ({ALL_CELLS_DONE})() || ({STOPPED_ON_ERROR})()", CELLS_DONE_S,
+                      "every cell to run (prompts [n]:)")
+                if not page.evaluate(ALL_CELLS_DONE):
+                    page.screenshot(path=str(ARTIFACTS / "browser-error.png"))
+                    error = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+                    raise AssertionError(f"Run All stopped at an error:\n{error.last.inner_text()[-2000:]}")
                 _wait(page, KERNEL_IDLE, CELLS_DONE_S, "the kernel to be idle after running all cells")
                 _wait(page, "() => !!(" + PANEL_STATE + ")()", 60, f"the slider panel (a '{SLIDER_TASK}' slider and 'Rodar')")
                 panel = page.locator(".jp-Notebook .widget-vbox").filter(
