@@ -258,3 +258,30 @@ def test_show_live_shows_a_run_that_records_itself() -> None:
     assert target.frames and target.final is not None
     counts = [len(snapshot.spans) for _, snapshot in target.frames]
     assert counts == sorted(counts)
+
+
+def test_nbval_accepts_a_live_cell_stored_by_nbclient(tmp_path) -> None:
+    """Stored output: the final PNG; nbval (which ignores display updates) still matches it."""
+    import subprocess
+    import sys
+
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("nbval")
+    code = (
+        "from conctutor import consulta_dados, grava_log, record\n"
+        "with record(live=True) as timeline:\n"
+        "    consulta_dados(segundos=4)\n"
+        "    grava_log(segundos=4)\n"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    assert "image/png" in notebook.cells[0].outputs[0].data
+    path = tmp_path / "live.ipynb"
+    nbformat.write(notebook, path)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "--nbval", str(path), "-p", "no:cacheprovider", "--rootdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
