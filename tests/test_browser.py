@@ -194,6 +194,12 @@ STOPPED_ON_ERROR = """() => {
     return !running && idle && !!error;
 }"""
 
+LIVE_CELLS_FINISHED = """() => {
+    const texts = [...document.querySelectorAll('.jp-Notebook .jp-OutputArea-output')].map(o => o.textContent);
+    return !texts.some(t => t.includes('<Figure: linha do tempo do conctutor>'))
+        && !document.querySelector('.jp-Notebook svg[data-conctutor-frame]');
+}"""
+
 KERNEL_IDLE = """() => {
     const bar = document.querySelector('#jp-main-statusbar');
     return !!bar && /\\|\\s*Idle/.test(bar.textContent);
@@ -291,6 +297,9 @@ def test_moving_a_slider_reruns_the_program_live(tmp_path: Path) -> None:
                     error = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
                     raise AssertionError(f"Run All stopped at an error:\n{error.last.inner_text()[-2000:]}")
                 _wait(page, KERNEL_IDLE, CELLS_DONE_S, "the kernel to be idle after running all cells")
+                # live cells (record(live=True), run_and_show) ended with their final figure in place:
+                # no placeholder text and no live frame left behind
+                _wait(page, LIVE_CELLS_FINISHED, 30, "every live figure in a cell to be replaced by its final figure")
                 _wait(page, "() => !!(" + PANEL_STATE + ")()", 60, f"the slider panel (a '{SLIDER_TASK}' slider and 'Rodar')")
                 panel = page.locator(".jp-Notebook .widget-vbox").filter(
                     has=page.locator(".widget-slider", has_text=SLIDER_TASK)).filter(
