@@ -256,10 +256,22 @@ WATCH_FRAMES = """() => {
 
 
 def _prepare_root(tmp: Path) -> Path:
-    """A copy of the notebook in a fresh directory: the repository's file is never touched."""
+    """A copy of the notebook, without outputs, in a fresh directory.
+
+    The repository's file is never touched, and with no stored outputs or
+    execution counts a prompt "[n]:" can only come from this run.
+    """
+    import nbformat
+
     root = tmp / "notebooks"
     root.mkdir()
-    shutil.copy2(NOTEBOOK, root / NOTEBOOK.name)
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    notebook.metadata.pop("widgets", None)
+    nbformat.write(notebook, root / NOTEBOOK.name)
     return root
 
 
