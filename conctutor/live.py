@@ -62,6 +62,9 @@ if TYPE_CHECKING:
 REFRESH_PER_SECOND = 15.0
 """Frames per second the live view aims at (at least 10 is the goal)."""
 
+MAX_SHARE_INVERSE = 10.0
+"""A frame that took c seconds is followed by a pause of at least 10·c."""
+
 TEXT = "<Figure: linha do tempo do conctutor>"
 """The text/plain of the live output, the same from the first frame to the final figure."""
 
@@ -216,7 +219,9 @@ class LiveView:
             except Exception as error:  # never disturb the program: stop drawing, report at the end
                 self.error = error
                 return
-            deadline += self.interval
+            # a costly frame (hundreds of spans) spaces the next ones out, so that
+            # drawing never takes more than about a tenth of the time
+            deadline += max(self.interval, MAX_SHARE_INVERSE * self.frames[-1].cost)
             delay = deadline - time.perf_counter()
             if delay < 0:  # late (a slow frame or a busy machine): do not try to catch up
                 deadline, delay = time.perf_counter(), 0.0

@@ -163,7 +163,7 @@ def render(snapshot: Snapshot, theme: str | Theme | None = None) -> str:
             f'<rect x="{x0:.1f}" y="{y:.1f}" width="{x1 - x0:.1f}" height="{bar_h:.1f}" '
             f'fill="{_hex(_lighten(color, th.wait_lighten))}" stroke="{color}" stroke-width="{th.edge_width:.1f}"/>'
         )
-        if th.hatch:
+        if th.hatch and len(spans) <= th.hatch_max_spans:
             out.append(f'<rect x="{x0:.1f}" y="{y:.1f}" width="{x1 - x0:.1f}" height="{bar_h:.1f}" fill="url(#espera)"/>')
         for a, b in span.running:
             ra, rb = x(a), max(x(b), x(a) + 1)
