@@ -10,8 +10,8 @@ How it stays out of the program's way:
   takes a snapshot of the timeline about 15 times a second
   (``timeline.spans``, ``timeline.cpu``, ``timeline.makespan``);
 * each frame is SVG text (`conctutor.livesvg`): about a millisecond of
-  Python per frame, snapshot and sending included (a matplotlib frame costs
-  ~30 ms), so the GIL is almost always free when a task wakes up and the
+  Python per frame, snapshot and sending included (``timeline.plot()`` as a
+  PNG costs ~100 ms), so the GIL is almost always free when a task wakes up and the
   CPU strip does not fill with our own drawing; the browser draws;
 * the block's end time is taken before the drawing thread is stopped and
   before the final figure is drawn, so neither counts in ``makespan``.
