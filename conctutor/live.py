@@ -63,7 +63,7 @@ REFRESH_PER_SECOND = 15.0
 """Frames per second the live view aims at (at least 10 is the goal)."""
 
 MAX_SHARE_INVERSE = 10.0
-"""A frame that took c seconds is followed by a pause of at least 10·c."""
+"""When the last frames took at least c seconds each, the next comes at least 10·c later."""
 
 TEXT = "<Figure: linha do tempo do conctutor>"
 """The text/plain of the live output, the same from the first frame to the final figure."""
@@ -219,9 +219,11 @@ class LiveView:
             except Exception as error:  # never disturb the program: stop drawing, report at the end
                 self.error = error
                 return
-            # a costly frame (hundreds of spans) spaces the next ones out, so that
-            # drawing never takes more than about a tenth of the time
-            deadline += max(self.interval, MAX_SHARE_INVERSE * self.frames[-1].cost)
+            # costly frames (hundreds of spans) space the next ones out, so that
+            # drawing takes no more than about a tenth of the time; one slow frame
+            # (the first, a busy moment) does not
+            recent = min(frame.cost for frame in self.frames[-3:])
+            deadline += max(self.interval, MAX_SHARE_INVERSE * recent)
             delay = deadline - time.perf_counter()
             if delay < 0:  # late (a slow frame or a busy machine): do not try to catch up
                 deadline, delay = time.perf_counter(), 0.0

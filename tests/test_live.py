@@ -50,6 +50,23 @@ def main_processes() -> None:
         executor.submit(grava_log)
 
 
+@pytest.fixture
+def long_tasks():
+    """Each chapter task lasts 0.4 s whatever the time scale: frames surely land mid-run.
+
+    (Starting a process pool with fork holds the GIL while the kernel's memory is
+    copied: in a big process that pauses every other thread, the drawing one too,
+    for tens of milliseconds. The default 0.1 s tasks can finish inside such a pause.)
+    """
+    from conctutor import set_durations
+    from conctutor.durations import time_scale
+
+    seconds = 0.4 / time_scale()
+    previous = set_durations(consulta_dados=seconds, processa_dados=seconds, grava_log=seconds)
+    yield
+    set_durations(**previous)
+
+
 def run_recorded(program, target: FakeTarget) -> tuple:
     view = LiveView(target, interval=0.01)
     with record(live=view) as timeline:
@@ -58,7 +75,7 @@ def run_recorded(program, target: FakeTarget) -> tuple:
 
 
 @pytest.mark.parametrize("program", [main_threads, main_processes], ids=["threads", "processes"])
-def test_frames_grow_while_the_program_runs(program) -> None:
+def test_frames_grow_while_the_program_runs(program, long_tasks) -> None:
     target = FakeTarget()
     timeline, view = run_recorded(program, target)
 
@@ -66,7 +83,8 @@ def test_frames_grow_while_the_program_runs(program) -> None:
     assert len(counts) >= 3, counts
     assert counts == sorted(counts), f"span counts must never shrink: {counts}"
     assert counts[0] < 3 and counts[-1] <= 3
-    assert any(0 < c < 3 for c in counts), f"no frame caught the run in the middle: {counts}"
+    clocks = [round(snapshot.makespan, 3) for _, snapshot in target.frames]
+    assert any(0 < c < 3 for c in counts), f"no frame caught the run in the middle: {counts} at {clocks}"
     clocks = [snapshot.makespan for _, snapshot in target.frames]
     assert clocks == sorted(clocks) and clocks[-1] > clocks[0]
     assert all(snapshot.live for _, snapshot in target.frames)
@@ -88,7 +106,7 @@ def test_frames_grow_while_the_program_runs(program) -> None:
 
 
 @pytest.mark.parametrize("program", [main_threads, main_processes], ids=["threads", "processes"])
-def test_a_task_in_progress_shows_as_waiting_while_it_sleeps(program) -> None:
+def test_a_task_in_progress_shows_as_waiting_while_it_sleeps(program, long_tasks) -> None:
     target = FakeTarget()
     run_recorded(program, target)
     seen = [
