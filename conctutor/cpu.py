@@ -62,6 +62,7 @@ class CpuSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="conctutor-cpu-sampler", daemon=True)
         self._previous: list[tuple[float, float]] = []
+        self._lock = threading.Lock()  # `sample_now` may run beside the thread
 
     def start(self, start_ns: int) -> None:
         self.start_ns = start_ns
@@ -69,14 +70,25 @@ class CpuSampler:
         self._thread.start()
 
     def _sample(self) -> None:
-        now = time.perf_counter_ns()
-        current = [_busy_and_total(t) for t in psutil.cpu_times(percpu=True)]
-        percents = []
-        for (busy0, total0), (busy1, total1) in zip(self._previous, current):
-            elapsed = total1 - total0
-            percents.append(min(100.0, max(0.0, 100.0 * (busy1 - busy0) / elapsed)) if elapsed > 0 else 0.0)
-        self._previous = current
-        self.samples.append((now, percents))
+        with self._lock:
+            now = time.perf_counter_ns()
+            current = [_busy_and_total(t) for t in psutil.cpu_times(percpu=True)]
+            percents = []
+            for (busy0, total0), (busy1, total1) in zip(self._previous, current):
+                elapsed = total1 - total0
+                percents.append(min(100.0, max(0.0, 100.0 * (busy1 - busy0) / elapsed)) if elapsed > 0 else 0.0)
+            self._previous = current
+            self.samples.append((now, percents))
+
+    def sample_now(self) -> None:
+        """Sample now if the last sample is older than half an interval.
+
+        A nested ``record()`` block that ends while the sampler keeps running
+        needs a sample that covers its end, or its CPU strip stops short.
+        """
+        last = self.samples[-1][0] if self.samples else self.start_ns
+        if time.perf_counter_ns() - last > self.interval * 0.5e9:
+            self._sample()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

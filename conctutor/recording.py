@@ -403,6 +403,8 @@ def record(cpu_interval: float = 0.05, live: bool | LiveView = False) -> Iterato
         if not nested:
             recording.close()
             _sink = previous
+        else:
+            recording.cpu.sample_now()  # so this block's CPU strip reaches its end
         timeline.freeze(end_ns)
         if view is not None:
             view.finish(timeline)
