@@ -81,7 +81,8 @@ class CpuSampler:
             self.samples.append((now, percents))
 
     def sample_now(self) -> None:
-        """Sample now if the last sample is older than half an interval.
+        """Sample now if the last sample is older than half an interval
+        (shorter reads are mostly noise: the kernel's counters tick every 10 ms).
 
         A nested ``record()`` block that ends while the sampler keeps running
         needs a sample that covers its end, or its CPU strip stops short.
@@ -98,9 +99,7 @@ class CpuSampler:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
-        last = self.samples[-1][0] if self.samples else self.start_ns
-        if time.perf_counter_ns() - last > self.interval * 0.5e9:  # shorter reads are mostly noise
-            self._sample()
+        self.sample_now()
 
     def usage(self, origin_ns: int) -> CpuUsage:
         samples = list(self.samples)
