@@ -186,6 +186,12 @@ def _finish(raw: RawSpan, status: str, error: str) -> None:
 # --- worker processes: one append-only log file per process ------------------
 
 
+_log_sequence = itertools.count()
+"""Numbers the spans a process logs. One counter for the whole process, so two
+logs it may hold on the same file (inherited by fork, then sent by pickle)
+never reuse a number."""
+
+
 def _clean(text: str) -> str:
     return text.replace("\t", " ").replace("\n", " ")
 
@@ -204,7 +210,6 @@ class WorkerLog:
 
     def _open(self) -> None:
         self.pid = _pid
-        self._seq = itertools.count()
         try:
             self._fd: int | None = os.open(
                 os.path.join(self.directory, f"{_pid}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
@@ -216,7 +221,7 @@ class WorkerLog:
         if self.pid != _pid:  # we were inherited by a forked child: it gets its own file
             self.close()
             self._open()
-        raw = _new_raw(next(self._seq), name, kind, seconds)
+        raw = _new_raw(next(_log_sequence), name, kind, seconds)
         self._write(
             f"B\t{raw.seq}\t{raw.start_ns}\t{raw.thread_id}\t{int(raw.main_thread)}\t{name}\t{kind}"
             f"\t{seconds!r}\t{_clean(raw.thread_name)}\n"

@@ -492,3 +492,19 @@ def test_a_task_pickled_and_loaded_in_the_same_process_is_the_task():
         assert pickle.loads(pickle.dumps(calcula)) is calcula
         calcula(0)
     assert len(timeline.spans) == 1
+
+
+def calls_a_task_itself() -> None:
+    """Runs in a worker: calls a task directly (not sent to the worker pickled)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        grava_log(0)
+
+
+def test_a_forked_worker_reports_tasks_it_calls_and_tasks_it_is_sent():
+    with record() as timeline:
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as executor:
+            executor.submit(calls_a_task_itself).result()  # through the recording it inherited
+            executor.submit(calcula, 0).result()  # through the task's pickle
+            executor.submit(calls_a_task_itself).result()
+    assert [s.name for s in timeline.spans] == ["grava_log", "calcula", "grava_log"]
+    assert len({s.pid for s in timeline.spans}) == 1
