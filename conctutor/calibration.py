@@ -21,11 +21,18 @@ TRIALS = 7
 _rate: float | None = None
 
 
-def spin(iterations: int) -> int:
-    """The unit of CPU-bound work: integer arithmetic in a pure-Python loop."""
-    x = 1
-    for i in range(iterations):
-        x = (x * 31 + i) % 1_000_003
+WORK_UNIT = "v2"
+"""Names the unit of work in the cache: a new unit needs a new measurement."""
+
+
+def spin(iterations: int, x: int = 1) -> int:
+    """The unit of CPU-bound work: integer arithmetic in a pure-Python loop.
+
+    Every iteration costs the same (no value grows with the loop counter), so
+    the work runs equally fast in one long loop or in short chunks.
+    """
+    for _ in range(iterations):
+        x = (x * 31 + 7) % 1_000_003
     return x
 
 
@@ -52,7 +59,7 @@ def cache_path() -> str:
 
 def _machine_key() -> str:
     gil = "nogil" if getattr(sys, "_is_gil_enabled", lambda: True)() is False else "gil"
-    return "|".join((platform.node(), platform.machine(), sys.implementation.cache_tag or "", sys.version, gil))
+    return "|".join((platform.node(), platform.machine(), sys.implementation.cache_tag or "", sys.version, gil, WORK_UNIT))
 
 
 def _read_cache() -> dict:

@@ -62,12 +62,12 @@ def calcula(segundos: float = 2.0) -> int:
     expected_ns = round(chunk / rate * 1e9)
     pause_ns = 3 * expected_ns + 200_000
     running: list[tuple[int, int]] = []
-    result = 0
+    result = 1
     slice_start = last = raw.start_ns
     done = 0
     while done < total:
         step = min(chunk, total - done)
-        result ^= calibration.spin(step)
+        result = calibration.spin(step, result)
         done += step
         now = time.perf_counter_ns()
         if now - last > pause_ns:
