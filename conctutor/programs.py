@@ -80,24 +80,6 @@ def check_start_method(method: object) -> str | None:
     return str(method)
 
 
-def default_start_method() -> str:
-    """The start method a `ProcessPoolExecutor()` uses here when given none."""
-    return multiprocessing.get_start_method(allow_none=False)
-
-
-def default_process_workers() -> int:
-    """How many workers `ProcessPoolExecutor()` starts here: one per available core."""
-    if hasattr(os, "process_cpu_count"):  # Python 3.13+
-        return os.process_cpu_count() or 1
-    return os.cpu_count() or 1
-
-
-def default_thread_workers() -> int:
-    """How many threads `ThreadPoolExecutor()` may start here: ``min(32, núcleos + 4)``."""
-    cores = os.process_cpu_count() if hasattr(os, "process_cpu_count") else os.cpu_count()
-    return min(32, (cores or 1) + 4)
-
-
 def quiet_worker() -> None:
     """Pool initializer: send this worker process's prints (stdout and stderr) nowhere.
 
@@ -114,14 +96,6 @@ def _process_pool(workers: int | None, start_method: str | None, quiet: bool) ->
     return concurrent.futures.ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=quiet_worker if quiet else None
     )
-
-
-def _finish(start: float, futures: list[concurrent.futures.Future]) -> None:
-    finish = time.perf_counter()
-    for future in futures:
-        future.result()  # a task that failed (or a worker that died) is not silent
-    print("fim")
-    print(f"Finished in {round(finish-start, 2)} second(s)")
 
 
 # --- the chapter's programs -------------------------------------------------------
@@ -143,14 +117,7 @@ def with_threads(workers: int | None = None, extra_logs: int = 0) -> None:
     """The chapter's ThreadPoolExecutor program; `extra_logs` more `grava_log` calls."""
     workers = check_workers(workers)
     extra_logs = check_count(extra_logs, "o número de grava_log a mais", 0, MAX_EXTRA_LOGS)
-    start = time.perf_counter()
-    print("Inicio")
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as executor:
-        future = executor.submit(consulta_dados)
-        dados = future.result()
-        futures = [executor.submit(processa_dados, dados), executor.submit(grava_log)]
-        futures += [executor.submit(grava_log) for _ in range(extra_logs)]
-    _finish(start, futures)
+    _chapter_main(concurrent.futures.ThreadPoolExecutor(max_workers=workers), extra_logs)
 
 
 def with_processes(
@@ -160,14 +127,23 @@ def with_processes(
     workers = check_workers(workers)
     start_method = check_start_method(start_method)
     extra_logs = check_count(extra_logs, "o número de grava_log a mais", 0, MAX_EXTRA_LOGS)
+    _chapter_main(_process_pool(workers, start_method, quiet), extra_logs)
+
+
+def _chapter_main(pool: concurrent.futures.Executor, extra_logs: int) -> None:
+    """The chapter's ``main()`` with a given executor (created, not yet entered)."""
     start = time.perf_counter()
     print("Inicio")
-    with _process_pool(workers, start_method, quiet) as executor:
+    with pool as executor:
         future = executor.submit(consulta_dados)
         dados = future.result()
         futures = [executor.submit(processa_dados, dados), executor.submit(grava_log)]
         futures += [executor.submit(grava_log) for _ in range(extra_logs)]
-    _finish(start, futures)
+    finish = time.perf_counter()
+    for future in futures:
+        future.result()  # a task that failed (or a worker that died) is not silent
+    print("fim")
+    print(f"Finished in {round(finish-start, 2)} second(s)")
 
 
 def side_by_side(

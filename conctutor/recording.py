@@ -29,11 +29,15 @@ import time
 from collections.abc import Callable, Iterator
 from threading import current_thread, main_thread
 from time import perf_counter_ns, thread_time_ns
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import calibration, durations
 from .cpu import CpuSampler
 from .spans import ERROR, INTERRUPTED, OK, RUNNING, RawSpan, running_intervals
+
+if TYPE_CHECKING:
+    from .live import LiveView
+    from .timeline import Timeline
 
 _pid = os.getpid()
 
