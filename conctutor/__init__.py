@@ -5,17 +5,31 @@
     with record() as timeline:
         main()              # the chapter's code, unchanged
     timeline.plot()
+
+``import conctutor`` stays light (every worker process pays for it): the
+recording, the timeline and NumPy load on first use of `record` or `Timeline`.
 """
 
-from .durations import get_durations, set_durations
-from .recording import Task, record, task
-from .spans import Span
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .model import Kind, Lane, Span, State, Status
+from .recorder import Task, task
+from .settings import get_durations, set_durations
 from .tasks import calcula, consulta_dados, grava_log, processa_dados
 from .themes import use_theme
-from .timeline import Timeline
+
+if TYPE_CHECKING:
+    from .recording import record
+    from .timeline import Timeline
 
 __all__ = [
+    "Kind",
+    "Lane",
     "Span",
+    "State",
+    "Status",
     "Task",
     "Timeline",
     "calcula",
@@ -28,4 +42,17 @@ __all__ = [
     "task",
     "use_theme",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+_LAZY = {"record": ("recording", "record"), "Timeline": ("timeline", "Timeline")}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'conctutor' has no attribute {name!r}")

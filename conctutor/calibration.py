@@ -108,6 +108,11 @@ def recalibrate() -> float:
     return iterations_per_second()
 
 
+def known_rate() -> float | None:
+    """The rate if this process already knows it (never measures)."""
+    return _rate
+
+
 def adopt(rate: float) -> None:
     """In a worker process: use the rate measured by the process that sent the task."""
     global _rate

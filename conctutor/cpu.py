@@ -4,42 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
 
-
-@dataclass
-class CpuUsage:
-    """Per-core busy percentage over time.
-
-    ``percent[i][core]`` is how busy ``core`` was between ``times[i-1]`` and
-    ``times[i]`` (seconds from the start of the recording; the first interval
-    starts at ``start``).
-    """
-
-    times: list[float] = field(default_factory=list)
-    percent: list[list[float]] = field(default_factory=list)
-    start: float = 0.0
-
-    @property
-    def cores(self) -> int:
-        return len(self.percent[0]) if self.percent else 0
-
-    def since(self, offset: float, until: float | None = None) -> CpuUsage:
-        """The samples after ``offset`` seconds, re-based so ``offset`` is zero."""
-        kept: list[tuple[float, list[float]]] = []
-        for t, p in zip(self.times, self.percent):
-            if t <= offset:
-                continue
-            if until is not None and t > until:
-                # the sample that covers the end of the window: keep it, clipped,
-                # so the strip reaches the end instead of stopping one interval short
-                kept.append((until, p))
-                break
-            kept.append((t, p))
-        return CpuUsage([t - offset for t, _ in kept], [p for _, p in kept], max(self.start - offset, 0.0))
+from .model import CpuUsage
 
 
 def _busy_and_total(times: Any) -> tuple[float, float]:
@@ -104,7 +73,7 @@ class CpuSampler:
     def usage(self, origin_ns: int) -> CpuUsage:
         samples = list(self.samples)
         return CpuUsage(
-            [(t - origin_ns) / 1e9 for t, _ in samples],
-            [p for _, p in samples],
+            tuple((t - origin_ns) / 1e9 for t, _ in samples),
+            tuple(tuple(p) for _, p in samples),
             (self.start_ns - origin_ns) / 1e9,
         )

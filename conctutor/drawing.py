@@ -1,56 +1,48 @@
-"""Drawing a `Timeline` as a Gantt chart, with per-core CPU use below it.
+"""Drawing a `Timeline` with matplotlib: the `Scene` (`conctutor.scene`) as a figure.
 
     fig = plot_timeline(timeline)                 # what `timeline.plot()` does
     fig = timeline.plot(theme="projetor", title="Threads")
     use_theme("projetor")                         # every later figure
 
-One lane per worker (main thread, pool threads, worker processes), one colour
-per task (Okabe–Ito palette, safe for colour-blind readers). A task is drawn
-solid while it was running on a CPU and light (hatched when there are few
-tasks) while it waited: sleeping, blocked on I/O, or waiting for the GIL.
-Failed, interrupted and still-running tasks carry a marker. Under the lanes,
-on the same time axis, one row per CPU core shows how busy it was.
+One lane per worker, one colour per task (Okabe–Ito palette, safe for
+colour-blind readers). A task is solid while it ran on a CPU and light while
+it waited, hatched by why it waited (E/S, bloqueada, GIL, pronta; plain for
+"esperando"). Failed, interrupted and still-running tasks carry a marker.
+Under the lanes, on the same time axis, one row per CPU core shows how busy
+it was, this program's part darker.
 
 Everything is drawn with a handful of matplotlib collections, never one
-artist per span, so 100 000 spans still draw in a few seconds. Neighbouring
+artist per span, so 100 000 spans draw in about a second. Neighbouring
 pieces narrower than a fraction of a pixel are merged before drawing.
-
-The text on the figure is in Portuguese, like the notebooks.
 """
 
 from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib import patheffects, ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PolyCollection
-from matplotlib.colors import LinearSegmentedColormap, to_rgb, to_rgba
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import LinearSegmentedColormap, to_rgba
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .spans import ERROR, INTERRUPTED, RUNNING
-from .themes import CHAPTER_TASKS, THEMES, Theme, get_theme, use_theme
+from .model import STATES, STATUSES, State, Status
+from .scene import RUNNING_CODE, Scene, build_scene, hatch_of, lighten
+from .themes import THEMES, Theme, get_theme, use_theme
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
     from .timeline import Timeline
 
-__all__ = ["THEMES", "Theme", "get_theme", "plot_timeline", "use_theme"]
+__all__ = ["THEMES", "Theme", "draw_scene", "get_theme", "plot_timeline", "use_theme"]
 
 # --- small helpers ---------------------------------------------------------------
-
-
-def _br(value: float, digits: int = 2) -> str:
-    """A number the Brazilian way: decimal comma."""
-    return f"{value:.{digits}f}".replace(".", ",")
 
 
 class _CommaFormatter(ticker.ScalarFormatter):
@@ -61,26 +53,6 @@ class _CommaFormatter(ticker.ScalarFormatter):
 
     def get_offset(self) -> str:
         return super().get_offset().replace(".", ",")
-
-
-def _lighten(color: str, amount: float) -> tuple[float, float, float]:
-    r, g, b = to_rgb(color)
-    return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
-
-
-def _task_colors(names: Sequence[str], palette: Sequence[str]) -> dict[str, str]:
-    colors: dict[str, str] = {}
-    taken: set[int] = set()
-    for name in names:
-        if name in CHAPTER_TASKS and CHAPTER_TASKS.index(name) < len(palette):
-            index = CHAPTER_TASKS.index(name)
-            colors[name] = palette[index]
-            taken.add(index)
-    free = [i for i in range(len(palette)) if i not in taken] or list(range(len(palette)))
-    others = [name for name in names if name not in colors]
-    for k, name in enumerate(others):
-        colors[name] = palette[free[k % len(free)]]
-    return colors
 
 
 def _rects(starts: np.ndarray, ends: np.ndarray, lanes: np.ndarray, half: float) -> np.ndarray:
@@ -133,51 +105,6 @@ class TimelineFigure(Figure):
         return buffer.getvalue()
 
 
-@dataclass
-class _Data:
-    """The spans of a timeline as arrays, ready to draw."""
-
-    workers: list[str]
-    names: list[str]
-    start: np.ndarray
-    end: np.ndarray
-    lane: np.ndarray
-    task: np.ndarray
-    status: list[str]
-    run_start: np.ndarray
-    run_end: np.ndarray
-    run_lane: np.ndarray
-    run_task: np.ndarray
-
-
-def _collect(spans: Sequence[Any]) -> _Data:
-    lanes: dict[str, int] = {}
-    tasks: dict[str, int] = {}
-    n = len(spans)
-    start, end = np.empty(n), np.empty(n)
-    lane, task = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
-    status: list[str] = []
-    rs: list[float] = []
-    re_: list[float] = []
-    rl: list[int] = []
-    rt: list[int] = []
-    for i, span in enumerate(spans):
-        li = lanes.setdefault(span.worker, len(lanes))
-        ti = tasks.setdefault(span.name, len(tasks))
-        start[i], end[i], lane[i], task[i] = span.start, span.end, li, ti
-        status.append(span.status)
-        for a, b in span.running:
-            rs.append(a)
-            re_.append(b)
-            rl.append(li)
-            rt.append(ti)
-    return _Data(
-        list(lanes), list(tasks), start, end, lane, task, status,
-        np.asarray(rs, dtype=float), np.asarray(re_, dtype=float),
-        np.asarray(rl, dtype=np.int64), np.asarray(rt, dtype=np.int64),
-    )
-
-
 def plot_timeline(
     timeline: Timeline,
     *,
@@ -198,55 +125,40 @@ def plot_timeline(
              a new figure.
     cpu:     draw the per-core CPU strip (when the timeline has samples).
 
-    Works while the recording is still running (tasks not yet finished are
-    drawn up to now) and for an empty timeline. Returns the figure.
+    Works for a snapshot taken while the recording still runs and for an
+    empty timeline. Bad options raise a clear error before anything is drawn.
+    Returns the figure.
     """
-    th = get_theme(theme)
-    spans = timeline.spans  # one snapshot: a live timeline recomputes it on each access
-    makespan = timeline.makespan
-    usage = timeline.cpu
-    live = timeline.is_live
-    data = _collect(spans)
-    n_lanes = max(len(data.workers), 1)
-    n_cores = usage.cores if cpu else 0
-    show_cpu = cpu and (n_cores > 0 or live)
-    if show_cpu and n_cores == 0:
-        n_cores = timeline.cores
+    if fig is not None and not isinstance(fig, (Figure, SubFigure)):
+        raise TypeError(f"fig deve ser uma Figure ou SubFigure do matplotlib; recebido {type(fig).__name__}")
+    if hasattr(timeline, "snapshot"):  # what record() yields: draw one snapshot of it
+        timeline = timeline.snapshot()
+    if fig is not None:
+        root = fig.figure if isinstance(fig, SubFigure) else fig
+        figsize = (fig.bbox.width / root.dpi, fig.bbox.height / root.dpi)
+    scene = build_scene(timeline, title=title, theme=theme, figsize=figsize, cpu=cpu)
+    return draw_scene(scene, fig)
 
-    # --- sizes: lanes get thinner (and their labels smaller) when there are many
-    n_legend = len(data.names) + 2 + len({s for s in data.status if s in (ERROR, INTERRUPTED, RUNNING)})
-    overhead = (th.title_size * (2.2 if title else 1.2) + th.tick_size * 2.6 + th.font_size * 1.6) / 72
-    if th.legend == "bottom":
-        per_row = max(1, int(th.figure_width * 72 / (th.font_size * 11)))
-        overhead += math.ceil(n_legend / per_row) * th.font_size * 1.45 / 72
-    if show_cpu:
-        overhead += th.small_size * 1.5 / 72
-    cpu_height = min(n_cores * th.cpu_row_height, th.max_cpu_height) if show_cpu else 0.0
-    lanes_height = n_lanes * th.lane_height
-    if figsize is not None:
-        width, height = figsize
-    else:
-        width = th.figure_width
-        lanes_height = max(min(lanes_height, th.max_height - overhead - cpu_height), min(1.0, lanes_height))
-        height = overhead + lanes_height + cpu_height
+
+def draw_scene(scene: Scene, fig: Figure | SubFigure | None = None) -> Figure:
+    """Draw a `Scene` into a new `TimelineFigure`, or into `fig`."""
+    th = scene.theme
     if fig is None:
-        figure: Figure | SubFigure = TimelineFigure(figsize=(width, height), dpi=th.dpi, facecolor=th.background)
+        figure: Figure | SubFigure = TimelineFigure(figsize=(scene.width, scene.height), dpi=th.dpi,
+                                                    facecolor=th.background)
         FigureCanvasAgg(figure)  # so fig.canvas.draw() renders, with no pyplot involved
         figure.set_layout_engine("constrained")
-        root = figure
+        root: Figure = figure
     else:
         figure = fig
-        root = fig.figure if isinstance(fig, SubFigure) else fig
+        root = fig.figure if isinstance(fig, SubFigure) else fig  # type: ignore[assignment]
         if root.get_layout_engine() is None:
             root.set_layout_engine("constrained")
-        width, height = (figure.bbox.width / root.dpi, figure.bbox.height / root.dpi)
-        frac = lanes_height / max(lanes_height + cpu_height, 1e-9)
-        lanes_height = max(height - overhead, 0.5) * (frac if show_cpu else 1.0)
-        cpu_height = max(height - overhead, 0.5) * (1 - frac) if show_cpu else 0.0
 
-    if show_cpu:
+    if scene.cpu is not None:
         ax, ax_cpu = figure.subplots(
-            2, 1, sharex=True, gridspec_kw={"height_ratios": [max(lanes_height, 1e-3), max(cpu_height, 1e-3)]}
+            2, 1, sharex=True,
+            gridspec_kw={"height_ratios": [max(scene.lanes_height, 1e-3), max(scene.cpu_height, 1e-3)]},
         )
     else:
         ax, ax_cpu = figure.subplots(1, 1), None
@@ -257,121 +169,106 @@ def plot_timeline(
             for side in a.spines.values():
                 side.set_color(th.text_color)
 
-    lane_pt = lanes_height * 72 / n_lanes
-    lane_font = max(th.min_font_size, min(th.tick_size, lane_pt * 0.62))
-    colors = _task_colors(data.names, th.palette)
-    hatch = th.hatch if len(spans) <= th.hatch_max_spans else None
-    t_end = max(makespan, float(data.end.max()) if len(spans) else 0.0)
-    t_end = t_end if t_end > 0 else 1.0
-
-    _draw_lanes(ax, data, th, colors, hatch, lane_font, t_end, width, lanes_height)
-    ax.set_xlim(0, t_end * 1.01)
-    if ax_cpu is not None:
-        _draw_cpu(ax_cpu, usage, n_cores, th, cpu_height)
+    _draw_lanes(ax, scene)
+    ax.set_xlim(0, scene.t_end * 1.01)
+    if ax_cpu is not None and scene.cpu is not None:
+        _draw_cpu(ax_cpu, scene)
         ax.tick_params(labelbottom=False)
     bottom = ax_cpu if ax_cpu is not None else ax
     bottom.set_xlabel("tempo (s)", fontsize=th.font_size, color=th.text_color)
     bottom.xaxis.set_major_formatter(_CommaFormatter())
 
-    # --- text: title, times, legend
-    stats = _stats_line(timeline, makespan, live, spans)
-    if title:
-        figure.suptitle(title, fontsize=th.title_size, fontweight="bold", color=th.text_color)
-    ax.set_title(stats, fontsize=th.font_size if title else th.title_size * 0.85, color=th.text_color, loc="left")
-    if not spans:
-        ax.text(0.5, 0.5, "nenhuma tarefa gravada (ainda)", transform=ax.transAxes, ha="center", va="center",
+    if scene.title:
+        figure.suptitle(scene.title, fontsize=th.title_size, fontweight="bold", color=th.text_color)
+    ax.set_title(scene.stats, fontsize=th.font_size if scene.title else th.title_size * 0.85, color=th.text_color,
+                 loc="left")
+    if scene.empty_message:
+        ax.text(0.5, 0.5, scene.empty_message, transform=ax.transAxes, ha="center", va="center",
                 fontsize=th.font_size, color=th.text_color, style="italic")
-    _legend(figure, data, th, colors, hatch)
+    for k, note in enumerate(scene.notes):
+        ax.text(1.0, 1.0 + 0.02 + k * 0.06, note, transform=ax.transAxes, ha="right", va="bottom",
+                fontsize=th.small_size, color=th.error_color)
+    _legend(figure, scene)
     return figure if isinstance(figure, Figure) else root
 
 
-def _stats_line(timeline: Timeline, makespan: float, live: bool, spans: Sequence[Any]) -> str:
-    from .timeline import ideal_time
-
-    ideal = ideal_time(list(spans), timeline.cores)
-    cores = f"{timeline.cores} núcleo" + ("s" if timeline.cores != 1 else "")
-    if live:
-        return f"gravando… tempo até agora: {_br(makespan)} s · ideal: {_br(ideal)} s · {cores}"
-    return f"tempo total: {_br(makespan)} s · ideal: {_br(ideal)} s · {cores}"
-
-
-def _draw_lanes(
-    ax: Axes, d: _Data, th: Theme, colors: dict[str, str], hatch: str | None, lane_font: float,
-    t_end: float, width_in: float, lanes_height_in: float,
-) -> None:
-    n_lanes = max(len(d.workers), 1)
+def _draw_lanes(ax: Axes, scene: Scene) -> None:
+    th = scene.theme
+    n_lanes = scene.n_lanes
     half = th.bar_fill / 2
-    n = len(d.start)
+    n = len(scene.start)
     # A pixel is about this many seconds; pieces closer than a fraction of it merge.
-    px = t_end / max(width_in * 0.75 * th.dpi, 100)
+    px = scene.t_end / max(scene.width * 0.75 * th.dpi, 100)
     many = n > 2000
     edge = th.edge_width if n <= 400 else 0.0
-    for ti, name in enumerate(d.names):
-        color = colors[name]
-        light = _lighten(color, th.wait_lighten)
-        sel = d.task == ti
-        starts, ends, lanes = d.start[sel], d.end[sel], d.lane[sel]
+    seg_running = scene.seg_state == RUNNING_CODE
+    for ti, color in enumerate(scene.colors):
+        sel = scene.task == ti
+        starts, ends, lanes = scene.start[sel], scene.end[sel], scene.lane[sel]
         if many:
             starts, ends, lanes = _merge(starts, ends, lanes, px * 0.25)
-        waiting = PolyCollection(
-            _rects(starts, ends, lanes, half), facecolors=[light], edgecolors=[color] if edge else "none",
-            linewidths=edge, hatch=hatch, zorder=2,
-        )
-        ax.add_collection(waiting, autolim=False)
-        rsel = d.run_task == ti
-        rs, re_, rl = d.run_start[rsel], d.run_end[rsel], d.run_lane[rsel]
+        ax.add_collection(PolyCollection(
+            _rects(starts, ends, lanes, half), facecolors=[scene.light_colors[ti]],
+            edgecolors=[color] if edge else "none", linewidths=edge, zorder=2,
+        ), autolim=False)
+        in_task = scene.seg_task == ti
+        if scene.hatch:
+            for code, state in enumerate(STATES):
+                pattern = hatch_of(state, th) if state != State.RUNNING else ""
+                if not pattern:
+                    continue
+                pick = in_task & (scene.seg_state == code)
+                if pick.any():
+                    ax.add_collection(PolyCollection(
+                        _rects(scene.seg_start[pick], scene.seg_end[pick], scene.seg_lane[pick], half),
+                        facecolors="none", edgecolors=[lighten(color, 0.15)], linewidths=0, hatch=pattern,
+                        zorder=2.5,
+                    ), autolim=False)
+        pick = in_task & seg_running
+        rs, re_, rl = scene.seg_start[pick], scene.seg_end[pick], scene.seg_lane[pick]
         if len(rs) > 200:
             rs, re_, rl = _merge(rs, re_, rl, px * 0.25)
         if len(rs):
             # at least a hairline, so a slice of a few microseconds still shows
             re_ = np.maximum(re_, rs + px * 0.5)
-            ax.add_collection(
-                PolyCollection(_rects(rs, re_, rl, half), facecolors=[color], edgecolors="none",
-                               linewidths=0, zorder=3),
-                autolim=False,
-            )
+            ax.add_collection(PolyCollection(_rects(rs, re_, rl, half), facecolors=[color], edgecolors="none",
+                                             linewidths=0, zorder=3), autolim=False)
+    if 0 < n <= 400:
+        # a visible boundary where one span follows another in the same lane
+        ax.add_collection(LineCollection(
+            [((s, lane - half), (s, lane + half)) for s, lane in zip(scene.start.tolist(), scene.lane.tolist())],
+            colors=[th.background], linewidths=max(1.0, edge * 1.5), zorder=3.5,
+        ), autolim=False)
 
-    status = np.asarray(d.status, dtype=object)
-    marker_size = min(th.marker_size, max(3.0, lanes_height_in * 72 / n_lanes * 0.8))
+    status = scene.status
+    marker_size = min(th.marker_size, max(3.0, scene.lanes_height * 72 / n_lanes * 0.8))
     for kind, color, style, marker in (
-        (ERROR, th.error_color, "solid", "X"),
-        (INTERRUPTED, th.interrupted_color, (0, (3, 2)), "s"),
-        (RUNNING, th.text_color, "dotted", ">"),
+        (Status.ERROR, th.error_color, "solid", "X"),
+        (Status.INTERRUPTED, th.interrupted_color, (0, (3, 2)), "s"),
+        (Status.RUNNING, th.text_color, "dotted", ">"),
     ):
-        sel = status == kind if n else np.zeros(0, dtype=bool)
+        sel = status == STATUSES.index(kind)
         if not sel.any():
             continue
-        starts, ends, lanes = d.start[sel], d.end[sel], d.lane[sel]
+        starts, ends, lanes = scene.start[sel], scene.end[sel], scene.lane[sel]
         if len(starts) > 500:  # thousands of failures: outline the blocks they form
             starts, ends, lanes = _merge(starts, ends, lanes, px * 2)
-        ax.add_collection(
-            PolyCollection(_rects(starts, ends, lanes, half), facecolors="none",
-                           edgecolors=[color], linewidths=th.status_width, linestyles=style, zorder=4),
-            autolim=False,
-        )
-        ax.scatter(ends, lanes, marker=marker, s=marker_size ** 2, c=[color],
-                   edgecolors="white", linewidths=max(0.8, th.status_width * 0.4), zorder=5, clip_on=False)
+        ax.add_collection(PolyCollection(
+            _rects(starts, ends, lanes, half), facecolors="none", edgecolors=[color], linewidths=th.status_width,
+            linestyles=style, zorder=4,
+        ), autolim=False)
+        ax.scatter(ends, lanes, marker=marker, s=marker_size ** 2, c=[color], edgecolors="white",
+                   linewidths=max(0.8, th.status_width * 0.4), zorder=5, clip_on=False)
 
-    # task names on bars wide enough to hold them
-    if th.bar_labels and 0 < n <= th.max_bar_labels:
-        sec_per_in = t_end * 1.01 / max(width_in * 0.72, 1.0)
-        lane_in = lanes_height_in / n_lanes * th.bar_fill
-        size = min(th.bar_label_size, lane_in * 72 * 0.7)
-        if size >= th.min_font_size:
-            for i in range(n):
-                name = d.names[d.task[i]]
-                text_in = (len(name) * 0.6 + 1.2) * size / 72
-                if (d.end[i] - d.start[i]) / sec_per_in >= text_in:
-                    ax.text((d.start[i] + d.end[i]) / 2, d.lane[i], name, ha="center", va="center",
-                            fontsize=size, color=th.text_color, zorder=6, clip_on=True,
-                            path_effects=[patheffects.withStroke(linewidth=max(2.0, size / 4), foreground="white")])
+    for x, lane, text in scene.bar_labels:
+        size = scene.bar_label_size
+        ax.text(x, lane, text, ha="center", va="center", fontsize=size, color=th.text_color, zorder=6, clip_on=True,
+                path_effects=[patheffects.withStroke(linewidth=max(2.0, size / 4), foreground="white")])
 
     ax.set_ylim(n_lanes - 0.5, -0.5)  # first lane on top
-    # every lane gets a tick; when lanes are thinner than the smallest font, only every k-th a label
-    every = max(1, math.ceil(lane_font * 1.1 / max(lanes_height_in * 72 / n_lanes, 1e-9)))
-    ax.set_yticks(range(len(d.workers)))
-    ax.set_yticklabels([w if i % every == 0 else "" for i, w in enumerate(d.workers)],
-                       fontsize=lane_font, color=th.text_color)
+    ax.set_yticks(range(len(scene.lanes)))
+    ax.set_yticklabels([w if i % scene.label_every == 0 else "" for i, w in enumerate(scene.lanes)],
+                       fontsize=scene.lane_font, color=th.text_color)
     ax.tick_params(axis="y", length=0)
     ax.grid(axis="x", color=th.grid_color, linewidth=0.8, zorder=0)
     ax.set_axisbelow(True)
@@ -379,7 +276,12 @@ def _draw_lanes(
         ax.spines[side].set_visible(False)
 
 
-def _draw_cpu(ax: Axes, usage: Any, n_cores: int, th: Theme, height_in: float) -> None:
+def _draw_cpu(ax: Axes, scene: Scene) -> None:
+    th = scene.theme
+    strip = scene.cpu
+    assert strip is not None
+    n_cores = strip.cores
+    height_in = scene.cpu_height
     ax.set_ylim(n_cores, 0)  # núcleo 0 on top
     row_px = height_in * th.dpi / max(n_cores, 1)
     label_font = max(th.min_font_size, min(th.tick_size, height_in * 72 / max(n_cores, 1) * 0.75))
@@ -388,55 +290,57 @@ def _draw_cpu(ax: Axes, usage: Any, n_cores: int, th: Theme, height_in: float) -
     ax.set_yticks([c + 0.5 for c in ticks])
     ax.set_yticklabels([f"núcleo {c}" for c in ticks], fontsize=label_font, color=th.text_color)
     ax.tick_params(axis="y", length=0)
-    ax.set_title("uso de cada núcleo da CPU (0–100 %)", fontsize=th.small_size, color=th.text_color, loc="left",
-                 pad=3)
+    ax.set_title(strip.title, fontsize=th.small_size, color=th.text_color, loc="left", pad=3)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    if not usage.times:
+    if len(strip.edges) < 2:
         ax.text(0.5, 0.5, "sem amostras de CPU (ainda)", transform=ax.transAxes, ha="center", va="center",
                 fontsize=th.small_size, color=th.text_color, style="italic")
         return
-    edges = np.concatenate(([usage.start], np.asarray(usage.times, dtype=float)))
-    percent = np.clip(np.asarray(usage.percent, dtype=float), 0, 100) / 100.0  # (samples, cores)
+    edges = strip.edges
     if row_px >= 9:
-        # one filled step area per core, 0–100 % of the row
+        # one filled step area per core, 0–100 % of the row; this program's part darker
         x = np.repeat(edges, 2)[1:-1]
-        polys = []
         fill = 0.85
-        for core in range(n_cores):
-            y = core + 1 - np.repeat(percent[:, core], 2) * fill
-            base = core + 1
-            polys.append(np.column_stack((np.concatenate(([x[0]], x, [x[-1]])),
-                                          np.concatenate(([base], y, [base])))))
-        band = _rects(np.full(n_cores, edges[0]), np.full(n_cores, edges[-1]), np.arange(n_cores) + 1 - fill / 2, fill / 2)
-        ax.add_collection(PolyCollection(band, facecolors=[_lighten(th.cpu_color, 0.9)], edgecolors="none"),
+        band = _rects(np.full(n_cores, edges[0]), np.full(n_cores, edges[-1]), np.arange(n_cores) + 1 - fill / 2,
+                      fill / 2)
+        ax.add_collection(PolyCollection(band, facecolors=[lighten(th.cpu_color, 0.9)], edgecolors="none"),
                           autolim=False)
-        ax.add_collection(PolyCollection(polys, facecolors=[to_rgba(th.cpu_color, 0.75)],
-                                         edgecolors=[th.cpu_color], linewidths=0.6), autolim=False)
+        layers = [(strip.busy, 0.35 if strip.ours is not None else 0.75)]
+        if strip.ours is not None:
+            layers.append((strip.ours, 0.85))
+        for values, alpha in layers:
+            polys = []
+            for core in range(min(n_cores, values.shape[1])):
+                y = core + 1 - np.repeat(values[:, core], 2) * fill
+                base = core + 1
+                polys.append(np.column_stack((np.concatenate(([x[0]], x, [x[-1]])),
+                                              np.concatenate(([base], y, [base])))))
+            ax.add_collection(PolyCollection(polys, facecolors=[to_rgba(th.cpu_color, alpha)],
+                                             edgecolors=[th.cpu_color], linewidths=0.6), autolim=False)
         ax.hlines(np.arange(1, n_cores + 1), edges[0], edges[-1], colors=th.grid_color, linewidths=0.6)
     else:
         # too many cores for areas: one shaded row per core, darker = busier
         cmap = LinearSegmentedColormap.from_list("ocupacao", ["#FFFFFF", th.cpu_color])
-        ax.pcolormesh(edges, np.arange(n_cores + 1), percent.T, cmap=cmap, vmin=0, vmax=1, shading="flat")
+        ax.pcolormesh(edges, np.arange(n_cores + 1), strip.busy.T, cmap=cmap, vmin=0, vmax=1, shading="flat")
         ax.set_title("uso de cada núcleo da CPU (mais escuro = mais ocupado)", fontsize=th.small_size,
                      color=th.text_color, loc="left", pad=3)
 
 
-def _legend(figure: Figure | SubFigure, d: _Data, th: Theme, colors: dict[str, str], hatch: str | None) -> None:
-    handles: list[Any] = [Patch(facecolor=colors[name], edgecolor=colors[name], label=name) for name in d.names]
-    gray = "#6E6E6E"
-    handles.append(Patch(facecolor=gray, edgecolor=gray, label="rodando (na CPU)"))
-    handles.append(Patch(facecolor=_lighten(gray, th.wait_lighten), edgecolor=gray, hatch=hatch,
-                         label="esperando (E/S, sono, GIL)"))
-    present = set(d.status)
-    for kind, color, marker, label in (
-        (ERROR, th.error_color, "X", "erro (exceção)"),
-        (INTERRUPTED, th.interrupted_color, "s", "interrompida"),
-        (RUNNING, th.text_color, ">", "ainda rodando"),
-    ):
-        if kind in present:
-            handles.append(Line2D([], [], color=color, marker=marker, linestyle="none",
-                                  markersize=th.font_size * 0.9, markeredgecolor="white", label=label))
+def _legend(figure: Figure | SubFigure, scene: Scene) -> None:
+    th = scene.theme
+    handles: list[Any] = []
+    for entry in scene.legend:
+        if entry.style == "task":
+            handles.append(Patch(facecolor=entry.color, edgecolor=entry.color, label=entry.label))
+        elif entry.style == "running":
+            handles.append(Patch(facecolor=entry.color, edgecolor=entry.color, label=entry.label))
+        elif entry.style == "waiting":
+            handles.append(Patch(facecolor=lighten(entry.color, th.wait_lighten), edgecolor=entry.color,
+                                 hatch=entry.hatch or None, label=entry.label))
+        else:
+            handles.append(Line2D([], [], color=entry.color, marker=entry.marker, linestyle="none",
+                                  markersize=th.font_size * 0.9, markeredgecolor="white", label=entry.label))
     if th.legend == "bottom":
         # as many columns as fit across the figure
         width = figure.bbox.width
@@ -450,3 +354,6 @@ def _legend(figure: Figure | SubFigure, d: _Data, th: Theme, colors: dict[str, s
     else:
         figure.legend(handles=handles, loc="outside right upper", fontsize=th.font_size, frameon=False,
                       labelcolor=th.text_color)
+
+
+

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 
 from . import programs
-from .durations import get_durations, time_scale
+from .settings import get_durations, time_scale
 from .widgets import run_recorded
 
 IMAGES: dict[str, tuple[str, Callable[..., None], dict[str, float], dict]] = {

@@ -27,9 +27,11 @@ an ``HTML`` widget in a widget callback or inside an ``Output`` widget (which
 ignores display updates). Outside a kernel there is no target: the program
 runs normally and only the final timeline exists.
 
-Entry points: ``record(live=True)``; `live` (the same with a chosen target and
-plot options); `run_live` (run a function live); `show_live` (show live a
-function that records itself, what the panel's ``run_and_show`` uses).
+Entry points: ``record(live=True)``, or ``record(live=open_view(target,
+**plot_options))`` with a chosen target; `conctutor.widgets.show_live` shows
+live a function that records itself (what the panel's ``run_and_show`` uses).
+Each frame is one snapshot of the timeline, laid out once (`conctutor.scene`)
+and written as SVG (`conctutor.svg`).
 
 For stored notebooks and nbval: the cell output is created once, at the start,
 holding only a fixed ``text/plain``; every frame and the final figure replace
@@ -47,17 +49,20 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .livesvg import Snapshot, render
+from .model import STATUSES, Status
+from .scene import build_scene
+from .svg import render
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from .recording import LiveTimeline
     from .timeline import Timeline
+
+RUNNING_CODE = STATUSES.index(Status.RUNNING)
 
 REFRESH_PER_SECOND = 15.0
 """Frames per second the live view aims at (at least 10 is the goal)."""
@@ -72,7 +77,7 @@ TEXT = "<Figure: linha do tempo do conctutor>"
 class Target(Protocol):
     """Where the live frames and the final figure go."""
 
-    def show(self, svg: str, snapshot: Snapshot) -> None: ...
+    def show(self, svg: str, snapshot: Timeline) -> None: ...
 
     def finish(self, figure: Figure) -> None: ...
 
@@ -103,7 +108,7 @@ class NotebookTarget:
 
         self.handle = display({"text/plain": TEXT}, raw=True, display_id=True)
 
-    def show(self, svg: str, snapshot: Snapshot) -> None:
+    def show(self, svg: str, snapshot: Timeline) -> None:
         self.handle.update({"image/svg+xml": svg, "text/plain": TEXT}, raw=True)
 
     def finish(self, figure: Figure) -> None:
@@ -122,7 +127,7 @@ class WidgetTarget:
         self.widget = widget
         self.is_image = type(widget).__name__ == "Image"
 
-    def show(self, svg: str, snapshot: Snapshot) -> None:
+    def show(self, svg: str, snapshot: Timeline) -> None:
         if self.is_image:
             self.widget.format = "svg+xml"
             self.widget.value = svg.encode()
@@ -200,7 +205,7 @@ class LiveView:
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
-    def start(self, timeline: Timeline) -> None:
+    def start(self, timeline: LiveTimeline) -> None:
         if self.target is None or not live_enabled():
             return
         # The copied context carries the kernel's "current cell" (ipykernel keeps
@@ -211,7 +216,7 @@ class LiveView:
         )
         self._thread.start()
 
-    def _loop(self, timeline: Timeline) -> None:
+    def _loop(self, timeline: LiveTimeline) -> None:
         deadline = time.perf_counter()
         while True:
             try:
@@ -222,7 +227,7 @@ class LiveView:
             # costly frames (hundreds of spans) space the next ones out, so that
             # drawing takes no more than about a tenth of the time; one slow frame
             # (the first, a busy moment) does not
-            recent = min(frame.cost for frame in self.frames[-3:])
+            recent = min(frame.cost for frame in self.frames[-3:]) if len(self.frames) > 1 else 0.0
             deadline += max(self.interval, MAX_SHARE_INVERSE * recent)
             delay = deadline - time.perf_counter()
             if delay < 0:  # late (a slow frame or a busy machine): do not try to catch up
@@ -230,24 +235,24 @@ class LiveView:
             if self._stop.wait(delay):
                 return
 
-    def frame(self, timeline: Timeline) -> None:
+    def frame(self, timeline: LiveTimeline | Timeline) -> None:
         """Make one frame of `timeline` (live or finished) and send it to the target."""
         started = time.perf_counter()
-        spans = timeline.spans
-        snapshot = Snapshot(spans, timeline.cpu, timeline.makespan, timeline.cores, timeline.is_live)
-        svg = render(snapshot, self.plot_options.get("theme"))
+        snapshot = timeline.snapshot() if hasattr(timeline, "snapshot") else timeline
+        scene = build_scene(snapshot, title=self.plot_options.get("title"), theme=self.plot_options.get("theme"))
+        svg = render(scene)
         assert self.target is not None
         self.target.show(svg, snapshot)
         now = time.perf_counter()
-        running = sum(1 for span in spans if span.status == "running")
-        self.frames.append(FrameInfo(now, len(spans), running, snapshot.makespan, now - started))
+        running = int((snapshot.columns.status == RUNNING_CODE).sum())
+        self.frames.append(FrameInfo(now, len(snapshot), running, snapshot.makespan, now - started))
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
 
-    def finish(self, timeline: Timeline) -> Figure | None:
+    def finish(self, timeline: LiveTimeline | Timeline) -> Figure | None:
         """Replace the live frame with the final figure; returns that figure."""
         if self.error is not None:
             warnings.warn(f"a linha do tempo ao vivo parou: {self.error!r}", RuntimeWarning, stacklevel=2)
@@ -322,52 +327,3 @@ def open_view(target: Target | None | str = "auto", **plot_options: Any) -> Live
     if target == "auto":
         target = auto_target()
     return LiveView(target, plot_options=plot_options)  # type: ignore[arg-type]
-
-
-@contextmanager
-def live(target: Target | None | str = "auto", cpu_interval: float = 0.05, **plot_options: Any) -> Iterator[Timeline]:
-    """Like ``record(live=True)``, with a chosen target and plot options.
-
-    ``with live(WidgetTarget(html), theme="projetor") as timeline: main()``
-    """
-    from .recording import record
-
-    with record(cpu_interval=cpu_interval, live=open_view(target, **plot_options)) as timeline:
-        yield timeline
-
-
-def run_live(program: Callable[[], Any], target: Target | None | str = "auto", **plot_options: Any) -> Timeline:
-    """Run ``program()`` recorded, showing it live on `target`; returns the timeline.
-
-    The final figure stays on the target, also when the program raises
-    (the exception then propagates).
-    """
-    with live(target, **plot_options) as timeline:
-        program()
-    return timeline
-
-
-def show_live(run: Callable[[], Timeline], target: Target | None | str = "auto", **plot_options: Any) -> Timeline:
-    """Show live a function that records a program itself and returns its `Timeline`.
-
-    ``show_live(lambda: run_recorded(main, durations))``: the frames come from
-    a recording around ``run()`` (the inner one shares it); the final figure is
-    drawn from the timeline ``run()`` returns (from the outer one if it raised).
-    """
-    from .recording import record
-
-    view = open_view(target, **plot_options)
-    result: Any = None
-    outer: Timeline | None = None
-    try:
-        with record() as outer:
-            view.start(outer)
-            try:
-                result = run()
-            finally:
-                view.stop()
-    finally:
-        final = result if result is not None and hasattr(result, "spans") else outer
-        if final is not None:
-            view.finish(final)
-    return result

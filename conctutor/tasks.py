@@ -14,27 +14,27 @@ from __future__ import annotations
 import time
 
 from . import calibration
-from .recording import current_span, task, wait
+from .recorder import chapter_task, current_span, wait
 
 
-@task("io")
+@chapter_task("io")
 def consulta_dados(segundos: float = 2.0) -> str:
-    """Simulate querying data: print, wait `segundos`, return ``"dados"``."""
+    """Simula uma consulta: imprime, espera `segundos` (E/S simulada) e devolve ``"dados"``."""
     print("Consultando dados...")
     wait(segundos)
     return "dados"
 
 
-@task("io")
+@chapter_task("io")
 def processa_dados(dados: str, segundos: float = 2.0) -> None:
-    """Simulate processing `dados`: print and wait `segundos`."""
+    """Simula o processamento de `dados`: imprime e espera `segundos`."""
     print("Processando dados...")
     wait(segundos)
 
 
-@task("io")
+@chapter_task("io")
 def grava_log(segundos: float = 2.0) -> None:
-    """Simulate writing a log: print and wait `segundos`."""
+    """Simula a gravação de um log: imprime e espera `segundos`."""
     print("Gravando log...")
     wait(segundos)
 
@@ -43,27 +43,27 @@ CHECK_EVERY_SECONDS = 50e-6
 """How often `calcula` looks at the clock to notice it was paused."""
 
 
-@task("cpu")
+@chapter_task("cpu")
 def calcula(segundos: float = 2.0) -> int:
-    """Compute for about `segundos` of one core's time (a fixed amount of work).
+    """Calcula por cerca de `segundos` do tempo de um núcleo (uma quantidade fixa de trabalho).
 
-    The amount is calibrated once per machine, so two `calcula` sharing one
-    core (threads under the GIL) take about twice as long, and two on two
-    cores (processes) about as long as one.
+    A quantidade é calibrada uma vez por máquina: duas `calcula` dividindo um
+    núcleo (threads, por causa do GIL) levam cerca do dobro do tempo; duas em
+    dois núcleos (processos), cerca do mesmo tempo de uma.
     """
     rate = calibration.iterations_per_second()
     total = round(segundos * rate)
     chunk = max(1, round(rate * CHECK_EVERY_SECONDS))
-    raw = current_span()
-    if raw is None:
+    span = current_span()
+    if span is None:
         return calibration.spin(total)
+    sink, seq = span
     # Look at the clock after each chunk: a gap much longer than a chunk takes
     # means this thread was not running (waiting for the GIL or for a core).
     expected_ns = round(chunk / rate * 1e9)
     pause_ns = 3 * expected_ns + 200_000
-    running: list[tuple[int, int]] = []
     result = 1
-    slice_start = last = raw.start_ns
+    slice_start = last = time.perf_counter_ns()
     done = 0
     while done < total:
         step = min(chunk, total - done)
@@ -71,9 +71,8 @@ def calcula(segundos: float = 2.0) -> int:
         done += step
         now = time.perf_counter_ns()
         if now - last > pause_ns:
-            running.append((slice_start, last))
+            sink.run(seq, slice_start, last)
             slice_start = now - expected_ns
         last = now
-    running.append((slice_start, last))
-    raw.running = running
+    sink.run(seq, slice_start, last)
     return result

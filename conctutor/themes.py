@@ -12,17 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CHAPTER_TASKS", "OKABE_ITO", "THEMES", "Theme", "get_theme", "use_theme"]
+__all__ = ["OKABE_ITO", "THEMES", "Theme", "get_theme", "use_theme"]
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 """Okabe & Ito (2008): blue, orange, bluish green, reddish purple, sky blue,
 vermilion, yellow, black — distinguishable with every common colour-vision
 deficiency."""
-
-CHAPTER_TASKS = ("consulta_dados", "processa_dados", "grava_log", "calcula")
-"""These take the first palette colours in this order, so a task keeps its
-colour from one figure to the next; other tasks take the next free colours."""
-
 
 @dataclass(frozen=True)
 class Theme:
@@ -57,6 +52,7 @@ class Theme:
     wait_lighten: float = 0.62
     """How much a waiting bar is mixed with white (0: same as running, 1: white)."""
     hatch: str | None = "////"
+    """The hatch of waiting for I/O; the other reasons to wait have hatches of their own (`STATE_HATCHES`)."""
     hatch_max_spans: int = 300
     """Hatch waiting bars only when there are at most this many spans (hatching is slow)."""
     edge_width: float = 0.8

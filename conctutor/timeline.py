@@ -1,24 +1,54 @@
-"""The `Timeline`: the spans and CPU samples of one recording, and what follows from them."""
+"""The `Timeline`: an immutable value holding what one ``record()`` block recorded.
+
+It is stored by columns (NumPy arrays: one entry per span, and one per
+*segment*, the intervals of a span in one `State`), so a run of 100 000
+spans costs about a hundred bytes each and saves, loads and draws in a
+fraction of a second. `Timeline.spans` turns the columns into `Span` values
+on demand.
+
+    timeline.spans          # list of Span, ordered by start
+    timeline.makespan       # wall time of the block, in seconds
+    timeline.ideal_time     # the shortest possible time for these tasks on these cores
+    timeline.plot()         # a matplotlib Figure (conctutor.drawing)
+    timeline.save("run.json"); Timeline.load("run.json")
+    timeline.to_perfetto("run.trace.json")    # for ui.perfetto.dev (conctutor.perfetto)
+
+Imports go one way: this module knows nothing of drawing; `plot` and
+`to_perfetto` import their modules when called (and matplotlib with them).
+"""
 
 from __future__ import annotations
 
-import bisect
+import json
+import math
 import os
 import platform
-import time
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .cpu import CpuUsage
-from .spans import INTERRUPTED, RUNNING, RawSpan, Span, lane_key, lane_labels, running_intervals
+import numpy as np
+
+from .chapter import DEPENDS_ON
+from .model import RUNNING_STATE, STATES, STATUSES, CpuUsage, Kind, Lane, Span, State, Status
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .recording import Recording
+    from .events import RawSpan
 
-DEPENDS_ON: dict[str, tuple[str, ...]] = {"processa_dados": ("consulta_dados",)}
-"""Data dependencies between the chapter's tasks: ``processa_dados`` needs the
-``dados`` that ``consulta_dados`` returns. Used for the ideal time."""
+FORMAT = "conctutor-timeline"
+"""The ``format`` field of a saved timeline."""
+
+VERSION = 2
+"""The version of the saved-timeline format this module writes and reads."""
+
+_STATUS = {status: code for code, status in enumerate(STATUSES)}
+_STATE = {state: code for code, state in enumerate(STATES)}
+RUNNING_CODE = RUNNING_STATE
+NOT_OWN_WORK = np.array([_STATE[State.GIL], _STATE[State.READY]])
+"""States that do not count in a measured task's own length: it was held back by others."""
 
 
 def available_cores() -> int:
@@ -30,170 +60,493 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
+def gil_enabled() -> bool:
+    """Whether this interpreter runs with the GIL (free-threaded builds may run without it)."""
+    check = getattr(sys, "_is_gil_enabled", None)
+    return True if check is None else bool(check())
+
+
+def python_description() -> str:
+    build = " (sem GIL)" if not gil_enabled() else ""
+    return f"{platform.python_implementation()} {platform.python_version()}{build}"
+
+
+def lane_labels(lanes: Sequence[Lane], main_pid: int) -> list[str]:
+    """A readable label for each lane (given in order of first appearance).
+
+    The recording process's main thread is ``principal``, its other threads
+    ``thread 1..n``; worker processes are ``processo 1..n (pid P)``, with a
+    thread suffix when a task ran outside the worker's main thread. An
+    asyncio task's lane adds its name: ``principal · Task-2``.
+    """
+    labels = []
+    threads: dict[tuple, int] = {}
+    processes: dict[int, int] = {}
+    process_threads: dict[tuple, int] = {}
+    for lane in lanes:
+        thread_key = (lane.pid, lane.thread_id, lane.thread_name)
+        if lane.pid == main_pid:
+            if lane.main_thread:
+                label = "principal"
+            else:
+                label = f"thread {threads.setdefault(thread_key, len(threads) + 1)}"
+        else:
+            number = processes.setdefault(lane.pid, len(processes) + 1)
+            label = f"processo {number} (pid {lane.pid})"
+            if not lane.main_thread:
+                inner = sum(1 for key in process_threads if key[0] == lane.pid)
+                label += f" · thread {process_threads.setdefault(thread_key, inner + 1)}"
+        labels.append(f"{label} · {lane.task}" if lane.task else label)
+    return labels
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The spans of a timeline, one array entry per span, and their segments."""
+
+    lane: np.ndarray  # int32: index into Timeline.lanes
+    name: np.ndarray  # int32: index into Timeline.names
+    start: np.ndarray  # float64 seconds
+    end: np.ndarray
+    cpu: np.ndarray
+    seconds: np.ndarray  # NaN where unknown
+    status: np.ndarray  # int8: index into STATUSES
+    seg_offsets: np.ndarray  # int64, len n + 1: span i's segments are [seg_offsets[i], seg_offsets[i + 1])
+    seg_start: np.ndarray
+    seg_end: np.ndarray
+    seg_state: np.ndarray  # int8: index into STATES
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+
+def _empty_columns() -> Columns:
+    f, i = np.zeros(0), np.zeros(0, dtype=np.int32)
+    return Columns(i, i, f, f, f, f, np.zeros(0, dtype=np.int8), np.zeros(1, dtype=np.int64), f, f,
+                   np.zeros(0, dtype=np.int8))
+
+
 class Timeline:
-    """What happened inside one ``record()`` block.
+    """What happened inside one ``record()`` block (or a saved run): an immutable value.
 
     ``spans`` are the task executions, ``cpu`` the per-core utilisation,
-    ``makespan`` the block's wall time in seconds. While the block is running
-    these are read live from the recording; afterwards they are fixed.
+    ``makespan`` the block's wall time in seconds, ``cores`` the cores the
+    program could use. ``live`` is True for a snapshot taken while the block
+    still ran (its unfinished spans have status ``"running"``).
     """
+
+    __slots__ = ("lanes", "labels", "names", "kinds", "columns", "errors", "cpu", "makespan", "cores", "python",
+                 "gil_enabled", "live", "main_pid")
 
     def __init__(
         self,
-        spans: list[Span] | None = None,
+        lanes: Sequence[Lane] = (),
+        names: Sequence[str] = (),
+        kinds: Sequence[Kind] = (),
+        columns: Columns | None = None,
+        errors: dict[int, str] | None = None,
         cpu: CpuUsage | None = None,
         makespan: float = 0.0,
         cores: int | None = None,
         python: str | None = None,
+        gil_enabled: bool | None = None,
+        live: bool = False,
+        main_pid: int | None = None,
+        labels: Sequence[str] | None = None,
     ) -> None:
-        self._spans = list(spans or [])
-        self._cpu = cpu or CpuUsage()
-        self._makespan = makespan
+        self.lanes: tuple[Lane, ...] = tuple(lanes)
+        self.main_pid = os.getpid() if main_pid is None else main_pid
+        self.labels: tuple[str, ...] = tuple(labels) if labels is not None else tuple(
+            lane_labels(self.lanes, self.main_pid))
+        self.names: tuple[str, ...] = tuple(names)
+        self.kinds: tuple[Kind, ...] = tuple(kinds)
+        self.columns = columns if columns is not None else _empty_columns()
+        self.errors: dict[int, str] = dict(errors or {})
+        self.cpu = cpu or CpuUsage()
+        self.makespan = float(makespan)
         self.cores = cores or available_cores()
-        self.python = python or f"{platform.python_implementation()} {platform.python_version()}"
-        self._recording: Recording | None = None
-        self._start_ns = 0
+        self.python = python or python_description()
+        self.gil_enabled = globals()["gil_enabled"]() if gil_enabled is None else gil_enabled
+        self.live = live
 
-    @classmethod
-    def live(cls, recording: Recording) -> Timeline:
-        timeline = cls()
-        timeline._recording = recording
-        timeline._start_ns = time.perf_counter_ns()
-        return timeline
+    def __setattr__(self, name: str, value: Any) -> None:
+        if hasattr(self, "live"):  # set last in __init__: from then on, frozen
+            raise AttributeError("uma Timeline não muda depois de criada (é um valor)")
+        object.__setattr__(self, name, value)
 
-    @property
-    def is_live(self) -> bool:
-        return self._recording is not None
+    # --- spans -------------------------------------------------------------------
 
-    def freeze(self, end_ns: int) -> None:
-        """Fix the contents at the end of the block (spans still open become interrupted)."""
-        if self._recording is None:
-            return
-        self._spans = self._snapshot(end_ns, INTERRUPTED)
-        self._cpu = self._recording.cpu.usage(self._start_ns).since(0.0, (end_ns - self._start_ns) / 1e9)
-        self._makespan = (end_ns - self._start_ns) / 1e9
-        self._recording = None
+    def __len__(self) -> int:
+        return len(self.columns)
 
-    def _snapshot(self, end_ns: int, open_status: str) -> list[Span]:
-        assert self._recording is not None
-        raws = [r for r in self._recording.raw_spans() if self._start_ns <= r.start_ns <= end_ns]
-        labels = lane_labels(raws, self._recording.owner_pid)
-        spans = [self._to_span(raw, labels, end_ns, open_status) for raw in raws]
-        spans.sort(key=lambda s: (s.start, s.end))
-        return spans
-
-    def _to_span(self, raw: RawSpan, labels: dict, end_ns: int, open_status: str) -> Span:
-        finished = raw.end_ns is not None and raw.status != RUNNING
-        stop_ns = min(raw.end_ns, end_ns) if finished else end_ns
-        origin = self._start_ns
-        key = lane_key(raw)
+    def span(self, index: int) -> Span:
+        c = self.columns
+        lane = self.lanes[c.lane[index]]
+        first, last = int(c.seg_offsets[index]), int(c.seg_offsets[index + 1])
+        running, waits = [], []
+        for a, b, code in zip(c.seg_start[first:last].tolist(), c.seg_end[first:last].tolist(),
+                              c.seg_state[first:last].tolist()):
+            if code == RUNNING_CODE:
+                running.append((a, b))
+            else:
+                waits.append((a, b, STATES[code]))
+        seconds = float(c.seconds[index])
         return Span(
-            name=raw.name,
-            start=(raw.start_ns - origin) / 1e9,
-            end=(stop_ns - origin) / 1e9,
-            pid=raw.pid,
-            thread_id=raw.thread_id,
-            worker=labels[key],
-            status=raw.status if finished else open_status,
-            cpu_time=raw.cpu_ns / 1e9 if finished else 0.0,
-            running=tuple(
-                ((a - origin) / 1e9, (min(b, stop_ns) - origin) / 1e9)
-                for a, b in running_intervals(raw, stop_ns)
-                if a < stop_ns
-            ),
-            seconds=raw.seconds,
-            kind=raw.kind,
-            thread_name=raw.thread_name,
-            error=raw.error,
-            task=raw.task,
-            lane_key=key,
+            name=self.names[c.name[index]],
+            start=float(c.start[index]),
+            end=float(c.end[index]),
+            pid=lane.pid,
+            thread_id=lane.thread_id,
+            worker=self.labels[c.lane[index]],
+            status=STATUSES[c.status[index]],
+            cpu_time=float(c.cpu[index]),
+            running=tuple(running),
+            waits=tuple(waits),
+            seconds=None if math.isnan(seconds) else seconds,
+            kind=self.kinds[c.name[index]],
+            thread_name=lane.thread_name,
+            error=self.errors.get(index, ""),
+            task=lane.task,
+            lane=lane,
         )
 
     @property
     def spans(self) -> list[Span]:
-        """Every task execution so far, ordered by start."""
-        if self._recording is not None:
-            return self._snapshot(time.perf_counter_ns(), RUNNING)
-        return list(self._spans)
-
-    @property
-    def cpu(self) -> CpuUsage:
-        if self._recording is not None:
-            return self._recording.cpu.usage(self._start_ns).since(0.0)
-        return self._cpu
-
-    @property
-    def makespan(self) -> float:
-        """Wall time of the block in seconds (so far, while it runs)."""
-        if self._recording is not None:
-            return (time.perf_counter_ns() - self._start_ns) / 1e9
-        return self._makespan
+        """Every task execution, ordered by start (made from the columns on each access)."""
+        return [self.span(i) for i in range(len(self.columns))]
 
     @property
     def workers(self) -> list[str]:
-        """The lane labels, in order of first appearance."""
-        return list(dict.fromkeys(span.worker for span in self.spans))
+        """The lane labels that have spans, in order of first appearance."""
+        used = dict.fromkeys(self.columns.lane.tolist())
+        return [self.labels[i] for i in used]
+
+    @property
+    def is_live(self) -> bool:
+        return self.live
 
     @property
     def ideal_time(self) -> float:
         """The shortest possible time for these tasks on this machine's cores.
 
-        The larger of the critical path (each task taking the time it asked
-        for, ``processa_dados`` waiting for ``consulta_dados``) and the CPU
-        work divided by the cores. Waiting needs no core; computing does.
+        The larger of the critical path (each task taking its own length,
+        ``processa_dados`` waiting for ``consulta_dados``) and the CPU work
+        divided by the cores. Waiting needs no core; computing does. A task's
+        own length is the duration it asked for when known; for a task
+        without a kind, its duration less the time it was held back by
+        other threads (the GIL, no free core), and its CPU work is the CPU
+        time it was measured to use.
         """
-        return ideal_time(self.spans, self.cores)
+        return ideal_time(self)
+
+    @property
+    def others_cpu_share(self) -> float | None:
+        """The share (0–1) of all cores' time that *other* programs used during the block.
+
+        None when this program's own use was not measured (see `conctutor.sampling`).
+        """
+        cpu = self.cpu
+        if cpu.ours is None or not cpu.times:
+            return None
+        edges = np.concatenate(([cpu.start], np.asarray(cpu.times)))
+        weights = np.diff(edges)
+        if weights.sum() <= 0:
+            return 0.0
+        others = np.clip(np.asarray(cpu.percent) - np.asarray(cpu.ours), 0, 100).mean(axis=1) / 100
+        return float((others * weights).sum() / weights.sum())
+
+    # --- out of the notebook ---------------------------------------------------------
 
     def plot(self, **options: Any) -> Figure:
-        """Draw the timeline; see `conctutor.drawing.plot_timeline` for options."""
+        """Draw the timeline; see `conctutor.drawing.plot_timeline` for the options."""
         from .drawing import plot_timeline
 
         return plot_timeline(self, **options)
 
-    def to_perfetto(self, path: str | os.PathLike) -> None:
-        """Write Chrome/Perfetto trace JSON (open it at ui.perfetto.dev)."""
-        from .export import write_perfetto
+    def to_perfetto(self, path: str | os.PathLike[str]) -> None:
+        """Write a Chrome/Perfetto trace (open it at ui.perfetto.dev)."""
+        from .perfetto import write_perfetto
 
         write_perfetto(self, path)
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Save the run as JSON; `Timeline.load` reads it back anywhere."""
-        from .export import save_timeline
-
-        save_timeline(self, path)
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save the run as JSON; `Timeline.load` reads it back on any machine."""
+        text = json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False)
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Timeline:
-        from .export import load_timeline
+    def load(cls, path: str | os.PathLike[str]) -> Timeline:
+        """Read a timeline written by `save`; a clear `ValueError` if the file is not one."""
+        source = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{source} não é uma timeline do conctutor (não é JSON válido: {error})") from None
+        return cls.from_dict(data, source)
 
-        return load_timeline(path)
+    def to_dict(self) -> dict[str, Any]:
+        c = self.columns
+        cpu = self.cpu
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "makespan": self.makespan,
+            "cores": self.cores,
+            "python": self.python,
+            "gil_enabled": self.gil_enabled,
+            "main_pid": self.main_pid,
+            "lanes": [[lane.pid, lane.thread_id, lane.native_id, lane.thread_name, lane.main_thread, lane.task]
+                      for lane in self.lanes],
+            "labels": list(self.labels),
+            "names": list(self.names),
+            "kinds": [kind.value for kind in self.kinds],
+            "spans": {
+                "lane": c.lane.tolist(),
+                "name": c.name.tolist(),
+                "start": c.start.tolist(),
+                "end": c.end.tolist(),
+                "cpu_time": c.cpu.tolist(),
+                "seconds": [None if math.isnan(s) else s for s in c.seconds.tolist()],
+                "status": [STATUSES[code].value for code in c.status.tolist()],
+            },
+            "errors": {str(index): text for index, text in self.errors.items()},
+            "segments": {
+                "offsets": c.seg_offsets.tolist(),
+                "start": c.seg_start.tolist(),
+                "end": c.seg_end.tolist(),
+                "state": [STATES[code].value for code in c.seg_state.tolist()],
+            },
+            "cpu": {"times": list(cpu.times), "percent": [list(p) for p in cpu.percent], "start": cpu.start,
+                    "ours": None if cpu.ours is None else [list(p) for p in cpu.ours]},
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, source: str = "os dados") -> Timeline:
+        """Rebuild a timeline from `to_dict`'s output, checking everything (see `load`)."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            hint = ""
+            if isinstance(data, dict) and "traceEvents" in data:
+                hint = " (parece um trace do Perfetto: esses arquivos são para ui.perfetto.dev, não para Timeline.load)"
+            raise ValueError(f"{source} não é uma timeline do conctutor salva com Timeline.save{hint}")
+        version = data.get("version")
+        if version != VERSION:
+            raise ValueError(
+                f"{source} é uma timeline do conctutor no formato versão {version!r}, "
+                f"mas esta versão do conctutor só lê a versão {VERSION}"
+            )
+        try:
+            return _from_dict(data)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+            raise ValueError(f"{source}: timeline do conctutor danificada ({error})") from None
 
     def __repr__(self) -> str:
-        state = "gravando" if self.is_live else "concluída"
-        return f"<Timeline {state}: {len(self.spans)} tarefas, {self.makespan:.2f} s, {self.cores} núcleos>"
+        state = "gravando" if self.live else "concluída"
+        return f"<Timeline {state}: {len(self)} tarefas, {self.makespan:.2f} s, {self.cores} núcleos>"
 
 
-def ideal_time(spans: list[Span], cores: int) -> float:
+def _times(values: object, what: str) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1 or not np.isfinite(array).all() or (array < 0).any():
+        raise ValueError(f"{what}: os tempos devem ser números finitos e não negativos")
+    return array
+
+
+def _codes(words: Iterable[object], vocabulary: tuple, what: str) -> np.ndarray:
+    index = {member.value: code for code, member in enumerate(vocabulary)}
+    try:
+        return np.array([index[word] for word in words], dtype=np.int8)
+    except (KeyError, TypeError):
+        raise ValueError(f"{what}: valor desconhecido; os valores possíveis são {', '.join(index)}") from None
+
+
+def _from_dict(data: dict[str, Any]) -> Timeline:
+    lanes = [Lane(int(pid), int(ident), int(native), str(name), bool(main), str(task))
+             for pid, ident, native, name, main, task in data["lanes"]]
+    names = [str(name) for name in data["names"]]
+    kinds = [Kind(kind) for kind in data["kinds"]]
+    spans, segments = data["spans"], data["segments"]
+    start, end = _times(spans["start"], "start"), _times(spans["end"], "end")
+    count = len(start)
+    lane = np.asarray(spans["lane"], dtype=np.int32)
+    name = np.asarray(spans["name"], dtype=np.int32)
+    seconds = np.array([math.nan if s is None else float(s) for s in spans["seconds"]])
+    offsets = np.asarray(segments["offsets"], dtype=np.int64)
+    seg_start, seg_end = _times(segments["start"], "segmentos"), _times(segments["end"], "segmentos")
+    columns = Columns(
+        lane, name, start, end, _times(spans["cpu_time"], "cpu_time"), seconds,
+        _codes(spans["status"], STATUSES, "status"), offsets, seg_start, seg_end,
+        _codes(segments["state"], STATES, "estado"),
+    )
+    sizes = {len(a) for a in (lane, name, end, columns.cpu, seconds, columns.status)}
+    if sizes != {count} or len(offsets) != count + 1 or len(kinds) != len(names):
+        raise ValueError("as colunas das tarefas têm tamanhos diferentes")
+    if (end < start).any():
+        raise ValueError("uma tarefa termina antes de começar")
+    if count and (lane.min() < 0 or lane.max() >= len(lanes) or name.min() < 0 or name.max() >= len(names)):
+        raise ValueError("índice de raia ou de tarefa fora do lugar")
+    if offsets[0] != 0 or (np.diff(offsets) < 0).any() or offsets[-1] != len(seg_start) or \
+            len({len(seg_start), len(seg_end), len(columns.seg_state)}) != 1:
+        raise ValueError("os segmentos não batem com as tarefas")
+    if ((~np.isnan(seconds)) & (seconds < 0)).any() or np.isinf(seconds).any():
+        raise ValueError("seconds: as durações pedidas devem ser números finitos e não negativos")
+    cpu_data = data["cpu"]
+    times = _times(cpu_data["times"], "cpu.times")
+    percent = tuple(tuple(float(v) for v in row) for row in cpu_data["percent"])
+    ours_data = cpu_data.get("ours")
+    ours = None if ours_data is None else tuple(tuple(float(v) for v in row) for row in ours_data)
+    if len(percent) != len(times) or any(not 0 <= v <= 100 or math.isnan(v) for row in percent for v in row):
+        raise ValueError("cpu: cada amostra deve ter um uso entre 0 e 100 % por núcleo")
+    cpu = CpuUsage(tuple(times.tolist()), percent, float(_times([cpu_data["start"]], "cpu.start")[0]), ours)
+    makespan = float(_times([data["makespan"]], "makespan")[0])
+    cores = int(data["cores"])
+    if cores < 1:
+        raise ValueError("cores deve ser pelo menos 1")
+    errors = {int(index): str(text) for index, text in data.get("errors", {}).items()}
+    return Timeline(lanes, names, kinds, columns, errors, cpu, makespan, cores, str(data["python"]),
+                    bool(data.get("gil_enabled", True)), False, int(data["main_pid"]),
+                    [str(label) for label in data["labels"]])
+
+
+# --- building a timeline from recorded events --------------------------------------------
+
+
+def build(
+    raws: Sequence[RawSpan],
+    lanes: dict[tuple, Lane],
+    tasks: dict[tuple, tuple[str, Kind]],
+    origin_ns: int,
+    stop_ns: int,
+    main_pid: int,
+    cpu: CpuUsage,
+    live: bool,
+    cores: int | None = None,
+) -> Timeline:
+    """A `Timeline` of the spans that started in ``[origin_ns, stop_ns]``, in seconds from `origin_ns`.
+
+    A span not finished by `stop_ns` ends there (its status says why). `cpu`
+    is already in seconds from `origin_ns`.
+    """
+    kept = [raw for raw in raws if origin_ns <= raw.start_ns <= stop_ns]
+    kept.sort(key=lambda raw: (raw.start_ns, raw.end_ns if raw.end_ns is not None else stop_ns))
+    lane_index: dict[tuple, int] = {}
+    name_index: dict[tuple[str, Kind], int] = {}
+    n = len(kept)
+    lane_col = np.empty(n, dtype=np.int32)
+    name_col = np.empty(n, dtype=np.int32)
+    start, end, cpu_col, seconds = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    status = np.empty(n, dtype=np.int8)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    seg_start: list[float] = []
+    seg_end: list[float] = []
+    seg_state: list[int] = []
+    errors: dict[int, str] = {}
+    unknown = Lane(0, 0, 0, "?", False)
+    for i, raw in enumerate(kept):
+        lane_col[i] = lane_index.setdefault(raw.lane, len(lane_index))
+        task = tasks.get(raw.task, ("?", Kind.MEASURED))
+        name_col[i] = name_index.setdefault(task, len(name_index))
+        finished = raw.end_ns is not None
+        stop = min(raw.end_ns, stop_ns) if raw.end_ns is not None else stop_ns
+        start[i] = (raw.start_ns - origin_ns) / 1e9
+        end[i] = (stop - origin_ns) / 1e9
+        cpu_col[i] = raw.cpu_ns / 1e9 if finished else 0.0
+        seconds[i] = raw.seconds
+        status[i] = _STATUS[raw.status]
+        if raw.error:
+            errors[i] = raw.error
+        for a, b, state in _segments(raw, stop, finished):
+            seg_start.append((a - origin_ns) / 1e9)
+            seg_end.append((b - origin_ns) / 1e9)
+            seg_state.append(state)
+        offsets[i + 1] = len(seg_start)
+    columns = Columns(lane_col, name_col, start, end, cpu_col, seconds, status, offsets,
+                      np.asarray(seg_start, dtype=float), np.asarray(seg_end, dtype=float),
+                      np.asarray(seg_state, dtype=np.int8))
+    window = cpu.window(0.0, (stop_ns - origin_ns) / 1e9)
+    return Timeline(
+        [lanes.get(key, unknown) for key in lane_index],
+        [name for name, _ in name_index],
+        [kind for _, kind in name_index],
+        columns, errors, window, (stop_ns - origin_ns) / 1e9, cores, live=live, main_pid=main_pid,
+    )
+
+
+def _segments(raw: RawSpan, stop: int, finished: bool) -> list[tuple[int, int, int]]:
+    """Split ``[raw.start_ns, stop]`` into (start, end, state code), in order, covering all of it."""
+    out: list[tuple[int, int, int]] = []
+    cursor = raw.start_ns
+    if raw.runs is not None:  # the task saw itself running (calcula): the gaps, it was held back
+        for a, b in raw.runs:
+            a, b = max(a, cursor), min(b, stop)
+            if b <= a:
+                continue
+            if a > cursor:
+                out.append((cursor, a, _STATE[State.WAITING]))
+            out.append((a, b, RUNNING_CODE))
+            cursor = b
+        if stop > cursor:
+            out.append((cursor, stop, _STATE[State.WAITING] if finished else RUNNING_CODE))
+        return out
+    for a, b, state in raw.waits:
+        a, b = max(a, cursor), min(b, stop)
+        if b <= a:
+            continue
+        if a > cursor:
+            out.append((cursor, a, RUNNING_CODE))
+        out.append((a, b, _STATE[state]))
+        cursor = b
+    if stop > cursor:
+        out.append((cursor, stop, RUNNING_CODE))
+    return out
+
+
+# --- the ideal time ---------------------------------------------------------------------------
+
+
+def _own_lengths(timeline: Timeline) -> np.ndarray:
+    c = timeline.columns
+    own = c.end - c.start
+    known = ~np.isnan(c.seconds)
+    own = np.where(known, np.nan_to_num(c.seconds), own)
+    measured = np.array([timeline.kinds[i] == Kind.MEASURED for i in c.name.tolist()], dtype=bool)
+    if measured.any():
+        held = np.isin(c.seg_state, NOT_OWN_WORK)
+        held_time = np.where(held, c.seg_end - c.seg_start, 0.0)
+        per_span = np.add.reduceat(np.concatenate((held_time, [0.0])), c.seg_offsets[:-1]) \
+            if len(held_time) else np.zeros(len(c))
+        per_span = np.where(np.diff(c.seg_offsets) > 0, per_span, 0.0)
+        own = np.where(measured & ~known, np.maximum(own - per_span, 0.0), own)
+    return own
+
+
+def ideal_time(timeline: Timeline) -> float:
     """See `Timeline.ideal_time`."""
-    if not spans:
+    c = timeline.columns
+    if len(c) == 0:
         return 0.0
-    ordered = sorted(spans, key=lambda s: s.start)
-    by_name: dict[str, list[Span]] = {}
-    for span in sorted(spans, key=lambda s: s.end):
-        by_name.setdefault(span.name, []).append(span)
-    ends = {name: [s.end for s in group] for name, group in by_name.items()}
-    finish: dict[int, float] = {}
-    for span in ordered:
-        ready = 0.0
-        for needed in DEPENDS_ON.get(span.name, ()):
-            # the latest `needed` span that had ended when this one started
-            index = bisect.bisect_right(ends.get(needed, []), span.start + 1e-6) - 1
-            if index >= 0:
-                ready = max(ready, finish.get(id(by_name[needed][index]), 0.0))
-        finish[id(span)] = ready + _own_length(span)
-    cpu_work = sum(_own_length(s) for s in spans if s.kind == "cpu")
-    return max(max(finish.values()), cpu_work / max(cores, 1))
-
-
-def _own_length(span: Span) -> float:
-    return span.seconds if span.seconds is not None else span.duration
+    own = _own_lengths(timeline)
+    finish = own.copy()
+    dependent = {i for i, name in enumerate(timeline.names) if name in DEPENDS_ON}
+    if dependent:
+        ends_by_name: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name_id, name in enumerate(timeline.names):
+            members = np.flatnonzero(c.name == name_id)
+            order = members[np.argsort(c.end[members], kind="stable")]
+            ends_by_name[name] = (c.end[order], order)
+        for i in np.argsort(c.start, kind="stable").tolist():
+            if int(c.name[i]) not in dependent:
+                continue
+            ready = 0.0
+            for needed in DEPENDS_ON[timeline.names[c.name[i]]]:
+                if needed not in ends_by_name:
+                    continue
+                ends, order = ends_by_name[needed]
+                index = int(np.searchsorted(ends, c.start[i] + 1e-6, side="right")) - 1
+                if index >= 0:
+                    ready = max(ready, float(finish[order[index]]))
+            finish[i] = ready + own[i]
+    kinds = np.array([timeline.kinds[i] for i in c.name.tolist()], dtype=object)
+    cpu_work = float(own[kinds == Kind.CPU].sum() + c.cpu[kinds == Kind.MEASURED].sum())
+    return max(float(finish.max()), cpu_work / max(timeline.cores, 1))

@@ -15,17 +15,16 @@ Labels and messages on screen are in Portuguese, like the notebooks.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .durations import get_durations, set_durations
-from .recording import record
+from . import programs
+from .chapter import IO_TASKS
+from .live import Target, open_view
+from .recording import LiveTimeline, record
+from .settings import check_durations, get_durations
 from .timeline import Timeline
-
-CHAPTER_TASKS = ("consulta_dados", "processa_dados", "grava_log")
 
 LABELS = {
     "workers": "workers",
@@ -49,16 +48,13 @@ def _accepts(program: Callable[..., Any], name: str) -> bool:
 
 def check_inputs(program: Callable[..., Any], durations: dict[str, float] | None, options: dict[str, Any]) -> None:
     """Raise a clear error for a bad program, duration or option before anything runs or is drawn."""
-    from . import programs
-    from .durations import check_seconds
-
     if not callable(program):
         raise TypeError(f"o programa deve ser uma função, como main; recebido {type(program).__name__}: {program!r}")
-    known = get_durations()
-    for name, seconds in (durations or {}).items():
-        if name not in known:
-            raise ValueError(f"tarefa desconhecida: {name}; as tarefas são: {', '.join(sorted(known))}")
-        check_seconds(seconds, name)
+    check_durations(durations)
+    unknown = [name for name in options if not _accepts(program, name) and not _takes_any_keyword(program)]
+    if unknown:
+        raise TypeError(f"o programa {getattr(program, '__name__', program)!r} não tem o(s) parâmetro(s) "
+                        f"{', '.join(unknown)}")
     if "workers" in options:
         programs.check_workers(options["workers"])
     if "start_method" in options:
@@ -69,24 +65,64 @@ def check_inputs(program: Callable[..., Any], durations: dict[str, float] | None
         programs.check_count(options["count"], "o número de tarefas", 1, programs.MAX_COUNT)
 
 
+def _takes_any_keyword(program: Callable[..., Any]) -> bool:
+    try:
+        return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(program).parameters.values())
+    except (TypeError, ValueError):
+        return True
+
+
 def run_recorded(program: Callable[..., Any], durations: dict[str, float] | None = None, **options: Any) -> Timeline:
-    """Run ``program(**options)`` inside `record()` and return the timeline.
+    """Run ``program(**options)`` inside `record()` and return the finished timeline.
 
     `durations` (task name -> seconds) are the task defaults during this run
-    only. The program's prints are left out: with several tasks at once they
-    interleave, and a program that accepts ``quiet`` also silences its worker
-    processes.
+    only (another thread's recording is not affected). The program's prints
+    are left out: with several tasks at once they interleave, and a program
+    that accepts ``quiet`` also silences its worker processes.
     """
     check_inputs(program, durations, options)
     if _accepts(program, "quiet"):
         options.setdefault("quiet", True)
-    previous = set_durations(**(durations or {}))
+    with record(durations=durations, quiet=True) as timeline:
+        program(**options)
+    assert timeline.final is not None
+    return timeline.final
+
+
+def show_live(run: Callable[[], Timeline], target: Target | None | str = "auto", **plot_options: Any) -> Timeline:
+    """Show live a function that records a program itself and returns its `Timeline`.
+
+    ``show_live(lambda: run_recorded(main, durations))``: the frames come from
+    a recording around ``run()`` (the inner one shares it); the final figure is
+    drawn from the timeline ``run()`` returns (from the outer one if it raised).
+    """
+    view = open_view(target, **plot_options)
+    result: Any = None
+    outer: LiveTimeline | None = None
     try:
-        with contextlib.redirect_stdout(io.StringIO()), record() as timeline:
-            program(**options)
+        with record() as outer:
+            view.start(outer)
+            try:
+                result = run()
+            finally:
+                view.stop()
     finally:
-        set_durations(**previous)
-    return timeline
+        final = result if isinstance(result, Timeline) else outer
+        if final is not None:
+            view.finish(final)
+    return result  # type: ignore[no-any-return]
+
+
+def run_live(program: Callable[[], Any], target: Target | None | str = "auto", **plot_options: Any) -> Timeline:
+    """Run ``program()`` recorded, showing it live on `target`; returns the finished timeline.
+
+    The final figure stays on the target, also when the program raises
+    (the exception then propagates).
+    """
+    with record(live=open_view(target, **plot_options)) as timeline:
+        program()
+    assert timeline.final is not None
+    return timeline.final
 
 
 def summary(timeline: Timeline) -> str:
@@ -113,7 +149,7 @@ def run_and_show(
     button calls; call it directly to re-run with fixed values. Returns the
     timeline.
     """
-    from .live import in_kernel, show_live
+    from .live import in_kernel
 
     check_inputs(program, durations, options)  # a bad value: a clear error, and no empty figure
     if not in_kernel():  # no notebook to draw in live: just show the result
@@ -150,9 +186,15 @@ def _control(name: str, spec: Any) -> Any:
     )
 
 
+def _values(control: Any) -> list[Any]:
+    if hasattr(control, "options"):
+        return list(control.options)
+    return [control.min, control.max]
+
+
 def panel(
     program: Callable[..., Any],
-    tasks: Sequence[str] = CHAPTER_TASKS,
+    tasks: Sequence[str] = IO_TASKS,
     *,
     title: str | None = None,
     **controls: Any,
@@ -166,9 +208,9 @@ def panel(
     import ipywidgets as w
 
     known = get_durations()
-    unknown = [name for name in tasks if name not in known]
-    if unknown:
-        raise ValueError(f"tarefa(s) desconhecida(s): {', '.join(unknown)}; as tarefas são: {', '.join(sorted(known))}")
+    if isinstance(tasks, str) or not all(isinstance(name, str) for name in tasks):
+        raise TypeError(f"tasks deve ser uma lista de nomes de tarefas, como ['grava_log']; recebido {tasks!r}")
+    check_durations({name: known.get(name, 0.0) for name in tasks})
     style = {"description_width": "initial"}
     sliders = {
         name: w.FloatSlider(
@@ -178,6 +220,12 @@ def panel(
         for name in tasks
     }
     options = {name: _control(name, spec) for name, spec in controls.items()}
+    # every value a control can take is checked now, not when the button is clicked
+    check_inputs(program, {name: slider.value for name, slider in sliders.items()},
+                 {name: control.value for name, control in options.items()})
+    for name, control in options.items():
+        for value in _values(control):
+            check_inputs(program, None, {name: value})
     button = w.Button(description="Rodar", icon="play", button_style="primary")
     output = w.Output()
 

@@ -50,14 +50,14 @@ def default_theme():
 
 
 @conctutor.task("io")
-def tarefa_que_falha(segundos: float = 1.0) -> None:
+def tarefa_que_falha(segundos: float = 0.02) -> None:
     """A task that waits a little and then raises, like a failed request."""
     time.sleep(segundos)
     raise RuntimeError("falhou de propósito")
 
 
 @conctutor.task("io")
-def tarefa_interrompida(segundos: float = 1.0) -> None:
+def tarefa_interrompida(segundos: float = 0.02) -> None:
     """A task that is stopped (SystemExit) while it runs."""
     time.sleep(segundos)
     raise SystemExit("parada de propósito")
@@ -160,7 +160,8 @@ def test_legend_names_tasks_and_states(threads_timeline):
     for name in ("consulta_dados", "processa_dados", "grava_log"):
         assert name in legend
     assert "rodando (na CPU)" in legend
-    assert any(text.startswith("esperando") for text in legend)
+    assert "E/S" in legend  # the chapter's tasks wait for (simulated) I/O
+    assert "esperando" not in legend  # no entry for what the figure does not draw
     assert not any(text.startswith("erro") for text in legend)  # nothing failed here
 
 
@@ -374,3 +375,22 @@ def test_many_cores_become_shaded_rows(threads_timeline):
     fig = plot_timeline(threads_timeline, theme=theme)
     fig.canvas.draw()
     assert any(isinstance(c, QuadMesh) for c in fig.axes[1].collections)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"figsize": "big"}, TypeError, "figsize"),
+        ({"figsize": (0, 0)}, ValueError, "figsize"),
+        ({"figsize": (10, float("nan"))}, ValueError, "figsize"),
+        ({"figsize": (10,)}, TypeError, "figsize"),
+        ({"figsize": (1e6, 3)}, ValueError, "figsize"),
+        ({"title": 3}, TypeError, "title"),
+        ({"cpu": "sim"}, TypeError, "cpu"),
+        ({"theme": 7}, ValueError, "tema"),
+        ({"fig": "figura"}, TypeError, "fig"),
+    ],
+)
+def test_bad_options_fail_at_the_call_with_a_clear_message(threads_timeline, options, error, message):
+    with pytest.raises(error, match=message):
+        plot_timeline(threads_timeline, **options)

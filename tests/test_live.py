@@ -13,19 +13,22 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conctutor import consulta_dados, grava_log, processa_dados, record
-from conctutor.live import TEXT, LiveView, figure_bundle, open_view, run_live
-from conctutor.livesvg import Snapshot, axis_end, nice_ceiling, render
+from conctutor import Timeline
+from conctutor.live import TEXT, LiveView, figure_bundle, open_view
+from conctutor.scene import axis_end, build_scene, nice_ceiling
+from conctutor.svg import render
+from conctutor.widgets import run_live, show_live
 
 
 class FakeTarget:
     """Keeps what a notebook would have shown."""
 
     def __init__(self, fail_after: int | None = None) -> None:
-        self.frames: list[tuple[str, Snapshot]] = []
+        self.frames: list[tuple[str, Timeline]] = []
         self.final = None
         self.fail_after = fail_after
 
-    def show(self, svg: str, snapshot: Snapshot) -> None:
+    def show(self, svg: str, snapshot: Timeline) -> None:
         if self.fail_after is not None and len(self.frames) >= self.fail_after:
             raise OSError("the front-end went away")
         self.frames.append((svg, snapshot))
@@ -59,7 +62,7 @@ def long_tasks():
     for tens of milliseconds. The default 0.1 s tasks can finish inside such a pause.)
     """
     from conctutor import set_durations
-    from conctutor.durations import time_scale
+    from conctutor.settings import time_scale
 
     seconds = 0.4 / time_scale()
     previous = set_durations(consulta_dados=seconds, processa_dados=seconds, grava_log=seconds)
@@ -164,19 +167,19 @@ def test_live_off_by_environment(monkeypatch) -> None:
 
 def test_frames_of_an_empty_and_of_a_finished_timeline() -> None:
     with record() as timeline:
-        empty = render(Snapshot(timeline.spans, timeline.cpu, timeline.makespan, timeline.cores))
+        empty = render(build_scene(timeline.snapshot()))
         main_threads()
     assert "nenhuma tarefa" in empty
-    done = render(Snapshot(timeline.spans, timeline.cpu, timeline.makespan, timeline.cores, live=False))
+    done = render(build_scene(timeline.final))
     ET.fromstring(empty)
     ET.fromstring(done)
     assert "tempo total" in done and "consulta_dados" in done
-    assert render(Snapshot(timeline.spans, timeline.cpu, timeline.makespan, timeline.cores), theme="projetor") != done
+    assert render(build_scene(timeline.final, theme="projetor")) != done
 
 
 def test_axis_moves_in_round_steps() -> None:
     assert [nice_ceiling(v) for v in (0.07, 0.1, 0.11, 1.3, 4.2, 9.5)] == [0.08, 0.1, 0.12, 1.5, 5.0, 10.0]
-    assert axis_end(Snapshot([], None, 0.0, 2)) == 1.0  # type: ignore[arg-type]
+    assert axis_end(Timeline()) == 1.0
 
 
 def test_figure_bundle_keeps_the_live_text() -> None:
@@ -263,12 +266,10 @@ def test_inside_an_output_widget_frames_go_to_an_html_widget() -> None:
 
 
 def test_show_live_shows_a_run_that_records_itself() -> None:
-    from conctutor.live import show_live
-
     def run():
         with record() as timeline:
             main_threads()
-        return timeline
+        return timeline.final
 
     target = FakeTarget()
     result = show_live(run, target)

@@ -20,6 +20,7 @@ import pytest
 
 import conctutor
 from conctutor import calcula, consulta_dados, grava_log, processa_dados, record
+from conctutor import recorder
 from conctutor import recording as recording_module
 
 SCALE = 0.05
@@ -281,10 +282,10 @@ class Falhou(RuntimeError):
     pass
 
 
-@conctutor.task("io")
+@conctutor.task(kind="io")
 def falha(segundos: float = 0.1) -> None:
     """A task that fails after waiting (module level, so processes can run it)."""
-    recording_module.wait(segundos)
+    time.sleep(segundos * SCALE)
     raise Falhou("deu errado")
 
 
@@ -358,7 +359,7 @@ def test_keyboard_interrupt_marks_the_span_interrupted_and_cleans_up():
     assert span.end < 10 * SCALE
     assert not os.path.exists(recording_module_directory(timeline))
     assert set(threading.enumerate()) <= before_threads
-    assert recording_module._sink is None
+    assert not recorder._open
 
 
 def recording_module_directory(timeline) -> str:
@@ -392,7 +393,7 @@ def test_recorder_leaves_nothing_behind():
 
 
 def test_outside_record_tasks_just_run():
-    assert recording_module._sink is None
+    assert not recorder._open
     assert quietly(consulta_dados) == "dados"
     assert calcula(0.01) is not None
 
@@ -487,7 +488,7 @@ def test_bad_cpu_interval_is_refused():
     with pytest.raises(ValueError, match="cpu_interval"):
         with record(cpu_interval=0):
             pass
-    assert recording_module._sink is None
+    assert not recorder._open
 
 
 def test_a_task_pickled_and_loaded_in_the_same_process_is_the_task():

@@ -11,18 +11,22 @@ from pathlib import Path
 
 import pytest
 
+import time
+
 from conctutor import Span, Timeline, calcula, consulta_dados, grava_log, processa_dados, record, task
-from conctutor.export import CPU_COUNTER, FORMAT, RUNNING_SLICE, VERSION, load_timeline
-from conctutor.recording import wait
+from conctutor.perfetto import CPU_COUNTER, RUNNING_SLICE
+from conctutor.timeline import FORMAT, VERSION
+
+load_timeline = Timeline.load
 
 TIME_SCALE = "0.02"
 """Every recording here runs the real tasks at 2% of their durations."""
 
 
-@task("io")
-def falha_de_exportacao(segundos: float = 0.5) -> None:
+@task(kind="io")
+def falha_de_exportacao() -> None:
     """A real task that waits and then fails, so the recording has an error span."""
-    wait(segundos)
+    time.sleep(0.01)
     raise RuntimeError("disco cheio")
 
 
@@ -47,7 +51,7 @@ def timeline() -> Timeline:
         patch.setenv("CONCTUTOR_TIME_SCALE", TIME_SCALE)
         with record(cpu_interval=0.01) as recorded:
             _run_everything()
-    return recorded
+    return recorded.final
 
 
 # --- save / load ------------------------------------------------------------------
@@ -61,9 +65,7 @@ def test_round_trip_keeps_every_field(timeline: Timeline, tmp_path: Path) -> Non
     assert len(timeline.spans) == 8
     assert loaded.spans == timeline.spans
     for original, copy in zip(timeline.spans, loaded.spans):
-        # lane_key is left out of Span equality, so compare it on its own
-        assert copy.lane_key == original.lane_key
-        assert isinstance(copy.lane_key, tuple)
+        assert copy.lane == original.lane is not None
         assert isinstance(copy.running, tuple)
         assert all(isinstance(interval, tuple) and len(interval) == 2 for interval in copy.running)
     assert loaded.cpu == timeline.cpu
@@ -85,7 +87,8 @@ def test_saved_file_is_versioned_json(timeline: Timeline, tmp_path: Path) -> Non
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["format"] == FORMAT
     assert data["version"] == VERSION
-    assert {span["status"] for span in data["spans"]} == {"ok", "error"}
+    assert set(data["spans"]["status"]) == {"ok", "error"}
+    assert len(data["lanes"]) == len(data["labels"])
 
 
 def test_an_empty_recording_round_trips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,6 +99,7 @@ def test_an_empty_recording_round_trips(tmp_path: Path, monkeypatch: pytest.Monk
     loaded = load_timeline(tmp_path / "empty.json")
     assert loaded.spans == []
     assert loaded.makespan == empty.makespan
+    assert loaded.ideal_time == 0.0
     empty.to_perfetto(tmp_path / "empty.trace.json")
     trace = json.loads((tmp_path / "empty.trace.json").read_text(encoding="utf-8"))
     assert not [e for e in trace["traceEvents"] if e["ph"] == "X"]
@@ -138,9 +142,17 @@ def test_an_unknown_version_is_rejected(timeline: Timeline, tmp_path: Path, vers
 @pytest.mark.parametrize(
     "damage",
     [
-        lambda data: data["spans"][0].pop("name"),
-        lambda data: data["spans"][0].update(pid="doze"),
-        lambda data: data["spans"][0].update(running=[[0.1]]),
+        lambda data: data["spans"].pop("name"),
+        lambda data: data["spans"]["lane"].__setitem__(0, "doze"),
+        lambda data: data["spans"]["lane"].__setitem__(0, 99),
+        lambda data: data["segments"]["offsets"].__setitem__(1, -1),
+        lambda data: data["spans"]["start"].__setitem__(0, float("nan")),
+        lambda data: data["spans"]["end"].__setitem__(0, float("inf")),
+        lambda data: data["spans"]["start"].__setitem__(0, -1.0),
+        lambda data: data["spans"]["end"].__setitem__(0, -5.0),
+        lambda data: data["spans"]["status"].__setitem__(0, "talvez"),
+        lambda data: data["cpu"]["percent"].__setitem__(0, [float("nan")] * 2),
+        lambda data: data.update(makespan=float("-inf")),
         lambda data: data.pop("cpu"),
         lambda data: data.update(spans=None),
     ],
@@ -201,7 +213,9 @@ def test_spans_and_running_intervals_are_nested_slices(timeline: Timeline, trace
     slices = [e for e in trace["traceEvents"] if e["ph"] == "X"]
     spans = timeline.spans
     running = [e for e in slices if e["name"] == RUNNING_SLICE]
-    tasks = [e for e in slices if e["name"] != RUNNING_SLICE]
+    tasks = [e for e in slices if e["cat"] != "estado"]
+    states = [e for e in slices if e["cat"] == "estado"]
+    assert len(states) == sum(len(span.running) + len(span.waits) for span in spans)
     assert len(tasks) == len(spans)
     assert len(running) == sum(len(span.running) for span in spans)
     assert Counter(e["name"] for e in tasks) == Counter(span.name for span in spans)

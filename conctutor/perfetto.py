@@ -1,0 +1,109 @@
+"""A timeline as a Chrome/Perfetto trace (open it at ui.perfetto.dev or chrome://tracing).
+
+One track per lane: ``pid`` is the lane's real process id and ``tid`` its
+position among the lanes (so lanes that share a thread, like asyncio tasks,
+still get a track each). Each span is a slice with its running intervals
+nested inside; the per-core CPU use is a counter track of its own, after the
+lanes. The trace is written as text directly from the timeline's columns:
+100 000 spans take a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .model import RUNNING_STATE, STATES, STATUSES
+
+if TYPE_CHECKING:
+    from .timeline import Timeline
+
+RUNNING_SLICE = "rodando"
+"""Name of the nested slices that show when a task was running on a CPU."""
+
+CPU_COUNTER = "CPU %"
+"""Name of the per-core CPU counter (one series per core)."""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _meta(kind: str, pid: int, tid: int, **args: Any) -> str:
+    return f'{{"name":"{kind}","ph":"M","pid":{pid},"tid":{tid},"args":{_json(args)}}}'
+
+
+def trace_events(timeline: Timeline) -> list[str]:
+    """The trace events of `timeline`, each already as JSON text."""
+    c = timeline.columns
+    used = list(dict.fromkeys(c.lane.tolist()))
+    tid_of = {lane: position for position, lane in enumerate(used, start=1)}
+    pids: dict[int, list[int]] = {}
+    for lane in used:
+        pids.setdefault(timeline.lanes[lane].pid, []).append(lane)
+    out: list[str] = []
+    for order, (pid, lanes) in enumerate(pids.items()):
+        name = "processo principal" if pid == timeline.main_pid else timeline.labels[lanes[0]].split(" · ")[0]
+        out.append(_meta("process_name", pid, 0, name=f"{name}" if "pid" in name else f"{name} (pid {pid})"))
+        out.append(_meta("process_sort_index", pid, 0, sort_index=order))
+        for lane in lanes:
+            out.append(_meta("thread_name", pid, tid_of[lane], name=timeline.labels[lane]))
+            out.append(_meta("thread_sort_index", pid, tid_of[lane], sort_index=tid_of[lane]))
+    names = [_json(name) for name in timeline.names]
+    kinds = [_json(str(kind)) for kind in timeline.kinds]
+    start_us = np.round(c.start * 1e6, 3).tolist()
+    end_us = np.round(c.end * 1e6, 3).tolist()
+    seg_start = np.round(c.seg_start * 1e6, 3).tolist()
+    seg_end = np.round(c.seg_end * 1e6, 3).tolist()
+    seg_state = c.seg_state.tolist()
+    offsets = c.seg_offsets.tolist()
+    statuses = [_json(str(status)) for status in STATUSES]
+    labels = [_json(label) for label in timeline.labels]
+    lane_list, name_list, status_list = c.lane.tolist(), c.name.tolist(), c.status.tolist()
+    cpu_list, seconds_list = c.cpu.tolist(), c.seconds.tolist()
+    for i in range(len(c)):
+        lane = lane_list[i]
+        pid, tid = timeline.lanes[lane].pid, tid_of[lane]
+        a, b = start_us[i], end_us[i]
+        seconds = "null" if seconds_list[i] != seconds_list[i] else repr(seconds_list[i])
+        error = _json(timeline.errors.get(i, ""))
+        out.append(
+            f'{{"name":{names[name_list[i]]},"cat":{kinds[name_list[i]]},"ph":"X","ts":{a},"dur":{max(0.0, round(b - a, 3))},'
+            f'"pid":{pid},"tid":{tid},"args":{{"status":{statuses[status_list[i]]},"cpu_time":{cpu_list[i]!r},'
+            f'"seconds":{seconds},"error":{error},"worker":{labels[lane]}}}}}'
+        )
+        for k in range(offsets[i], offsets[i + 1]):
+            state = seg_state[k]
+            # clamp into the parent so rounding never breaks the nesting
+            sa, sb = min(max(seg_start[k], a), b), min(max(seg_end[k], a), b)
+            label = RUNNING_SLICE if state == RUNNING_STATE else str(STATES[state])
+            out.append(
+                f'{{"name":{_json(label)},"cat":"estado","ph":"X","ts":{sa},"dur":{max(0.0, round(sb - sa, 3))},'
+                f'"pid":{pid},"tid":{tid},"args":{{"tarefa":{names[name_list[i]]}}}}}'
+            )
+    cpu = timeline.cpu
+    if cpu.times:
+        cpu_pid = max(pids, default=0) + 1
+        out.append(_meta("process_name", cpu_pid, 0, name="CPU (uso de cada núcleo)"))
+        out.append(_meta("process_sort_index", cpu_pid, 0, sort_index=len(pids)))
+        # one counter event per sample, at the start of the interval it measures; a last
+        # one at the end of the final interval closes the series
+        starts = [cpu.start, *cpu.times[:-1]]
+        for at, percents in [*zip(starts, cpu.percent), (cpu.times[-1], cpu.percent[-1])]:
+            args = {f"núcleo {core}": round(value, 2) for core, value in enumerate(percents)}
+            out.append(f'{{"name":"{CPU_COUNTER}","ph":"C","ts":{round(at * 1e6, 3)},"pid":{cpu_pid},"tid":0,'
+                       f'"args":{_json(args)}}}')
+    return out
+
+
+def write_perfetto(timeline: Timeline, path: str | os.PathLike[str]) -> None:
+    """Write `timeline` as Chrome trace-event JSON; open it at ui.perfetto.dev."""
+    other = {"generator": "conctutor", "makespan_seconds": timeline.makespan, "cores": timeline.cores,
+             "python": timeline.python, "gil_enabled": timeline.gil_enabled}
+    with open(path, "w", encoding="utf-8") as out:
+        out.write('{"traceEvents":[\n')
+        out.write(",\n".join(trace_events(timeline)))
+        out.write(f'\n],"displayTimeUnit":"ms","otherData":{_json(other)}}}\n')

@@ -1,0 +1,596 @@
+"""Recorded calls: the `task` decorator, and how a call finds the recording it belongs to.
+
+    @task                      # any function, any signature
+    def baixa(url): ...
+
+    @task(kind="cpu")          # tells the ideal time that it computes
+    def fib(n): ...
+
+    @task
+    async def busca(): ...     # coroutines too: one lane per asyncio task
+
+A call looks for its recording (a `Collector`) in this order:
+
+1. the context of the code that called it (``record()`` sets a context
+   variable; asyncio tasks and ``asyncio.to_thread`` copy it);
+2. the thread: a thread started, or a pool job submitted, from inside a
+   ``record()`` block belongs to that block (see `install_hooks`);
+3. the only recording open in this process, when there is exactly one (a
+   pool thread created before the block, say).
+
+Outside any recording a call costs a context-variable read more than the
+plain function. Inside one, it reports a BEGIN and an END event to its
+thread's sink (`conctutor.events`).
+
+Worker processes learn about the recording in two ways: a recorded function
+that travels pickled carries it (`Task.__reduce__`), and a process started
+from inside a ``record()`` block under *spawn* or *forkserver* receives it
+with the data multiprocessing sends every new process (`install_hooks`).
+A *forked* process inherits it. Either way the worker also adopts the
+sender's `Settings` (durations, time scale, calibration).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import functools
+import importlib
+import inspect
+import itertools
+import multiprocessing.spawn
+import os
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable, Generator, Mapping
+from time import perf_counter_ns
+from typing import Any
+
+from . import events, settings
+from .events import (
+    ERROR_CODE, INTERRUPTED_CODE, NO_SECONDS, OK_CODE, STATE_CODE, FileSink, MemorySink, describe,
+)
+from .model import Kind, State
+
+_pid = os.getpid()
+
+# --- collectors: where one recording's calls go, in this process -------------------------
+
+
+class Collector:
+    """One recording, as the calls in this process see it.
+
+    In the process that called ``record()`` (its *owner*), each thread gets a
+    `MemorySink`; in any other process (a worker), a `FileSink` in the
+    recording's private directory.
+    """
+
+    def __init__(self, directory: str, owner_pid: int, overrides: Mapping[str, float] | None = None,
+                 quiet: bool = False) -> None:
+        self.directory = directory
+        self.owner_pid = owner_pid
+        self.overrides = dict(overrides or {})
+        self.quiet = quiet
+        self.is_open = True
+        self.memory_sinks: list[MemorySink] = []
+        self._local = threading.local()
+        self._sink_ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def sink(self) -> events.MemorySink | events.FileSink:
+        try:
+            return self._local.sink  # type: ignore[no-any-return]
+        except AttributeError:
+            return self._new_sink()
+
+    def _new_sink(self) -> events.MemorySink | events.FileSink:
+        sink: events.MemorySink | events.FileSink
+        if _pid == self.owner_pid:
+            sink = MemorySink(_pid)
+            with self._lock:
+                self.memory_sinks.append(sink)
+        else:
+            with self._lock:
+                sink_id = next(self._sink_ids)
+            try:
+                sink = FileSink(self.directory, _pid, sink_id)
+            except OSError:  # the recording is over (its directory is gone): record nowhere
+                sink = _NOWHERE
+        self._local.sink = sink
+        self.on_new_sink(sink)
+        return sink
+
+    def on_new_sink(self, sink: events.MemorySink | events.FileSink) -> None:
+        """Called in the thread of each new sink (the recording registers it with its sampler)."""
+
+    def invitation(self) -> tuple[str, int, settings.Settings]:
+        """What a worker process needs to report here: the directory, our pid, our settings."""
+        return (self.directory, self.owner_pid, settings.current(self.overrides))
+
+    def after_fork_in_child(self) -> None:
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.memory_sinks = []
+
+
+class _Nowhere:
+    """A sink that keeps nothing (a worker whose recording has ended)."""
+
+    pid = 0
+    lane = 0
+
+    def begin(self, task: Any, lane: int, seconds: float) -> int:
+        return 0
+
+    def end(self, seq: int, status_code: int, error: str) -> None:
+        pass
+
+    def wait(self, seq: int, start_ns: int, end_ns: int, state_code: int) -> None:
+        pass
+
+    def run(self, seq: int, start_ns: int, end_ns: int) -> None:
+        pass
+
+    def lane_for(self, task_name: str) -> int:
+        return 0
+
+
+_NOWHERE: Any = _Nowhere()
+
+_current: contextvars.ContextVar[Collector | None] = contextvars.ContextVar("conctutor_recording", default=None)
+_open: list[Collector] = []
+"""The recordings open in this process (in a worker: the one it adopted last)."""
+_open_lock = threading.Lock()
+
+
+def current_collector() -> Collector | None:
+    """The recording a call made here and now belongs to, if any (see the module's docstring)."""
+    collector = _current.get()
+    if collector is not None:
+        return collector if collector.is_open else None
+    if not _open:
+        return None
+    collector = getattr(threading.current_thread(), "_conctutor_collector", None)
+    if collector is not None and collector.is_open:
+        return collector  # type: ignore[no-any-return]
+    candidates = _open
+    if len(candidates) == 1:
+        return candidates[0]
+    return None
+
+
+def enter(collector: Collector) -> contextvars.Token[Collector | None]:
+    """Make `collector` the recording of this context and count it as open."""
+    install_hooks()
+    with _open_lock:
+        _open.append(collector)
+    return _current.set(collector)
+
+
+def leave(collector: Collector, token: contextvars.Token[Collector | None]) -> None:
+    """Undo `enter`."""
+    collector.is_open = False
+    with _open_lock:
+        if collector in _open:
+            _open.remove(collector)
+    try:
+        _current.reset(token)
+    except ValueError:  # left in another context than it was entered (a notebook cell's manual __exit__)
+        _current.set(None)
+
+
+# --- the task wrappers ------------------------------------------------------------------
+
+_task_ids = itertools.count(1)
+
+
+def _check_kind(kind: object) -> Kind:
+    if kind is None:
+        return Kind.MEASURED
+    if isinstance(kind, Kind):
+        return kind
+    if kind in ("io", "cpu"):
+        return Kind(kind)
+    raise ValueError(
+        f"kind deve ser 'io' (a tarefa espera) ou 'cpu' (a tarefa calcula), ou ficar de fora "
+        f"(o tempo ideal usa então o tempo de CPU medido); recebido {kind!r}"
+    )
+
+
+class Task:
+    """A function that reports a span each time it runs inside ``record()``.
+
+    Call it exactly like the function it wraps: the same arguments, the same
+    result, the same exceptions.
+    """
+
+    def __init__(self, body: Callable[..., Any], kind: Kind) -> None:
+        functools.update_wrapper(self, body)
+        self.__wrapped__ = body
+        self.name: str = getattr(body, "__name__", type(body).__name__)
+        self.kind = kind
+        self.task_id = next(_task_ids)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        collector = _current.get()
+        if collector is None:
+            if not _open:
+                return self.__wrapped__(*args, **kwargs)
+            collector = current_collector()
+            if collector is None:
+                return self.__wrapped__(*args, **kwargs)
+        elif not collector.is_open:
+            return self.__wrapped__(*args, **kwargs)
+        try:
+            sink = collector._local.sink
+        except AttributeError:
+            sink = collector._new_sink()
+        seq = sink.begin(self, sink.lane, NO_SECONDS)
+        try:
+            result = self.__wrapped__(*args, **kwargs)
+        except Exception as error:
+            sink.end(seq, ERROR_CODE, describe(error))
+            raise
+        except BaseException as stop:  # KeyboardInterrupt, SystemExit, a cancelled thread
+            sink.end(seq, INTERRUPTED_CODE, type(stop).__name__)
+            raise
+        sink.end(seq, OK_CODE, "")
+        return result
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return types.MethodType(self, instance)
+
+    def __reduce__(self) -> tuple:
+        # What travels to a worker process: where to find this task, and the
+        # recording (plus its settings) the worker must report to.
+        collector = current_collector()
+        invitation = collector.invitation() if collector is not None and collector.directory else None
+        return (_task_in_worker, (self.__module__, self.__qualname__, invitation))
+
+    def __repr__(self) -> str:
+        return f"<conctutor task {self.__qualname__}>"
+
+
+class ChapterTask(Task):
+    """One of the chapter's tasks: its last parameter, ``segundos``, is an adjustable, scaled duration.
+
+    ``segundos`` given or not, the body receives the duration to use: the
+    explicit value or the adjustable default (`set_durations`), times
+    ``CONCTUTOR_TIME_SCALE``. Wrong arguments fail as they would without
+    the wrapper, before anything runs.
+    """
+
+    def __init__(self, body: Callable[..., Any], kind: Kind) -> None:
+        super().__init__(body, kind)
+        self.signature = inspect.signature(body)
+        parameters = list(self.signature.parameters.values())
+        if not parameters or parameters[-1].name != "segundos":
+            raise TypeError(f"o último parâmetro de uma tarefa do capítulo deve ser 'segundos': {self.name}")
+        self._segundos_position = len(parameters) - 1
+        settings.register_default(self.name, parameters[-1].default)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        position = self._segundos_position
+        if len(args) > position:
+            if len(args) > position + 1 or "segundos" in kwargs:
+                return self.__wrapped__(*args, **kwargs)  # the function's own TypeError
+            segundos, args = args[position], args[:position]
+        else:
+            segundos = kwargs.pop("segundos", None)
+        try:
+            self.signature.bind(*args, segundos=0, **kwargs)
+        except TypeError:
+            return self.__wrapped__(*args, **kwargs)  # the function's own TypeError, nothing recorded
+        collector = current_collector()
+        seconds = settings.effective_seconds(self.name, segundos, collector.overrides if collector else None)
+        if collector is None:
+            return self.__wrapped__(*args, segundos=seconds, **kwargs)
+        sink = collector.sink()
+        seq = sink.begin(self, sink.lane, seconds)
+        local = _running
+        previous = getattr(local, "span", None)
+        local.span = (sink, seq)
+        try:
+            result = self.__wrapped__(*args, segundos=seconds, **kwargs)
+        except Exception as error:
+            sink.end(seq, ERROR_CODE, describe(error))
+            raise
+        except BaseException as stop:
+            sink.end(seq, INTERRUPTED_CODE, type(stop).__name__)
+            raise
+        finally:
+            local.span = previous
+        sink.end(seq, OK_CODE, "")
+        return result
+
+    def __reduce__(self) -> tuple:
+        if self.kind == Kind.CPU:
+            settings.calibration_rate()  # measured here once, so workers never measure
+        return super().__reduce__()
+
+
+_running = threading.local()
+"""``span``: the (sink, seq) of the chapter task this thread runs now, for `wait` and ``calcula``."""
+
+
+def current_span() -> tuple[Any, int] | None:
+    """(sink, seq) of the chapter task the calling thread is running, if it is recorded."""
+    return getattr(_running, "span", None)
+
+
+def wait(seconds: float, state: State = State.IO) -> None:
+    """Sleep like `time.sleep`, and note on the current chapter task that it waited (and why)."""
+    span = getattr(_running, "span", None)
+    if span is None:
+        time.sleep(seconds)
+        return
+    sink, seq = span
+    started = perf_counter_ns()
+    code = STATE_CODE[state]
+    # Note the wait before sleeping, with its planned end, so a live reading sees
+    # the task waiting now; then its real end.
+    sink.wait(seq, started, started + round(seconds * 1e9), code)
+    try:
+        time.sleep(seconds)
+    finally:
+        sink.wait(seq, started, perf_counter_ns(), code)
+
+
+class AsyncTask(Task):
+    """A coroutine function whose every call is recorded, on a lane of its own asyncio task.
+
+    The span runs from the first step of the coroutine to its end; the time
+    it spends suspended in ``await`` is drawn as waiting.
+    """
+
+    def __init__(self, body: Callable[..., Any], kind: Kind) -> None:
+        super().__init__(body, kind)
+        if hasattr(inspect, "markcoroutinefunction"):  # 3.12+
+            inspect.markcoroutinefunction(self)
+        else:
+            import asyncio.coroutines
+
+            self._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        coroutine = self.__wrapped__(*args, **kwargs)  # wrong arguments fail here, as without us
+        if _current.get() is None and not _open:
+            return coroutine
+        return _recorded(self, coroutine)
+
+
+async def _recorded(task: AsyncTask, coroutine: Any) -> Any:
+    collector = current_collector()
+    if collector is None:
+        return await coroutine
+    sink = collector.sink()
+    current = _current_asyncio_task()
+    lane = sink.lane_for(current.get_name()) if current is not None else sink.lane
+    seq = sink.begin(task, lane, NO_SECONDS)
+    try:
+        result = await _Watched(coroutine, sink, seq)
+    except Exception as error:
+        sink.end(seq, ERROR_CODE, describe(error))
+        raise
+    except BaseException as stop:  # asyncio.CancelledError is one
+        sink.end(seq, INTERRUPTED_CODE, type(stop).__name__)
+        raise
+    sink.end(seq, OK_CODE, "")
+    return result
+
+
+def _current_asyncio_task() -> Any:
+    asyncio = sys.modules.get("asyncio")  # a coroutine is running: asyncio is surely imported
+    try:
+        return asyncio.current_task() if asyncio is not None else None
+    except RuntimeError:  # no running loop
+        return None
+
+
+_AWAITING = STATE_CODE[State.WAITING]
+
+
+class _Watched:
+    """Awaits a coroutine step by step, noting each suspension as a wait of its span."""
+
+    def __init__(self, coroutine: Any, sink: Any, seq: int) -> None:
+        self.coroutine = coroutine
+        self.sink = sink
+        self.seq = seq
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, sink, seq = self.coroutine, self.sink, self.seq
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                if error is None:
+                    yielded = coroutine.send(value)
+                else:
+                    yielded = coroutine.throw(error)
+            except StopIteration as done:
+                return done.value
+            suspended = perf_counter_ns()
+            try:
+                value, error = (yield yielded), None
+            except BaseException as thrown:  # noqa: BLE001 - handed to the coroutine, as `await` would
+                value, error = None, thrown
+            sink.wait(seq, suspended, perf_counter_ns(), _AWAITING)
+
+
+def task(function: Callable[..., Any] | str | None = None, /, *, kind: str | Kind | None = None) -> Any:
+    """Record every call of `function` inside ``record()``: ``@task``, or ``@task(kind="cpu")``.
+
+    `kind` is ``"io"`` for a function that mostly waits, ``"cpu"`` for one
+    that computes; left out, the ideal time counts the function by the CPU
+    time it was measured to use. Works on any function, method or ``async
+    def``, whatever its parameters.
+    """
+    if isinstance(function, str):  # @task("cpu")
+        function, kind = None, function
+    checked = _check_kind(kind)
+    if function is None:
+        return lambda body: task(body, kind=checked)
+    if isinstance(function, Task):
+        return function
+    if not callable(function):
+        raise TypeError(
+            f"@task decora uma função (def ou async def); recebido {type(function).__name__}: {function!r}"
+        )
+    if inspect.iscoroutinefunction(function):
+        return AsyncTask(function, checked)
+    return Task(function, checked)
+
+
+def chapter_task(kind: str) -> Callable[[Callable[..., Any]], ChapterTask]:
+    """The decorator of the package's own tasks (adjustable, scaled ``segundos``)."""
+    return lambda body: ChapterTask(body, Kind(kind))
+
+
+# --- worker processes ----------------------------------------------------------------------------
+
+_adopted: dict[str, Collector] = {}
+
+
+def _task_in_worker(module: str, qualname: str, invitation: tuple | None) -> Any:
+    """Unpickle a task: find it by name, and report to the sender's recording if we are another process."""
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    accept_invitation(invitation)
+    return found
+
+
+def accept_invitation(invitation: tuple | None) -> None:
+    """In a worker process: report to this recording (None: to none) with its settings."""
+    if invitation is None:
+        if _pid != _owner_of_open():
+            with _open_lock:
+                _open.clear()
+        return
+    directory, owner_pid, travelling = invitation
+    if owner_pid == _pid:
+        return  # pickled and unpickled in the recording process itself
+    settings.adopt(travelling)
+    collector = _adopted.get(directory)
+    if collector is None:
+        collector = _adopted[directory] = Collector(directory, owner_pid, travelling.durations)
+    collector.overrides = dict(travelling.durations)
+    with _open_lock:
+        _open[:] = [collector]  # a worker runs one job at a time: the last one sent decides
+
+
+def _owner_of_open() -> int:
+    return _open[0].owner_pid if _open else -1
+
+
+def _after_fork_in_child() -> None:
+    global _pid
+    _pid = os.getpid()
+    global _open_lock
+    _open_lock = threading.Lock()
+    events.after_fork_in_child()
+    for collector in list(_open) + list(_adopted.values()):
+        collector.after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# --- hooks: threads, thread pools and new processes follow the recording that started them ------------
+
+_hooks_installed = False
+
+
+def install_hooks() -> None:
+    """Let new threads, thread-pool jobs and spawn/forkserver processes follow their recording.
+
+    Installed once, at the first ``record()``: `threading.Thread.start` notes
+    the starting code's recording on the new thread,
+    `ThreadPoolExecutor.submit` runs the job in the submitter's recording, and
+    multiprocessing's preparation data carries an invitation that a new
+    process accepts when it unpickles it (without ever failing the process).
+    Each hook costs a context-variable read when no recording is open.
+    """
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    original_start = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        collector = current_collector() if (_open or _current.get() is not None) else None
+        if collector is not None:
+            self._conctutor_collector = collector  # type: ignore[attr-defined]
+        original_start(self)
+
+    threading.Thread.start = start  # type: ignore[method-assign]
+
+    original_submit = concurrent.futures.ThreadPoolExecutor.submit
+
+    def submit(self: concurrent.futures.ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any,
+               **kwargs: Any) -> concurrent.futures.Future[Any]:
+        collector = current_collector() if (_open or _current.get() is not None) else None
+        if collector is not None:
+            fn = functools.partial(_run_in, collector, fn)
+        return original_submit(self, fn, *args, **kwargs)
+
+    concurrent.futures.ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+
+    original_preparation = multiprocessing.spawn.get_preparation_data
+
+    def get_preparation_data(name: str) -> dict[str, Any]:
+        data = original_preparation(name)
+        collector = current_collector()
+        if collector is not None and collector.directory:
+            data["conctutor"] = _Invitation(collector.invitation())
+        return data
+
+    multiprocessing.spawn.get_preparation_data = get_preparation_data
+
+
+def _run_in(collector: Collector, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    token = _current.set(collector)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _current.reset(token)
+
+
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_ACCEPT = """
+try:
+    import sys
+    try:
+        from conctutor.recorder import accept_invitation
+    except ImportError:
+        sys.path.insert(0, root)
+        try:
+            from conctutor.recorder import accept_invitation
+        finally:
+            sys.path.remove(root)
+    accept_invitation(invitation)
+except Exception:
+    pass
+"""
+
+
+class _Invitation:
+    """Unpickled in a new spawn/forkserver process, before the job it will run: report here.
+
+    It unpickles through ``exec`` of a short, guarded piece of code, so a
+    process that cannot import conctutor simply runs unrecorded.
+    """
+
+    def __init__(self, invitation: tuple) -> None:
+        self.invitation = invitation
+
+    def __reduce__(self) -> tuple:
+        return (exec, (_ACCEPT, {"invitation": self.invitation, "root": _PACKAGE_ROOT}))
+

@@ -1,0 +1,165 @@
+"""Every setting a recorded task reads, behind one accessor: durations, time scale, calibration.
+
+* **Durations** of the chapter's tasks: adjustable defaults (`set_durations`,
+  what the sliders change), optionally overridden for one ``record()`` block.
+* **Time scale**: ``CONCTUTOR_TIME_SCALE`` multiplies every duration of the
+  chapter's tasks, explicit ``segundos=`` included, so CI can run the 2-second
+  examples in a fraction. A user's own functions are never scaled.
+* **Calibration**: how much pure-Python work one core does per second
+  (`conctutor.calibration`), which ``calcula`` needs.
+
+`Settings` is the frozen value that travels to worker processes, so a worker
+uses exactly what the process that sent it work was using.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from . import calibration
+
+MAX_SECONDS = 3600.0
+"""The longest duration a task accepts: anything above is a typo, not a lesson."""
+
+MAX_TIME_SCALE = 100.0
+
+_defaults: dict[str, float] = {}
+_adopted: Settings | None = None
+"""In a worker process: the settings of the process that sent us work."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a chapter task needs to know to run: its durations, the time scale and the calibration."""
+
+    durations: Mapping[str, float] = field(default_factory=dict)
+    time_scale: float = 1.0
+    rate: float | None = None
+    """Iterations of `calibration.spin` per second (None: not measured yet)."""
+
+    def __reduce__(self) -> tuple:  # MappingProxyType does not pickle
+        return (Settings, (dict(self.durations), self.time_scale, self.rate))
+
+
+def check_seconds(value: object, what: str = "segundos") -> float:
+    """Return `value` as a float if it is a sensible duration, else raise.
+
+    Allowed: an int or float (not bool) from 0 to MAX_SECONDS, finite.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{what} deve ser um número de segundos (int ou float) entre 0 e "
+            f"{MAX_SECONDS:g}; recebido {type(value).__name__}: {value!r}"
+        )
+    seconds = float(value)
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise ValueError(
+            f"{what} deve ser um número finito de segundos entre 0 e {MAX_SECONDS:g}; recebido {value!r}"
+        )
+    if seconds < 0:
+        raise ValueError(f"{what} não pode ser negativo: use um valor entre 0 e {MAX_SECONDS:g}; recebido {value!r}")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"{what}={value!r} é grande demais: o máximo é {MAX_SECONDS:g} segundos (uma hora)")
+    return seconds
+
+
+def time_scale() -> float:
+    """The factor from ``CONCTUTOR_TIME_SCALE`` (default 1.0) applied to the chapter's durations."""
+    if _adopted is not None:
+        return _adopted.time_scale
+    raw = os.environ.get("CONCTUTOR_TIME_SCALE", "").strip()
+    if not raw:
+        return 1.0
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = math.nan
+    if not (0 < scale <= MAX_TIME_SCALE):
+        raise ValueError(
+            f"CONCTUTOR_TIME_SCALE deve ser um número maior que 0 e no máximo {MAX_TIME_SCALE:g} "
+            f"(por exemplo 0.05 para rodar 20 vezes mais rápido); recebido {raw!r}"
+        )
+    return scale
+
+
+def register_default(task_name: str, seconds: float) -> None:
+    _defaults[task_name] = check_seconds(seconds, f"duração padrão de {task_name}")
+
+
+def get_durations() -> dict[str, float]:
+    """The current default duration of each chapter task, in unscaled seconds."""
+    return dict(_defaults)
+
+
+def check_durations(durations: object) -> dict[str, float]:
+    """`durations` as a dict of known task names to valid seconds, or a clear error."""
+    if durations is None:
+        return {}
+    if not isinstance(durations, Mapping):
+        raise TypeError(
+            "as durações devem ser um dicionário de nome da tarefa para segundos, como "
+            f"{{'grava_log': 1.0}}; recebido {type(durations).__name__}: {durations!r}"
+        )
+    unknown = sorted(str(name) for name in durations if name not in _defaults)
+    if unknown:
+        raise ValueError(
+            f"tarefa(s) desconhecida(s): {', '.join(unknown)}; as tarefas são: {', '.join(sorted(_defaults))}"
+        )
+    return {str(name): check_seconds(value, str(name)) for name, value in durations.items()}
+
+
+def set_durations(**seconds_by_task: float) -> dict[str, float]:
+    """Change the default duration of the chapter's tasks (what the sliders do).
+
+    ``set_durations(consulta_dados=1.0, calcula=0.5)``; returns the previous
+    values, so ``set_durations(**previous)`` restores them. The new values
+    travel with the work into worker processes under every start method.
+    """
+    checked = check_durations(seconds_by_task)
+    previous = {name: _defaults[name] for name in checked}
+    _defaults.update(checked)
+    return previous
+
+
+def current(overrides: Mapping[str, float] | None = None) -> Settings:
+    """The settings in force here, with `overrides` (one block's durations) on top."""
+    if _adopted is not None and not overrides:
+        return _adopted
+    durations = dict(_defaults)
+    if _adopted is not None:
+        durations.update(_adopted.durations)
+    if overrides:
+        durations.update(overrides)
+    return Settings(MappingProxyType(durations), time_scale(), calibration.known_rate())
+
+
+def adopt(settings: Settings) -> None:
+    """In a worker process: use the settings of the process that sent the work."""
+    global _adopted
+    _adopted = settings
+    if settings.rate is not None:
+        calibration.adopt(settings.rate)
+
+
+def effective_seconds(task_name: str, segundos: object, overrides: Mapping[str, float] | None) -> float:
+    """The duration a chapter task's call really uses: explicit or default, times the time scale."""
+    if segundos is None:
+        if overrides and task_name in overrides:
+            seconds = overrides[task_name]
+        elif _adopted is not None and task_name in _adopted.durations:
+            seconds = _adopted.durations[task_name]
+        else:
+            seconds = _defaults[task_name]
+    else:
+        seconds = check_seconds(segundos)
+    return seconds * time_scale()
+
+
+def calibration_rate() -> float:
+    """Iterations per second of pure-Python work on one core (measured once, then cached)."""
+    return calibration.iterations_per_second()
