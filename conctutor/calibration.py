@@ -59,7 +59,8 @@ def cache_path() -> str:
 
 def _machine_key() -> str:
     gil = "nogil" if getattr(sys, "_is_gil_enabled", lambda: True)() is False else "gil"
-    return "|".join((platform.node(), platform.machine(), sys.implementation.cache_tag or "", sys.version, gil, WORK_UNIT))
+    parts = (platform.node(), platform.machine(), sys.implementation.cache_tag or "", sys.version, gil, WORK_UNIT)
+    return "|".join(parts)
 
 
 def _read_cache() -> dict:

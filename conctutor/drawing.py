@@ -55,7 +55,7 @@ class _CommaFormatter(ticker.ScalarFormatter):
         return super().get_offset().replace(".", ",")
 
 
-def _rects(starts: np.ndarray, ends: np.ndarray, lanes: np.ndarray, half: float) -> np.ndarray:
+def _rects(starts: np.ndarray, ends: np.ndarray, lanes: np.ndarray, half: float) -> Any:
     """Vertices (n, 4, 2) of the rectangles [start, end] × [lane - half, lane + half]."""
     verts = np.empty((len(starts), 4, 2))
     verts[:, 0, 0] = verts[:, 1, 0] = starts
@@ -143,15 +143,15 @@ def plot_timeline(
 def draw_scene(scene: Scene, fig: Figure | SubFigure | None = None) -> Figure:
     """Draw a `Scene` into a new `TimelineFigure`, or into `fig`."""
     th = scene.theme
+    figure: Figure | SubFigure
+    root: Figure
     if fig is None:
-        figure: Figure | SubFigure = TimelineFigure(figsize=(scene.width, scene.height), dpi=th.dpi,
-                                                    facecolor=th.background)
-        FigureCanvasAgg(figure)  # so fig.canvas.draw() renders, with no pyplot involved
-        figure.set_layout_engine("constrained")
-        root: Figure = figure
+        root = figure = TimelineFigure(figsize=(scene.width, scene.height), dpi=th.dpi, facecolor=th.background)
+        FigureCanvasAgg(root)  # so fig.canvas.draw() renders, with no pyplot involved
+        root.set_layout_engine("constrained")
     else:
         figure = fig
-        root = fig.figure if isinstance(fig, SubFigure) else fig  # type: ignore[assignment]
+        root = fig if isinstance(fig, Figure) else fig.figure
         if root.get_layout_engine() is None:
             root.set_layout_engine("constrained")
 
@@ -331,9 +331,7 @@ def _legend(figure: Figure | SubFigure, scene: Scene) -> None:
     th = scene.theme
     handles: list[Any] = []
     for entry in scene.legend:
-        if entry.style == "task":
-            handles.append(Patch(facecolor=entry.color, edgecolor=entry.color, label=entry.label))
-        elif entry.style == "running":
+        if entry.style == "task" or entry.style == "running":
             handles.append(Patch(facecolor=entry.color, edgecolor=entry.color, label=entry.label))
         elif entry.style == "waiting":
             handles.append(Patch(facecolor=lighten(entry.color, th.wait_lighten), edgecolor=entry.color,

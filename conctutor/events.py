@@ -35,7 +35,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from enum import IntEnum
 from time import perf_counter_ns, thread_time_ns
-from typing import Protocol
+from typing import Any, Protocol
 
 from .model import Kind, Lane, State, Status
 
@@ -60,7 +60,9 @@ STATES: tuple[State, ...] = tuple(State)
 KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 STATUS_CODE = {status: code for code, status in enumerate(STATUSES)}
 STATE_CODE = {state: code for code, state in enumerate(STATES)}
-OK_CODE, ERROR_CODE, INTERRUPTED_CODE = STATUS_CODE[Status.OK], STATUS_CODE[Status.ERROR], STATUS_CODE[Status.INTERRUPTED]
+OK_CODE = STATUS_CODE[Status.OK]
+ERROR_CODE = STATUS_CODE[Status.ERROR]
+INTERRUPTED_CODE = STATUS_CODE[Status.INTERRUPTED]
 NO_SECONDS = float("nan")
 
 ENCODING = "utf-8"
@@ -217,7 +219,7 @@ class FileSink:
         self._directory = directory
         self._sink_id = sink_id
         self._segment = -1
-        self._mm: mmap.mmap | None = None
+        self._mm: Any = None  # the current segment's mmap
         self._pos = 0
         self._seq = 0
         self._tasks: set[int] = set()
@@ -413,7 +415,7 @@ class FileSource:
 
 def file_sources(directory: str, known: set[tuple[int, int]]) -> list[FileSource]:
     """Sources for the worker sinks in `directory` not yet in `known` (stray files are ignored)."""
-    found = []
+    found: list[FileSource] = []
     try:
         names = os.listdir(directory)
     except OSError:
@@ -432,7 +434,7 @@ def file_sources(directory: str, known: set[tuple[int, int]]) -> list[FileSource
 class OpenSpan:
     """A span whose BEGIN was read and whose END not yet."""
 
-    __slots__ = ("lane", "task", "start_ns", "cpu_ns", "seconds", "waits", "runs")
+    __slots__ = ("cpu_ns", "lane", "runs", "seconds", "start_ns", "task", "waits")
 
     def __init__(self, lane: tuple, task: tuple, start_ns: int, cpu_ns: int, seconds: float) -> None:
         self.lane = lane
@@ -447,7 +449,7 @@ class OpenSpan:
 class RawSpan:
     """A span as read from events: nanoseconds, ids of its lane and task."""
 
-    __slots__ = ("lane", "task", "start_ns", "end_ns", "cpu_ns", "seconds", "status", "error", "waits", "runs")
+    __slots__ = ("cpu_ns", "end_ns", "error", "lane", "runs", "seconds", "start_ns", "status", "task", "waits")
 
     def __init__(self, lane: tuple, task: tuple, start_ns: int, end_ns: int | None, cpu_ns: int, seconds: float,
                  status: Status, error: str, waits: list[tuple[int, int, State]], runs: list[tuple[int, int]] | None,

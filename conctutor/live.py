@@ -322,7 +322,7 @@ def auto_target() -> Target | None:
     return WidgetTarget(html)
 
 
-def open_view(target: Target | None | str = "auto", **plot_options: Any) -> LiveView:
+def open_view(target: Target | str | None = "auto", **plot_options: Any) -> LiveView:
     """A `LiveView` for `target` (``"auto"``: see `auto_target`); `plot_options` go to ``timeline.plot``."""
     if target == "auto":
         target = auto_target()

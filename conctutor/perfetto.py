@@ -71,7 +71,8 @@ def trace_events(timeline: Timeline) -> list[str]:
         seconds = "null" if seconds_list[i] != seconds_list[i] else repr(seconds_list[i])
         error = _json(timeline.errors.get(i, ""))
         out.append(
-            f'{{"name":{names[name_list[i]]},"cat":{kinds[name_list[i]]},"ph":"X","ts":{a},"dur":{max(0.0, round(b - a, 3))},'
+            f'{{"name":{names[name_list[i]]},"cat":{kinds[name_list[i]]},"ph":"X","ts":{a},'
+            f'"dur":{max(0.0, round(b - a, 3))},'
             f'"pid":{pid},"tid":{tid},"args":{{"status":{statuses[status_list[i]]},"cpu_time":{cpu_list[i]!r},'
             f'"seconds":{seconds},"error":{error},"worker":{labels[lane]}}}}}'
         )

@@ -52,7 +52,7 @@ def check_workers(workers: object) -> int | None:
             f"o número de workers deve ser um inteiro de 1 a {MAX_WORKERS} (ou None para o padrão); "
             f"recebido {type(workers).__name__}: {workers!r}"
         )
-    if not 1 <= workers <= MAX_WORKERS:
+    if not 1 <= int(workers) <= MAX_WORKERS:
         raise ValueError(
             f"o número de workers deve ser um inteiro de 1 a {MAX_WORKERS}: com {workers!r} nenhuma "
             f"tarefa poderia rodar (use None para o padrão do executor)"
@@ -63,7 +63,7 @@ def check_workers(workers: object) -> int | None:
 def check_count(value: object, what: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{what} deve ser um inteiro de {low} a {high}; recebido {type(value).__name__}: {value!r}")
-    if not low <= value <= high:
+    if not low <= int(value) <= high:
         raise ValueError(f"{what} deve ser um inteiro de {low} a {high}; recebido {value!r}")
     return int(value)
 

@@ -15,8 +15,10 @@ A call looks for its recording (a `Collector`) in this order:
    variable; asyncio tasks and ``asyncio.to_thread`` copy it);
 2. the thread: a thread started, or a pool job submitted, from inside a
    ``record()`` block belongs to that block (see `install_hooks`);
-3. the only recording open in this process, when there is exactly one (a
-   pool thread created before the block, say).
+3. in a worker process, the recording it was invited to or inherited.
+
+A thread of the recording process that no block started (another notebook
+thread, say) belongs to no recording.
 
 Outside any recording a call costs a context-variable read more than the
 plain function. Inside one, it reports a BEGIN and an END event to its
@@ -50,7 +52,14 @@ from typing import Any
 
 from . import events, settings
 from .events import (
-    ERROR_CODE, INTERRUPTED_CODE, NO_SECONDS, OK_CODE, STATE_CODE, FileSink, MemorySink, describe,
+    ERROR_CODE,
+    INTERRUPTED_CODE,
+    NO_SECONDS,
+    OK_CODE,
+    STATE_CODE,
+    FileSink,
+    MemorySink,
+    describe,
 )
 from .model import Kind, State
 
@@ -81,7 +90,8 @@ class Collector:
 
     def sink(self) -> events.MemorySink | events.FileSink:
         try:
-            return self._local.sink  # type: ignore[no-any-return]
+            sink: events.MemorySink | events.FileSink = self._local.sink
+            return sink
         except AttributeError:
             return self._new_sink()
 
@@ -154,9 +164,11 @@ def current_collector() -> Collector | None:
         return None
     collector = getattr(threading.current_thread(), "_conctutor_collector", None)
     if collector is not None and collector.is_open:
-        return collector  # type: ignore[no-any-return]
+        return collector
+    # In a worker process: the recording it was invited to (or inherited, forked).
+    # In the recording process itself, a thread that no block started belongs to none.
     candidates = _open
-    if len(candidates) == 1:
+    if len(candidates) == 1 and candidates[0].owner_pid != _pid:
         return candidates[0]
     return None
 
@@ -249,10 +261,11 @@ class Task:
         # recording (plus its settings) the worker must report to.
         collector = current_collector()
         invitation = collector.invitation() if collector is not None and collector.directory else None
-        return (_task_in_worker, (self.__module__, self.__qualname__, invitation))
+        qualname = getattr(self, "__qualname__", self.name)
+        return (_task_in_worker, (self.__module__, qualname, self.kind.value, invitation))
 
     def __repr__(self) -> str:
-        return f"<conctutor task {self.__qualname__}>"
+        return f"<conctutor task {getattr(self, '__qualname__', self.name)}>"
 
 
 class ChapterTask(Task):
@@ -408,16 +421,13 @@ class _Watched:
         error: BaseException | None = None
         while True:
             try:
-                if error is None:
-                    yielded = coroutine.send(value)
-                else:
-                    yielded = coroutine.throw(error)
+                yielded = coroutine.send(value) if error is None else coroutine.throw(error)
             except StopIteration as done:
                 return done.value
             suspended = perf_counter_ns()
             try:
                 value, error = (yield yielded), None
-            except BaseException as thrown:  # noqa: BLE001 - handed to the coroutine, as `await` would
+            except BaseException as thrown:
                 value, error = None, thrown
             sink.wait(seq, suspended, perf_counter_ns(), _AWAITING)
 
@@ -456,13 +466,25 @@ def chapter_task(kind: str) -> Callable[[Callable[..., Any]], ChapterTask]:
 _adopted: dict[str, Collector] = {}
 
 
-def _task_in_worker(module: str, qualname: str, invitation: tuple | None) -> Any:
-    """Unpickle a task: find it by name, and report to the sender's recording if we are another process."""
+_wrapped_in_worker: dict[Any, Task] = {}
+
+
+def _task_in_worker(module: str, qualname: str, kind: str, invitation: tuple | None) -> Any:
+    """Unpickle a task: find it by name, and report to the sender's recording if we are another process.
+
+    Under its name there may be the plain function (``gravada = task(f)`` keeps
+    ``f`` under its own name): it is wrapped here the same way.
+    """
     found: Any = importlib.import_module(module)
     for part in qualname.split("."):
         found = getattr(found, part)
     accept_invitation(invitation)
-    return found
+    if isinstance(found, Task):
+        return found
+    wrapped = _wrapped_in_worker.get(found)
+    if wrapped is None:
+        wrapped = _wrapped_in_worker[found] = task(found, kind=None if kind == Kind.MEASURED.value else kind)
+    return wrapped
 
 
 def accept_invitation(invitation: tuple | None) -> None:
@@ -540,7 +562,7 @@ def install_hooks() -> None:
             fn = functools.partial(_run_in, collector, fn)
         return original_submit(self, fn, *args, **kwargs)
 
-    concurrent.futures.ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+    concurrent.futures.ThreadPoolExecutor.submit = submit  # type: ignore[method-assign, assignment]
 
     original_preparation = multiprocessing.spawn.get_preparation_data
 

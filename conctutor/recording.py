@@ -183,7 +183,8 @@ class _QuietStream:
         collector = recorder.current_collector()
         if collector is not None and collector.quiet:
             return len(text)
-        return self.stream.write(text)  # type: ignore[no-any-return]
+        written: int = self.stream.write(text)
+        return written
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)

@@ -16,10 +16,9 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-
-from typing import TYPE_CHECKING
 
 from .chapter import TASKS
 from .model import RUNNING_STATE, STATES, STATUSES, CpuUsage, State, Status

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .chapter import DEPENDS_ON
-from .model import RUNNING_STATE, STATES, STATUSES, CpuUsage, Kind, Lane, Span, State, Status
+from .model import RUNNING_STATE, STATES, STATUSES, CpuUsage, Kind, Lane, Span, State
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -86,10 +86,7 @@ def lane_labels(lanes: Sequence[Lane], main_pid: int) -> list[str]:
     for lane in lanes:
         thread_key = (lane.pid, lane.thread_id, lane.thread_name)
         if lane.pid == main_pid:
-            if lane.main_thread:
-                label = "principal"
-            else:
-                label = f"thread {threads.setdefault(thread_key, len(threads) + 1)}"
+            label = "principal" if lane.main_thread else f"thread {threads.setdefault(thread_key, len(threads) + 1)}"
         else:
             number = processes.setdefault(lane.pid, len(processes) + 1)
             label = f"processo {number} (pid {lane.pid})"
@@ -135,8 +132,21 @@ class Timeline:
     still ran (its unfinished spans have status ``"running"``).
     """
 
-    __slots__ = ("lanes", "labels", "names", "kinds", "columns", "errors", "cpu", "makespan", "cores", "python",
-                 "gil_enabled", "live", "main_pid")
+    __slots__ = (
+        "columns",
+        "cores",
+        "cpu",
+        "errors",
+        "gil_enabled",
+        "kinds",
+        "labels",
+        "lanes",
+        "live",
+        "main_pid",
+        "makespan",
+        "names",
+        "python",
+    )
 
     def __init__(
         self,

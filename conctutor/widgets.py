@@ -89,7 +89,7 @@ def run_recorded(program: Callable[..., Any], durations: dict[str, float] | None
     return timeline.final
 
 
-def show_live(run: Callable[[], Timeline], target: Target | None | str = "auto", **plot_options: Any) -> Timeline:
+def show_live(run: Callable[[], Timeline], target: Target | str | None = "auto", **plot_options: Any) -> Timeline:
     """Show live a function that records a program itself and returns its `Timeline`.
 
     ``show_live(lambda: run_recorded(main, durations))``: the frames come from
@@ -110,10 +110,11 @@ def show_live(run: Callable[[], Timeline], target: Target | None | str = "auto",
         final = result if isinstance(result, Timeline) else outer
         if final is not None:
             view.finish(final)
-    return result  # type: ignore[no-any-return]
+    assert isinstance(result, Timeline)
+    return result
 
 
-def run_live(program: Callable[[], Any], target: Target | None | str = "auto", **plot_options: Any) -> Timeline:
+def run_live(program: Callable[[], Any], target: Target | str | None = "auto", **plot_options: Any) -> Timeline:
     """Run ``program()`` recorded, showing it live on `target`; returns the finished timeline.
 
     The final figure stays on the target, also when the program raises

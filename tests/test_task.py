@@ -1,0 +1,426 @@
+"""`@task` on any function, and the recorder's defects found when tried on purpose.
+
+Every test here records real calls. Timing assertions, where there are any,
+are about order and overlap with wide margins: the machine is small and busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import io
+import multiprocessing
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import warnings
+
+import pytest
+
+import conctutor
+from conctutor import calcula, consulta_dados, grava_log, processa_dados, record, task
+from conctutor import recorder as recorder_module
+from conctutor.widgets import panel, run_and_show, run_recorded
+
+SCALE = 0.05
+START_METHODS = [m for m in ("fork", "spawn", "forkserver") if m in multiprocessing.get_all_start_methods()]
+
+
+@pytest.fixture(autouse=True)
+def fast_tasks(monkeypatch):
+    monkeypatch.setenv("CONCTUTOR_TIME_SCALE", str(SCALE))
+    previous = conctutor.get_durations()
+    yield
+    conctutor.set_durations(**previous)
+
+
+def quietly(function, *args, **kwargs):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return function(*args, **kwargs)
+
+
+# --- any function, any signature --------------------------------------------------------
+
+
+def soma(a, b=2, *resto, escala=1, **extras):
+    return (a + b + sum(resto)) * escala + len(extras)
+
+
+soma_gravada = task(soma)
+
+
+@task
+def dorme(segundos):
+    """A user's function with a parameter called segundos: it is never scaled."""
+    time.sleep(segundos)
+    return segundos
+
+
+class Conta:
+    def __init__(self, saldo):
+        self.saldo = saldo
+
+    @task
+    def deposita(self, valor, *, motivo=""):
+        self.saldo += valor
+        return self.saldo
+
+    @task(kind="cpu")
+    def juros(self, taxa):
+        return self.saldo * taxa
+
+
+@task(kind="io")
+async def busca(nome, atraso=0.01):
+    await asyncio.sleep(atraso)
+    return nome.upper()
+
+
+def test_any_signature_records_and_returns_the_same():
+    calls = [((1,), {}), ((1, 5, 6, 7), {"escala": 2, "x": 1, "y": 2}), ((), {"a": 3, "b": 4})]
+    with record() as timeline:
+        for args, kwargs in calls:
+            assert soma_gravada(*args, **kwargs) == soma(*args, **kwargs)
+    spans = timeline.spans
+    assert [s.name for s in spans] == ["soma"] * 3
+    assert all(s.status == "ok" and s.kind == "medido" for s in spans)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [((), {}), ((1,), {"a": 2}), ((1,), {"nada": 1, "a": 2}), ((1, 2), {"b": 3})],
+)
+def test_wrong_arguments_fail_exactly_like_the_plain_function(args, kwargs):
+    with pytest.raises(TypeError) as plain:
+        soma(*args, **kwargs)
+    with record():
+        with pytest.raises(TypeError) as recorded:
+            soma_gravada(*args, **kwargs)
+    assert str(recorded.value) == str(plain.value)
+
+
+def test_chapter_tasks_refuse_wrong_arguments_like_the_chapters_functions():
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'dados'"):
+        processa_dados()
+    with pytest.raises(TypeError, match="takes from 0 to 1 positional arguments but 2 were given"):
+        calcula(1, 2)
+    with pytest.raises(TypeError, match="multiple values"):
+        grava_log(1, segundos=2)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        consulta_dados(dado=1)
+    with record() as timeline:
+        with pytest.raises(TypeError):
+            processa_dados()
+    assert timeline.spans == []  # it never started: nothing to draw
+
+
+def test_a_users_own_arguments_are_never_scaled():
+    with record() as timeline:
+        assert dorme(0.2) == 0.2
+    (span,) = timeline.spans
+    assert span.duration >= 0.19  # not 0.2 * SCALE
+    assert span.seconds is None
+
+
+def test_methods_record_and_keep_their_instance():
+    conta = Conta(100)
+    with record() as timeline:
+        assert conta.deposita(50, motivo="salário") == 150
+        assert Conta.deposita(conta, 10) == 160
+        assert conta.juros(0.5) == 80
+    assert [(s.name, s.kind) for s in timeline.spans] == [("deposita", "medido"), ("deposita", "medido"),
+                                                         ("juros", "cpu")]
+
+
+def test_bare_task_and_its_messages_are_in_portuguese():
+    with pytest.raises(ValueError, match="kind deve ser 'io'"):
+        task(kind="rede")
+    with pytest.raises(TypeError, match="decora uma função"):
+        task(42)
+    assert task(soma_gravada) is soma_gravada
+    assert soma_gravada.__name__ == "soma" and soma_gravada.__wrapped__ is soma
+
+
+def test_an_exception_reaches_the_caller_unchanged_and_marks_the_span():
+    @task
+    def quebra():
+        raise KeyError("chave")
+
+    with record() as timeline:
+        with pytest.raises(KeyError, match="chave"):
+            quebra()
+    (span,) = timeline.spans
+    assert span.status == "error" and "KeyError" in span.error
+
+
+def test_a_function_defined_in_a_cell_records_in_threads():
+    @task
+    def da_celula(x):
+        time.sleep(0.01)
+        return x * 2
+
+    with record() as timeline:
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            assert list(pool.map(da_celula, range(6))) == [0, 2, 4, 6, 8, 10]
+    assert len(timeline.spans) == 6
+    assert all(s.worker.startswith("thread ") for s in timeline.spans)
+
+
+# --- coroutines ---------------------------------------------------------------------------
+
+
+def test_coroutines_get_a_lane_per_asyncio_task_on_one_thread():
+    async def main():
+        return await asyncio.gather(busca("a"), busca("b", 0.02), busca("c", 0.03))
+
+    with record() as timeline:
+        assert asyncio.run(main()) == ["A", "B", "C"]
+    spans = timeline.spans
+    assert [s.name for s in spans] == ["busca"] * 3
+    assert len({s.worker for s in spans}) == 3
+    assert len({s.thread_id for s in spans}) == 1
+    assert all(s.task for s in spans)
+    for span in spans:  # awaiting asyncio.sleep is waiting, not running
+        assert span.waits and sum(b - a for a, b, _ in span.waits) > 0.5 * span.duration
+    first, _, last = spans
+    assert min(first.end, last.end) > max(first.start, last.start)  # they overlapped
+
+
+def test_a_coroutine_cancelled_when_its_loop_ends_is_interrupted():
+    @task
+    async def esquecida():
+        await asyncio.sleep(10)
+
+    async def main():
+        asyncio.get_running_loop().create_task(esquecida())  # never awaited
+        await asyncio.sleep(0.02)
+
+    with record() as timeline:
+        asyncio.run(main())
+    (span,) = timeline.spans
+    assert span.status == "interrupted" and "Cancelled" in span.error
+
+
+def test_inspect_sees_a_coroutine_function():
+    import inspect
+
+    assert inspect.iscoroutinefunction(busca) or asyncio.iscoroutinefunction(busca)
+
+
+# --- worker processes ------------------------------------------------------------------------
+
+
+def indireta(vezes: int) -> int:
+    """Module level, not a task: calls recorded tasks inside whatever process runs it."""
+    for _ in range(vezes):
+        grava_log()
+    return os.getpid()
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_indirect_calls_in_any_worker_are_recorded_with_adjusted_durations(method):
+    conctutor.set_durations(grava_log=0.5)
+    with record() as timeline:
+        context = multiprocessing.get_context(method)
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=context, initializer=_silence) as pool:
+            worker = pool.submit(indireta, 2).result()
+    spans = timeline.spans
+    assert [s.name for s in spans] == ["grava_log", "grava_log"]
+    assert {s.pid for s in spans} == {worker}
+    assert all(s.seconds == pytest.approx(0.5 * SCALE) for s in spans)
+
+
+def test_a_blocks_own_durations_reach_its_workers():
+    with record(durations={"grava_log": 0.25}) as timeline:
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=context, initializer=_silence) as pool:
+            pool.submit(indireta, 1).result()
+            pool.submit(grava_log).result()
+    assert [s.seconds for s in timeline.spans] == pytest.approx([0.25 * SCALE] * 2)
+    assert conctutor.get_durations()["grava_log"] == 2.0  # only for that block
+
+
+def _silence():
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+
+
+@pytest.mark.skipif("fork" not in START_METHODS, reason="needs fork")
+def test_a_forked_child_leaving_the_block_does_not_end_the_parents_recording():
+    for leave in ("exception", "exit"):
+        try:
+            with record() as timeline:
+                pid = os.fork()
+                if pid == 0:  # the child leaves the parent's block
+                    if leave == "exit":
+                        sys.exit(0)
+                    raise RuntimeError("o filho sai com erro")
+                os.waitpid(pid, 0)
+                context = multiprocessing.get_context("spawn")
+                with concurrent.futures.ProcessPoolExecutor(1, mp_context=context, initializer=_silence) as pool:
+                    pool.submit(grava_log).result()
+        except BaseException:
+            if os.getpid() != pid_of_test:
+                os._exit(0)
+            raise
+        assert [s.name for s in timeline.spans] == ["grava_log"], leave
+
+
+pid_of_test = os.getpid()
+
+
+def falha_com_surrogate():
+    raise ValueError("arquivo \udc80 ilegível")
+
+
+surrogate_task = task(falha_com_surrogate)
+
+
+@pytest.mark.parametrize("where", ["here", "thread", "spawn"])
+def test_lone_surrogates_in_messages_and_thread_names_break_nothing(where):
+    with record() as timeline:
+        if where == "here":
+            with pytest.raises(ValueError, match="ilegível"):
+                surrogate_task()
+        elif where == "thread":
+            errors = []
+
+            def run():
+                try:
+                    surrogate_task()
+                except ValueError as error:
+                    errors.append(error)
+
+            thread = threading.Thread(target=run, name="trabalhador \udc80")
+            thread.start()
+            thread.join()
+            assert isinstance(errors[0], ValueError)
+        else:
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                assert isinstance(pool.submit(surrogate_task).exception(), ValueError)
+    (span,) = timeline.spans
+    assert span.status == "error" and "\udc80" in span.error
+    if where == "thread":
+        assert span.thread_name == "trabalhador \udc80"
+
+
+def test_a_stray_file_in_the_spool_is_ignored():
+    with record() as timeline:
+        directory = recorder_module.current_collector().directory
+        with open(os.path.join(directory, "123.4.0.ev"), "wb") as stray:
+            stray.write(b"\x07garbage that is no event")
+        with open(os.path.join(directory, "notas.txt"), "w") as stray:
+            stray.write("isto não é um evento")
+        quietly(grava_log)
+        assert len(timeline.spans) == 1
+    assert [s.name for s in timeline.spans] == ["grava_log"]
+
+
+# --- two recordings at once, in two threads --------------------------------------------------
+
+
+def test_two_threads_recording_at_once_each_get_exactly_their_own_work():
+    results: dict[str, object] = {}
+    barrier = threading.Barrier(2)
+
+    def session(name: str, task_function, durations) -> None:
+        barrier.wait()
+        with record(durations=durations, quiet=True) as timeline:
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                for _ in range(3):
+                    pool.submit(task_function)
+            task_function()
+            helper = threading.Thread(target=task_function)
+            helper.start()
+            helper.join()
+        results[name] = timeline.final
+
+    first = threading.Thread(target=session, args=("a", grava_log, {"grava_log": 1.0}))
+    second = threading.Thread(target=session, args=("b", consulta_dados, {"consulta_dados": 3.0}))
+    first.start(), second.start()
+    first.join(), second.join()
+    a, b = results["a"], results["b"]
+    assert [s.name for s in a.spans] == ["grava_log"] * 5
+    assert [s.name for s in b.spans] == ["consulta_dados"] * 5
+    assert [s.seconds for s in a.spans] == pytest.approx([1.0 * SCALE] * 5)
+    assert [s.seconds for s in b.spans] == pytest.approx([3.0 * SCALE] * 5)
+    assert sys.stdout is sys.__stdout__ or not type(sys.stdout).__name__.startswith("_Quiet")
+
+
+def test_a_quiet_block_does_not_silence_another_threads_prints(capsys):
+    started, finish = threading.Event(), threading.Event()
+
+    def quiet_session() -> None:
+        with record(quiet=True):
+            started.set()
+            grava_log(0)
+            finish.wait(5)
+
+    thread = threading.Thread(target=quiet_session)
+    thread.start()
+    started.wait(5)
+    print("o notebook continua falando")
+    finish.set()
+    thread.join()
+    out = capsys.readouterr().out
+    assert "o notebook continua falando" in out
+    assert "Gravando log" not in out
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12) or "fork" not in START_METHODS,
+                    reason="the warning exists from Python 3.12 on")
+def test_forking_inside_record_gives_no_multithreading_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        with record() as timeline:
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+                quietly(lambda: pool.submit(calcula, 0).result())
+    assert [s.name for s in timeline.spans] == ["calcula"]
+
+
+# --- bad input fails at the call ------------------------------------------------------------------
+
+
+def test_bad_panel_and_run_input_fails_before_anything_runs():
+    from conctutor import programs
+
+    with pytest.raises(TypeError, match="dicionário"):
+        run_and_show(programs.sequential, durations="x")
+    with pytest.raises(ValueError, match="desconhecida"):
+        run_recorded(programs.sequential, durations={"baixa": 1.0})
+    with pytest.raises(TypeError, match="não tem o"):
+        run_recorded(programs.sequential, workers=2)
+    pytest.importorskip("ipywidgets")
+    with pytest.raises(ValueError, match="método de início"):
+        panel(programs.with_processes, start_method=["fork", "nenhum"])
+    with pytest.raises(TypeError, match="não tem o"):
+        panel(programs.sequential, workers=(1, 4, 2))
+    with pytest.raises(TypeError, match="lista de nomes"):
+        panel(programs.sequential, tasks="grava_log")
+
+
+def test_a_notebook_cell_task_records_in_forked_workers_and_fails_under_spawn_like_a_plain_function(tmp_path):
+    """A script's __main__ stands for a notebook cell: module-level names of __main__."""
+    script = tmp_path / "celula.py"
+    script.write_text(textwrap.dedent('''
+        import concurrent.futures, multiprocessing, sys
+        from conctutor import record, task
+
+        @task
+        def quadrado(x):
+            return x * x
+
+        if __name__ == "__main__":
+            with record() as timeline:
+                with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+                    print(list(pool.map(quadrado, range(4))))
+            print(len(timeline.spans), len({s.pid for s in timeline.spans} - {multiprocessing.current_process().pid}) > 0)
+    '''), encoding="utf-8")
+    if "fork" not in START_METHODS:
+        pytest.skip("needs fork")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["[0, 1, 4, 9]", "4 True"]
