@@ -180,14 +180,11 @@ def draw_scene(scene: Scene, fig: Figure | SubFigure | None = None) -> Figure:
 
     if scene.title:
         figure.suptitle(scene.title, fontsize=th.title_size, fontweight="bold", color=th.text_color)
-    ax.set_title(scene.stats, fontsize=th.font_size if scene.title else th.title_size * 0.85, color=th.text_color,
-                 loc="left")
+    ax.set_title("\n".join((scene.stats, *scene.notes)), fontsize=th.font_size if scene.title else th.title_size * 0.85,
+                 color=th.text_color, loc="left")
     if scene.empty_message:
         ax.text(0.5, 0.5, scene.empty_message, transform=ax.transAxes, ha="center", va="center",
                 fontsize=th.font_size, color=th.text_color, style="italic")
-    for k, note in enumerate(scene.notes):
-        ax.text(1.0, 1.0 + 0.02 + k * 0.06, note, transform=ax.transAxes, ha="right", va="bottom",
-                fontsize=th.small_size, color=th.error_color)
     _legend(figure, scene)
     return figure if isinstance(figure, Figure) else root
 

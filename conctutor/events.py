@@ -88,7 +88,7 @@ class Sink(Protocol):
     lane: int
     """The thread's lane id (asyncio tasks get lanes of their own, see `lane_for`)."""
 
-    def begin(self, task: TaskInfo, lane: int, seconds: float) -> int: ...
+    def begin(self, task: TaskInfo, lane: int = 0, seconds: float = NO_SECONDS) -> int: ...
 
     def end(self, seq: int, status_code: int, error: str) -> None: ...
 
@@ -141,12 +141,14 @@ class MemorySink:
         self._task_lanes: dict[str, int] = {}
         self.events.append((LANE, lane_id, ident, native, main, name, ""))
 
-    def begin(self, task: TaskInfo, lane: int, seconds: float) -> int:
-        if task.task_id not in self._tasks:
-            self._tasks.add(task.task_id)
-            self.events.append((TASK, task.task_id, task.name, KIND_CODE[task.kind]))
+    def begin(self, task: TaskInfo, lane: int = 0, seconds: float = NO_SECONDS) -> int:
+        """A span starts: returns its ``seq``. Lane 0 is this thread's own lane."""
+        task_id = task.task_id
+        if task_id not in self._tasks:
+            self._tasks.add(task_id)
+            self.events.append((TASK, task_id, task.name, KIND_CODE[task.kind]))
         seq = self._seq = self._seq + 1
-        self.events.append((BEGIN, seq, lane, task.task_id, perf_counter_ns(), thread_time_ns(), seconds))
+        self.events.append((BEGIN, seq, lane or self.lane, task_id, perf_counter_ns(), thread_time_ns(), seconds))
         return seq
 
     def end(self, seq: int, status_code: int, error: str) -> None:
@@ -256,7 +258,7 @@ class FileSink:
         self._mm[self._pos : self._pos + len(record)] = record
         self._pos += len(record)
 
-    def begin(self, task: TaskInfo, lane: int, seconds: float) -> int:
+    def begin(self, task: TaskInfo, lane: int = 0, seconds: float = NO_SECONDS) -> int:
         if task.task_id not in self._tasks:
             self._tasks.add(task.task_id)
             self._write_variable(TASK, _TASK_BODY.pack(task.task_id, KIND_CODE[task.kind]) + _strings(task.name))
@@ -264,7 +266,7 @@ class FileSink:
         pos = self._pos
         if pos + _ROOM > SEGMENT_BYTES:
             pos = self._next_segment()
-        _BEGIN.pack_into(self._mm, pos, BEGIN, seq, lane, task.task_id, perf_counter_ns(), thread_time_ns(), seconds,
+        _BEGIN.pack_into(self._mm, pos, BEGIN, seq, lane or self.lane, task.task_id, perf_counter_ns(), thread_time_ns(), seconds,
                          BEGIN)
         self._pos = pos + 38
         return seq

@@ -50,7 +50,7 @@ from collections.abc import Callable, Generator, Mapping
 from time import perf_counter_ns
 from typing import Any
 
-from . import events, settings
+from . import events, sampling, settings
 from .events import (
     ERROR_CODE,
     INTERRUPTED_CODE,
@@ -113,7 +113,13 @@ class Collector:
         return sink
 
     def on_new_sink(self, sink: events.MemorySink | events.FileSink) -> None:
-        """Called in the thread of each new sink (the recording registers it with its sampler)."""
+        """Called in the thread of each new sink: the recording's sampler starts watching this thread."""
+        if sink is _NOWHERE:
+            return
+        try:
+            sampling.register_thread(self.directory, _pid, threading.get_native_id())
+        except OSError:
+            pass  # the recording is over: nothing to watch
 
     def invitation(self) -> tuple[str, int, settings.Settings]:
         """What a worker process needs to report here: the directory, our pid, our settings."""
@@ -131,7 +137,7 @@ class _Nowhere:
     pid = 0
     lane = 0
 
-    def begin(self, task: Any, lane: int, seconds: float) -> int:
+    def begin(self, task: Any, lane: int = 0, seconds: float = 0.0) -> int:
         return 0
 
     def end(self, seq: int, status_code: int, error: str) -> None:
@@ -239,7 +245,7 @@ class Task:
             sink = collector._local.sink
         except AttributeError:
             sink = collector._new_sink()
-        seq = sink.begin(self, sink.lane, NO_SECONDS)
+        seq = sink.begin(self)
         try:
             result = self.__wrapped__(*args, **kwargs)
         except Exception as error:
@@ -303,7 +309,7 @@ class ChapterTask(Task):
         if collector is None:
             return self.__wrapped__(*args, segundos=seconds, **kwargs)
         sink = collector.sink()
-        seq = sink.begin(self, sink.lane, seconds)
+        seq = sink.begin(self, 0, seconds)
         local = _running
         previous = getattr(local, "span", None)
         local.span = (sink, seq)

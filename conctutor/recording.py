@@ -29,11 +29,22 @@ from collections.abc import Iterator, Mapping
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import recorder, settings
+from . import recorder, sampling, settings
 from .cpu import CpuSampler
 from .events import Assembler, FileSource, MemorySource, file_sources
-from .model import CpuUsage, Span, Status
+from .model import CpuUsage, Span, State, Status
 from .timeline import Timeline, build
+
+_STATE_OF = {
+    sampling.ThreadState.RUNNING: State.RUNNING,
+    sampling.ThreadState.READY: State.READY,
+    sampling.ThreadState.IO: State.IO,
+    sampling.ThreadState.BLOCKED: State.BLOCKED,
+    sampling.ThreadState.GIL: State.GIL,
+    sampling.ThreadState.WAITING: State.WAITING,
+    sampling.ThreadState.GONE: None,
+}
+"""The sampler's words and the timeline's are the same; GONE ends a thread's record."""
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -47,15 +58,23 @@ class Recording(recorder.Collector):
     def __init__(self, cpu_interval: float = 0.05, overrides: Mapping[str, float] | None = None,
                  quiet: bool = False) -> None:
         super().__init__(tempfile.mkdtemp(prefix="conctutor-"), os.getpid(), overrides, quiet)
-        self.start_ns = perf_counter_ns()
         self.end_ns: int | None = None
         self._assembler = Assembler()
         self._memory: dict[int, MemorySource] = {}
         self._files: list[FileSource] = []
         self._known_files: set[tuple[int, int]] = set()
         self._read_lock = threading.Lock()
-        self.cpu = CpuSampler(cpu_interval)
-        self.cpu.start(self.start_ns)
+        # A separate process samples /proc (what each thread does, and each core);
+        # where it cannot run (no /proc), a thread samples the cores with psutil.
+        self.sampler = sampling.start_sampler(self.directory, self.owner_pid, cpu_interval=cpu_interval)
+        self.cpu: CpuSampler | None = None
+        self.start_ns = perf_counter_ns()
+        if not self.sampler.available:
+            self.cpu = CpuSampler(cpu_interval)
+            self.cpu.start(self.start_ns)
+        self.thread_states: dict[tuple[int, int], list[tuple[int, State | None]]] = {}
+        self._cpu_samples: list[sampling.CpuSample] = []
+        self._cursors = [0, 0]
 
     def _read(self) -> None:
         """Bring the assembler up to date with every sink (call with the read lock held)."""
@@ -68,6 +87,29 @@ class Recording(recorder.Collector):
             self._files.extend(file_sources(self.directory, self._known_files))
         for file_source in self._files:
             self._assembler.feed(file_source.key, file_source.pid, file_source.read())
+        if self.sampler.available:
+            samples, self._cursors[0] = sampling.read_thread_states(self.directory, self._cursors[0])
+            for sample in samples:
+                self.thread_states.setdefault((sample.pid, sample.tid), []).append(
+                    (sample.t_ns, _STATE_OF[sample.state]))
+            cpu, self._cursors[1] = sampling.read_cpu(self.directory, self._cursors[1])
+            self._cpu_samples.extend(cpu)
+
+    def cpu_usage(self, origin_ns: int) -> CpuUsage:
+        """Per-core use since the recording started, in seconds from `origin_ns`."""
+        if self.cpu is not None:
+            return self.cpu.usage(origin_ns)
+        samples = self._cpu_samples
+        return CpuUsage(
+            tuple((s.t_ns - origin_ns) / 1e9 for s in samples),
+            tuple(tuple(100.0 * v for v in s.busy) for s in samples),
+            (self.start_ns - origin_ns) / 1e9,
+            tuple(tuple(100.0 * v for v in s.ours) for s in samples),
+        )
+
+    def sample_now(self) -> None:
+        if self.cpu is not None:
+            self.cpu.sample_now()
 
     def snapshot(self, origin_ns: int, stop_ns: int | None = None, final: bool = False) -> Timeline:
         """The spans that started since `origin_ns`, as a `Timeline` (live unless `final`)."""
@@ -77,13 +119,14 @@ class Recording(recorder.Collector):
             now = perf_counter_ns() if stop_ns is None else stop_ns
             open_status = Status.INTERRUPTED if final else Status.RUNNING
             raws = self._assembler.finished + self._assembler.open_spans(now, open_status)
-            cpu = self.cpu.usage(origin_ns)
             return build(raws, self._assembler.lanes, self._assembler.tasks, origin_ns, now, self.owner_pid,
-                         cpu, live=not final)
+                         self.cpu_usage(origin_ns), live=not final, thread_states=self.thread_states)
 
     def close(self) -> None:
         """Stop sampling, read the workers' last events and remove the directory."""
-        self.cpu.stop()
+        if self.cpu is not None:
+            self.cpu.stop()
+        self.sampler.stop()
         with self._read_lock:
             self._read()
             self.end_ns = perf_counter_ns()
@@ -254,11 +297,14 @@ def record(
     previous = recorder.current_collector()
     nested = isinstance(previous, Recording) and previous.owner_pid == os.getpid() and previous.is_open \
         and previous is recorder._current.get()
-    if nested and overrides:
-        raise ValueError("durations só vale no record() mais externo: este bloco está dentro de outro")
     recording = previous if nested else Recording(interval, overrides, quiet)
     assert isinstance(recording, Recording)
     token = None if nested else recorder.enter(recording)
+    # an inner block shares the outer recording: its durations and quietness hold while it runs
+    outer_settings = (recording.overrides, recording.quiet)
+    if nested:
+        recording.overrides = {**recording.overrides, **overrides}
+        recording.quiet = recording.quiet or quiet
     if quiet:
         _quiet_begin()
     timeline = LiveTimeline(recording, perf_counter_ns())
@@ -278,7 +324,8 @@ def record(
             # else: a forked child leaving its parent's block; the recording is the parent's to close
             recorder.leave(recording, token)
         else:
-            recording.cpu.sample_now()  # so this block's CPU strip reaches its end
+            recording.overrides, recording.quiet = outer_settings
+            recording.sample_now()  # so this block's CPU strip reaches its end
         timeline.finish(end_ns)
         if view is not None:
             view.finish(timeline)

@@ -19,6 +19,7 @@ Imports go one way: this module knows nothing of drawing; `plot` and
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -432,12 +433,16 @@ def build(
     cpu: CpuUsage,
     live: bool,
     cores: int | None = None,
+    thread_states: dict[tuple[int, int], list[tuple[int, State | None]]] | None = None,
 ) -> Timeline:
     """A `Timeline` of the spans that started in ``[origin_ns, stop_ns]``, in seconds from `origin_ns`.
 
     A span not finished by `stop_ns` ends there (its status says why). `cpu`
-    is already in seconds from `origin_ns`.
+    is already in seconds from `origin_ns`. `thread_states` (what the sampler
+    saw each thread doing, by (pid, native thread id)) refines what the
+    recorded events alone say (see `_segments`).
     """
+    timelines_of = _sorted_states(thread_states or {})
     kept = [raw for raw in raws if origin_ns <= raw.start_ns <= stop_ns]
     kept.sort(key=lambda raw: (raw.start_ns, raw.end_ns if raw.end_ns is not None else stop_ns))
     lane_index: dict[tuple, int] = {}
@@ -466,7 +471,9 @@ def build(
         status[i] = _STATUS[raw.status]
         if raw.error:
             errors[i] = raw.error
-        for a, b, state in _segments(raw, stop, finished):
+        lane = lanes.get(raw.lane)
+        states = timelines_of.get((lane.pid, lane.native_id)) if lane is not None else None
+        for a, b, state in _segments(raw, stop, finished, states):
             seg_start.append((a - origin_ns) / 1e9)
             seg_end.append((b - origin_ns) / 1e9)
             seg_state.append(state)
@@ -483,32 +490,95 @@ def build(
     )
 
 
-def _segments(raw: RawSpan, stop: int, finished: bool) -> list[tuple[int, int, int]]:
-    """Split ``[raw.start_ns, stop]`` into (start, end, state code), in order, covering all of it."""
+_FIXED, _DERIVED, _UNKNOWN = 0, 1, 2
+"""How sure the events are of a segment: reported by the task itself (fixed), assumed
+running between the waits it reported (derived), or a wait of unknown reason."""
+
+
+def _sorted_states(states: dict[tuple[int, int], list[tuple[int, State | None]]]) -> dict[tuple, tuple]:
+    out: dict[tuple, tuple] = {}
+    for key, changes in states.items():
+        ordered = sorted(changes, key=lambda change: change[0])
+        out[key] = ([t for t, _ in ordered], [state for _, state in ordered])
+    return out
+
+
+def _segments(raw: RawSpan, stop: int, finished: bool, sampled: tuple | None = None) -> list[tuple[int, int, int]]:
+    """Split ``[raw.start_ns, stop]`` into (start, end, state code), in order, covering all of it.
+
+    What the task reported wins: its waits (with their reason) and the
+    running slices it saw itself (``calcula``). Where the events only imply
+    that it ran (between waits), the sampler's view of the thread replaces
+    them; where a wait's reason is unknown, the sampler's reason fills it in.
+    """
+    base = _event_segments(raw, stop, finished)
+    if not sampled:
+        return [(a, b, code) for a, b, code, _ in base]
+    times, states = sampled
     out: list[tuple[int, int, int]] = []
+    for a, b, code, sureness in base:
+        if sureness == _FIXED:
+            out.append((a, b, code))
+            continue
+        for pa, pb, state in _pieces(times, states, a, b):
+            if state is None or (sureness == _UNKNOWN and state == State.RUNNING):
+                new = code
+            else:
+                new = _STATE[state]
+            if out and out[-1][2] == new and out[-1][1] == pa:
+                out[-1] = (out[-1][0], pb, new)
+            else:
+                out.append((pa, pb, new))
+    return out
+
+
+def _pieces(times: list[int], states: list[State | None], a: int, b: int) -> list[tuple[int, int, State | None]]:
+    """``[a, b]`` cut where the sampled state changes inside it; None until the first change.
+
+    A state seen before ``a`` says nothing here: the events show the thread
+    doing something new at ``a`` (a span began, a wait ended) that the
+    sampler, a fraction of a millisecond or more behind, had not seen yet.
+    """
+    pieces = []
+    index = bisect.bisect_right(times, a)
+    cursor = a
+    state: State | None = None
+    while index < len(times) and times[index] < b:
+        if times[index] > cursor:
+            pieces.append((cursor, times[index], state))
+            cursor = times[index]
+        state = states[index]
+        index += 1
+    pieces.append((cursor, b, state))
+    return pieces
+
+
+def _event_segments(raw: RawSpan, stop: int, finished: bool) -> list[tuple[int, int, int, int]]:
+    out: list[tuple[int, int, int, int]] = []
     cursor = raw.start_ns
-    if raw.runs is not None:  # the task saw itself running (calcula): the gaps, it was held back
+    if raw.runs is not None:  # the task saw itself running (calcula): in the gaps it was held back
         for a, b in raw.runs:
             a, b = max(a, cursor), min(b, stop)
             if b <= a:
                 continue
             if a > cursor:
-                out.append((cursor, a, _STATE[State.WAITING]))
-            out.append((a, b, RUNNING_CODE))
+                out.append((cursor, a, _STATE[State.WAITING], _UNKNOWN))
+            out.append((a, b, RUNNING_CODE, _FIXED))
             cursor = b
         if stop > cursor:
-            out.append((cursor, stop, _STATE[State.WAITING] if finished else RUNNING_CODE))
+            out.append((cursor, stop, _STATE[State.WAITING], _UNKNOWN) if finished
+                       else (cursor, stop, RUNNING_CODE, _DERIVED))
         return out
     for a, b, state in raw.waits:
         a, b = max(a, cursor), min(b, stop)
         if b <= a:
             continue
         if a > cursor:
-            out.append((cursor, a, RUNNING_CODE))
-        out.append((a, b, _STATE[state]))
+            out.append((cursor, a, RUNNING_CODE, _DERIVED))
+        out.append((a, b, _STATE[state], _UNKNOWN if state == State.WAITING else _FIXED))
         cursor = b
     if stop > cursor:
-        out.append((cursor, stop, RUNNING_CODE))
+        out.append((cursor, stop, RUNNING_CODE, _DERIVED))
     return out
 
 

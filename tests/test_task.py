@@ -424,3 +424,14 @@ def test_a_notebook_cell_task_records_in_forked_workers_and_fails_under_spawn_li
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:2] == ["[0, 1, 4, 9]", "4 True"]
+
+
+def test_an_inner_block_can_have_its_own_durations_and_quietness(capsys):
+    with record() as outer:
+        grava_log(0)
+        with record(durations={"grava_log": 0.5}, quiet=True) as inner:
+            grava_log()
+        grava_log()
+    assert [s.seconds for s in inner.spans] == pytest.approx([0.5 * SCALE])
+    assert [s.seconds for s in outer.spans] == pytest.approx([0.0, 0.5 * SCALE, 2.0 * SCALE])
+    assert capsys.readouterr().out.count("Gravando log") == 2

@@ -1,0 +1,109 @@
+"""What the sidecar sampler costs, and how often it samples.
+
+    python benchmarks/bench_sampling.py [seconds]
+
+For 1, 2, 4 and 8 sampled threads (threads of a child process), the sidecar
+runs at its default rate for a few seconds; the figures come from the
+sidecar's own ``time.process_time()`` between two of its reports, after a
+warm-up second. Two workloads: the threads wait (``Event.wait``), or they run
+a pure-Python loop and take turns on the GIL.
+
+Target (issue 8): <= 2 % of one core with up to 4 sampled threads at the
+default rate; with more threads the rate goes down instead of the cost up.
+Only ``conctutor/sampling.py`` is loaded, so the figures do not depend on the
+rest of the package.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+SAMPLING_PY = Path(__file__).resolve().parents[1] / "conctutor" / "sampling.py"
+
+spec = importlib.util.spec_from_file_location("_conctutor_sampling", SAMPLING_PY)
+assert spec is not None and spec.loader is not None
+sampling = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = sampling
+spec.loader.exec_module(sampling)
+
+CHILD = textwrap.dedent(
+    """
+    import importlib.util, os, sys, threading
+    spec = importlib.util.spec_from_file_location("_s", sys.argv[1])
+    S = importlib.util.module_from_spec(spec); spec.loader.exec_module(S)
+    spool, n, mode = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    stop = threading.Event()
+
+    def work():
+        S.register_thread(spool, os.getpid(), threading.get_native_id())
+        if mode == "wait":
+            stop.wait()
+        else:
+            x = 1
+            while not stop.is_set():
+                for _ in range(1000):
+                    x = (x * 31 + 7) % 1000003
+
+    threads = [threading.Thread(target=work) for _ in range(n)]
+    for t in threads: t.start()
+    sys.stdin.readline()
+    stop.set()
+    for t in threads: t.join()
+    """
+)
+
+
+def measure(nthreads: int, mode: str, seconds: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as spool:
+        s = sampling.start_sampler(spool, os.getpid())
+        if not s.available:
+            raise SystemExit(f"sampler unavailable: {s.reason}")
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(SAMPLING_PY), spool, str(nthreads), mode],
+            stdin=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            time.sleep(1.2)  # warm-up; the sidecar reports every 0.5 s
+            first = s.stats()
+            time.sleep(seconds)
+            last = s.stats()
+        finally:
+            assert child.stdin is not None
+            child.stdin.write("\n")
+            child.stdin.close()
+            child.wait()
+            s.stop()
+    wall = last["wall_s"] - first["wall_s"]
+    return {
+        "cpu_pct": 100 * (last["cpu_s"] - first["cpu_s"]) / wall,
+        "rounds_per_s": (last["rounds"] - first["rounds"]) / wall,
+        "interval_ms": 1e3 * last["interval_s"],
+        "threads_seen": last["threads"],
+    }
+
+
+def main() -> None:
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    print(f"sidecar cost at the default rate ({seconds:.0f} s each; load average {load})")
+    print(f"{'threads':>7} {'workload':>9} {'CPU % of 1 core':>16} {'rounds/s':>9} {'interval':>9}")
+    for mode in ("wait", "gil"):
+        for n in (1, 2, 4, 8):
+            r = measure(n, mode, seconds)
+            print(
+                f"{n:>7} {mode:>9} {r['cpu_pct']:>16.2f} {r['rounds_per_s']:>9.0f}"
+                f" {r['interval_ms']:>7.2f}ms"
+            )
+
+
+if __name__ == "__main__":
+    main()
