@@ -266,8 +266,8 @@ class FileSink:
         pos = self._pos
         if pos + _ROOM > SEGMENT_BYTES:
             pos = self._next_segment()
-        _BEGIN.pack_into(self._mm, pos, BEGIN, seq, lane or self.lane, task.task_id, perf_counter_ns(), thread_time_ns(), seconds,
-                         BEGIN)
+        _BEGIN.pack_into(self._mm, pos, BEGIN, seq, lane or self.lane, task.task_id, perf_counter_ns(),
+                         thread_time_ns(), seconds, BEGIN)
         self._pos = pos + 38
         return seq
 

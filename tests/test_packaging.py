@@ -17,8 +17,9 @@ PYPI_TO_CONDA = {
     # PyPI name -> conda-forge name, where they differ (normalised names).
     "matplotlib": "matplotlib-base",  # the library without a GUI toolkit
 }
-CONDA_ONLY = {"python", "pip"}
-"""Conda entries with no PyPI counterpart in the project's dependency lists."""
+CONDA_ONLY = {"python", "pip", "redis-py"}
+"""Conda entries with no PyPI counterpart in the project's dependency lists
+(``redis-py`` is what ``celery[redis]`` brings on PyPI)."""
 
 
 def normalise(name: str) -> str:

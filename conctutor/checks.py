@@ -1,0 +1,161 @@
+"""Conferências pequenas para os exercícios dos notebooks.
+
+Cada exercício termina com uma célula que roda o código do aluno dentro de
+`record()` e pergunta à linha do tempo se ela mostra o que foi pedido:
+
+    from conctutor import checks
+
+    linha = checks.run(main_exercicio)          # None se ainda não foi escrito
+    if linha is not None:
+        juntas = checks.overlap(checks.first(linha, "grava_log"), checks.first(linha, "consulta_dados"))
+        checks.report(juntas > 0, "as duas tarefas esperaram juntas", "grava_log ainda espera consulta_dados")
+
+As funções leem só os campos públicos de cada tarefa gravada (`name`,
+`start`, `end`, `worker`, `pid`, `status`, `cpu_time`, `running`) e, da
+linha do tempo, `spans`, `makespan` e `ideal_time`. As comparações de tempo
+têm folga: num notebook, outro programa pode atrasar uma tarefa em alguns
+por cento, e isso é ruído, não erro do aluno.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable, Iterable
+from typing import Any
+
+
+def _spans(timeline_or_spans: Any) -> list[Any]:
+    spans = getattr(timeline_or_spans, "spans", timeline_or_spans)
+    return list(spans)
+
+
+def duration(span: Any) -> float:
+    """Quanto tempo a tarefa ficou em andamento (do início ao fim), em segundos."""
+    return span.end - span.start
+
+
+def running_time(span: Any) -> float:
+    """Quanto tempo a tarefa foi vista rodando numa CPU, em segundos."""
+    return sum(fim - inicio for inicio, fim in span.running)
+
+
+def named(timeline: Any, name: str) -> list[Any]:
+    """As tarefas gravadas com este nome, na ordem em que começaram."""
+    return sorted((s for s in _spans(timeline) if s.name == name), key=lambda s: s.start)
+
+
+def first(timeline: Any, name: str) -> Any:
+    """A primeira tarefa gravada com este nome; `LookupError` se não houver nenhuma."""
+    found = named(timeline, name)
+    if not found:
+        names = sorted({s.name for s in _spans(timeline)}) or ["nenhuma"]
+        raise LookupError(f"nenhuma tarefa {name!r} foi gravada; as gravadas foram: {', '.join(names)}")
+    return found[0]
+
+
+def overlap(a: Any, b: Any) -> float:
+    """Segundos em que as duas tarefas estavam em andamento ao mesmo tempo (0 se nunca)."""
+    return max(0.0, min(a.end, b.end) - max(a.start, b.start))
+
+
+def running_overlap(a: Any, b: Any) -> float:
+    """Segundos em que as duas tarefas estavam, no mesmo instante, rodando numa CPU."""
+    return sum(
+        max(0.0, min(fim_a, fim_b) - max(inicio_a, inicio_b))
+        for inicio_a, fim_a in a.running
+        for inicio_b, fim_b in b.running
+    )
+
+
+def max_concurrent(timeline_or_spans: Any) -> int:
+    """O maior número de tarefas em andamento no mesmo instante.
+
+    Uma tarefa que termina exatamente quando outra começa não conta como
+    simultânea a ela.
+    """
+    events = sorted(
+        [(s.start, 1) for s in _spans(timeline_or_spans)] + [(s.end, -1) for s in _spans(timeline_or_spans)]
+    )  # no mesmo instante, -1 vem antes de +1: quem termina sai antes de quem entra
+    now = most = 0
+    for _, change in events:
+        now += change
+        most = max(most, now)
+    return most
+
+
+def workers(timeline_or_spans: Any) -> list[str]:
+    """As faixas (threads ou processos) que rodaram alguma tarefa, sem repetição."""
+    seen: dict[str, None] = {}
+    for span in sorted(_spans(timeline_or_spans), key=lambda s: s.start):
+        seen.setdefault(span.worker, None)
+    return list(seen)
+
+
+def is_close(measured: float, expected: float, tolerance: float = 0.25, slack: float = 0.02) -> bool:
+    """`measured` está perto de `expected`? Aceita `tolerance` (25 %) de diferença, mais `slack` segundos."""
+    if tolerance < 0 or slack < 0:
+        raise ValueError("a tolerância e a folga não podem ser negativas")
+    return abs(measured - expected) <= tolerance * abs(expected) + slack
+
+
+def near_ideal(timeline: Any, tolerance: float = 0.25, slack: float = 0.05) -> bool:
+    """O tempo total ficou perto do ideal? No máximo `tolerance` (25 %) acima, mais `slack` segundos.
+
+    O tempo total nunca fica abaixo do ideal (a não ser por arredondamento),
+    por isso só o excesso conta.
+    """
+    if tolerance < 0 or slack < 0:
+        raise ValueError("a tolerância e a folga não podem ser negativas")
+    return timeline.makespan <= timeline.ideal_time * (1 + tolerance) + slack
+
+
+def run_catching(
+    program: Callable[..., Any], *args: Any, quiet: bool = True, **kwargs: Any
+) -> tuple[Any, BaseException | None]:
+    """Roda ``program(*args, **kwargs)`` dentro de `record()`.
+
+    Devolve ``(linha_do_tempo, erro)``: o erro que o programa levantou, ou
+    None. A linha do tempo guarda o que foi gravado até o erro. Com
+    ``quiet=True`` as mensagens que o programa imprime não aparecem.
+    """
+    import conctutor
+
+    error: BaseException | None = None
+    output = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
+    with output, conctutor.record() as timeline:
+        try:
+            program(*args, **kwargs)
+        except Exception as exc:
+            error = exc
+    return timeline, error
+
+
+def run(program: Callable[..., Any], *args: Any, quiet: bool = True, **kwargs: Any) -> Any:
+    """Roda o programa do aluno gravado e devolve a linha do tempo.
+
+    Se o programa ainda não foi escrito (levanta `NotImplementedError`) ou
+    parou com um erro, escreve uma mensagem amigável e devolve None.
+    """
+    timeline, error = run_catching(program, *args, quiet=quiet, **kwargs)
+    if isinstance(error, NotImplementedError):
+        print(f"⏳ ainda não: {error or 'o programa ainda não foi escrito'}")
+        return None
+    if error is not None:
+        print(f"✘ ainda não: o programa parou com um erro. {type(error).__name__}: {error}")
+        return None
+    return timeline
+
+
+def report(condition: bool, ok: str, not_yet: str) -> bool:
+    """Escreve ``✔ ok`` se a condição vale, ou ``✘ ainda não: not_yet``; devolve a condição."""
+    print(f"✔ {ok}" if condition else f"✘ ainda não: {not_yet}")
+    return bool(condition)
+
+
+def conclude(results: Iterable[bool], done: str = "Exercício resolvido!") -> bool:
+    """Depois de várias conferências: uma linha final, `done` se todas passaram."""
+    results = list(results)
+    passed = all(results) and bool(results)
+    print(done if passed else f"Falta pouco: {sum(results)} de {len(results)} conferências passaram.")
+    return passed

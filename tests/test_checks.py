@@ -1,0 +1,142 @@
+"""conctutor.checks: the helpers the exercises' check cells use.
+
+Most tests use hand-made spans (only the public fields), so they say exactly
+what each helper computes; a few run the chapter's tasks, with generous
+tolerances, to show the helpers agree with a real recording.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from dataclasses import dataclass
+
+import pytest
+
+import conctutor
+from conctutor import checks, grava_log, consulta_dados, processa_dados
+
+SCALE = 0.05
+
+
+@pytest.fixture(autouse=True)
+def fast_tasks(monkeypatch):
+    monkeypatch.setenv("CONCTUTOR_TIME_SCALE", str(SCALE))
+    previous = conctutor.get_durations()
+    yield
+    conctutor.set_durations(**previous)
+
+
+@dataclass
+class FakeSpan:
+    name: str
+    start: float
+    end: float
+    worker: str = "thread 1"
+    running: tuple = ()
+    cpu_time: float = 0.0
+    pid: int = 1
+    status: str = "ok"
+
+
+@dataclass
+class FakeTimeline:
+    spans: list
+    makespan: float
+    ideal_time: float
+
+
+def test_overlap_counts_only_time_both_were_in_progress():
+    a, b = FakeSpan("a", 0.0, 2.0), FakeSpan("b", 1.5, 4.0)
+    assert checks.overlap(a, b) == pytest.approx(0.5)
+    assert checks.overlap(b, a) == pytest.approx(0.5)
+    assert checks.overlap(a, FakeSpan("c", 2.0, 3.0)) == 0.0  # one ends as the other starts
+    assert checks.overlap(a, FakeSpan("d", 5.0, 6.0)) == 0.0
+
+
+def test_running_overlap_and_running_time_use_the_running_intervals():
+    a = FakeSpan("a", 0, 1, running=((0.0, 0.2), (0.4, 0.6)))
+    b = FakeSpan("b", 0, 1, running=((0.1, 0.5),))
+    assert checks.running_time(a) == pytest.approx(0.4)
+    assert checks.running_overlap(a, b) == pytest.approx(0.1 + 0.1)
+    assert checks.running_overlap(a, FakeSpan("c", 0, 1)) == 0.0
+
+
+def test_max_concurrent_does_not_count_back_to_back_tasks():
+    back_to_back = [FakeSpan("a", 0, 1), FakeSpan("b", 1, 2), FakeSpan("c", 2, 3)]
+    assert checks.max_concurrent(back_to_back) == 1
+    three = [FakeSpan("a", 0, 3), FakeSpan("b", 1, 2), FakeSpan("c", 1.5, 4), FakeSpan("d", 3.5, 5)]
+    assert checks.max_concurrent(FakeTimeline(three, 5, 5)) == 3
+    assert checks.max_concurrent([]) == 0
+
+
+def test_named_first_and_workers():
+    timeline = FakeTimeline(
+        [FakeSpan("g", 2, 3, "thread 2"), FakeSpan("c", 0, 1, "thread 1"), FakeSpan("g", 1, 2, "thread 1")], 3, 3
+    )
+    assert [s.start for s in checks.named(timeline, "g")] == [1, 2]
+    assert checks.first(timeline, "g").start == 1
+    assert checks.workers(timeline) == ["thread 1", "thread 2"]
+    with pytest.raises(LookupError, match="nenhuma tarefa 'x'.*c, g"):
+        checks.first(timeline, "x")
+
+
+def test_is_close_and_near_ideal_have_slack():
+    assert checks.is_close(4.1, 4.0)
+    assert checks.is_close(4.9, 4.0)
+    assert not checks.is_close(6.0, 4.0)
+    assert checks.near_ideal(FakeTimeline([], 4.3, 4.0))
+    assert not checks.near_ideal(FakeTimeline([], 8.0, 4.0))
+    assert checks.near_ideal(FakeTimeline([], 8.0, 4.0), tolerance=1.0)
+    with pytest.raises(ValueError, match="negativas"):
+        checks.is_close(1, 1, tolerance=-1)
+
+
+def test_report_and_conclude_print_portuguese(capsys):
+    assert checks.report(True, "feito", "falta") is True
+    assert checks.report(False, "feito", "falta") is False
+    assert checks.conclude([True, False]) is False
+    assert checks.conclude([True, True]) is True
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["✔ feito", "✘ ainda não: falta", "Falta pouco: 1 de 2 conferências passaram.", "Exercício resolvido!"]
+
+
+def test_run_says_not_yet_for_unwritten_code_and_errors(capsys):
+    def not_written():
+        raise NotImplementedError("escreva o seu programa aqui")
+
+    def broken():
+        raise ZeroDivisionError("divisão por zero")
+
+    assert checks.run(not_written) is None
+    assert checks.run(broken) is None
+    out = capsys.readouterr().out
+    assert "ainda não: escreva o seu programa aqui" in out
+    assert "ZeroDivisionError: divisão por zero" in out
+
+
+def test_run_records_a_real_program_quietly(capsys):
+    def chapter_threads():
+        with concurrent.futures.ThreadPoolExecutor() as executor:
+            future = executor.submit(consulta_dados)
+            dados = future.result()
+            executor.submit(grava_log)
+            executor.submit(processa_dados, dados)
+
+    timeline = checks.run(chapter_threads)
+    assert capsys.readouterr().out == ""  # the tasks' prints are left out
+    assert sorted(s.name for s in timeline.spans) == ["consulta_dados", "grava_log", "processa_dados"]
+    g, c, p = (checks.first(timeline, n) for n in ("grava_log", "consulta_dados", "processa_dados"))
+    assert checks.overlap(g, c) == 0.0
+    assert checks.overlap(g, p) > 0.5 * checks.duration(p)
+    assert checks.max_concurrent(timeline) == 2
+    assert checks.near_ideal(timeline, tolerance=0.5)
+
+
+def test_run_catching_keeps_the_spans_recorded_before_the_error():
+    def fails_after_a_task():
+        grava_log()
+        raise ValueError("dados corrompidos")
+
+    timeline, error = checks.run_catching(fails_after_a_task)
+    assert isinstance(error, ValueError)
+    assert [s.name for s in timeline.spans] == ["grava_log"]

@@ -1,0 +1,362 @@
+"""Celery task queues (notebook 07): the embedded broker, real workers, records, Redis.
+
+Every test runs real ``celery worker`` processes. Times are only compared with
+generous bounds (a busy 2-core machine), and the chapter's tasks run with
+``CONCTUTOR_TIME_SCALE=0.05`` (0.1 s instead of 2 s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+pytest.importorskip("celery")
+psutil = pytest.importorskip("psutil")
+
+os.environ.setdefault("CONCTUTOR_TIME_SCALE", "0.05")
+
+from conctutor import taskqueue  # noqa: E402
+from conctutor.taskqueue import (  # noqa: E402
+    CLOCK_OFFSET_VARIABLE,
+    BrokerUnavailable,
+    make_app,
+    measure_clock_offsets,
+    queue_depth,
+    read_records,
+    run_workers,
+)
+
+SCALED = 2.0 * float(os.environ["CONCTUTOR_TIME_SCALE"])
+"""How long each chapter task waits here, in seconds."""
+
+TIMEOUT = 30
+"""For `AsyncResult.get`: far above any real wait, so only a hang fails."""
+
+
+def task(app, name):
+    return app.tasks[f"conctutor.{name}"]
+
+
+def alive(pids):
+    """The pids that still belong to a live (non-zombie) process."""
+    found = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                found.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def wait_until(condition, timeout, step=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    return condition()
+
+
+def get_all(results, app, group):
+    """Every result; on a timeout, fail with what the workers and the records say."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    try:
+        return [result.get(timeout=TIMEOUT) for result in results]
+    except CeleryTimeout:
+        pending = [r for r in read_records(app) if r.status != "ok"]
+        pytest.fail(f"timed out; records not ok: {pending}\nworkers:\n{group.output()[-6000:]}")
+
+
+def run_chapter(app):
+    """The chapter's program as producer: query, then process and log side by side."""
+    dados = task(app, "consulta_dados").delay().get(timeout=TIMEOUT)
+    rest = [task(app, "processa_dados").delay(dados), task(app, "grava_log").delay()]
+    return dados, [result.get(timeout=TIMEOUT) for result in rest]
+
+
+def check_chapter_records(records, group, started_ns, ended_ns):
+    assert sorted(r.name for r in records) == ["consulta_dados", "grava_log", "processa_dados"]
+    for record in records:
+        assert record.status == "ok", record
+        assert record.attempt == 1 and record.error == ""
+        assert record.hostname in group.hostnames
+        assert started_ns <= record.publish_ns <= record.start_ns <= record.end_ns <= ended_ns
+        # time.sleep never sleeps less; the upper bound only catches a wrong scale
+        assert SCALED * 0.95 <= (record.end_ns - record.start_ns) / 1e9 < SCALED * 20
+        assert record.worker_start_wall_ns and record.worker_end_wall_ns and record.publish_wall_ns
+    by_name = {r.name: r for r in records}
+    # processa_dados was published only after consulta_dados had ended
+    assert by_name["processa_dados"].publish_ns >= by_name["consulta_dados"].end_ns
+
+
+# --- the embedded broker ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    app = make_app()
+    with run_workers(app, workers=2, concurrency=1) as group:
+        yield app, group
+
+
+def test_round_trip_embedded(embedded):
+    app, group = embedded
+    started = time.perf_counter_ns()
+    dados, rest = run_chapter(app)
+    ended = time.perf_counter_ns()
+    assert dados == "dados" and rest == [None, None]
+    records = [r for r in read_records(app) if started <= r.publish_ns]
+    check_chapter_records(records, group, started, ended)
+    # each execution ran in a pool child of one of our workers
+    assert {r.pid for r in records} <= set(group.all_pids())
+    assert "Consultando dados..." in group.output()
+
+
+def test_queue_depth_counts_waiting_messages(embedded):
+    app, _ = embedded
+    started = time.perf_counter_ns()
+    results = [task(app, "grava_log").delay() for _ in range(6)]  # 6 messages, 2 workers
+    get_all(results, app, embedded[1])
+    records = [r for r in read_records(app) if r.publish_ns >= started]
+    assert len(records) == 6 and all(r.status == "ok" for r in records)
+    depth = queue_depth(records)
+    assert depth[-1][1] == 0
+    # with two workers of one process each, at least 4 of 6 messages had to wait
+    assert max(d for _, d in depth) >= 3
+    assert [t for t, _ in depth] == sorted(t for t, _ in depth)
+
+
+def test_failing_task_error_reaches_get(embedded):
+    app, _ = embedded
+    result = task(app, "falha").delay("deu errado de propósito")
+    with pytest.raises(RuntimeError, match="deu errado de propósito"):
+        result.get(timeout=TIMEOUT)
+    (record,) = [r for r in read_records(app) if r.task_id == result.id]
+    assert record.status == "error"
+    assert "RuntimeError" in record.error and "deu errado" in record.error
+    assert record.end_ns >= record.start_ns
+
+
+def test_killed_pool_child_is_interrupted_and_redelivered(embedded):
+    app, group = embedded
+    result = task(app, "grava_log").delay(segundos=20)  # 1 s at the test time scale
+    running = wait_until(
+        lambda: [r for r in read_records(app) if r.task_id == result.id and r.status == "running"], 30)
+    assert running, "the task never started"
+    victim = running[0].pid
+    assert victim not in group.pids  # a pool child, not a worker's main process
+    os.kill(victim, signal.SIGKILL)
+    # acks_late + reject_on_worker_lost: the message goes back to the queue and runs again
+    assert result.get(timeout=TIMEOUT) is None
+    records = [r for r in read_records(app) if r.task_id == result.id]
+    assert [r.attempt for r in records] == [1, 2]
+    first, second = records
+    assert first.status == "interrupted" and first.pid == victim
+    assert "WorkerLostError" in first.error
+    assert first.end_ns is not None and first.start_ns < first.end_ns <= second.start_ns
+    assert second.status == "ok" and second.pid != victim
+    assert second.end_ns - second.start_ns >= 20 * SCALED / 2 * 0.95
+    # the message waited twice: before its first start and after the worker died
+    depth = queue_depth(records)
+    assert [d for _, d in depth] == [1, 0, 1, 0]
+
+
+# --- processes never outlive their block ---------------------------------------------
+
+
+def test_no_process_outlives_block_even_after_an_error():
+    app = make_app()
+    pids = []
+    with pytest.raises(ZeroDivisionError):
+        with run_workers(app, workers=1, concurrency=2) as group:
+            pids = wait_until(lambda: len(group.all_pids()) >= 3 and group.all_pids(), 10)
+            assert len(pids) == 3  # main process + 2 pool children
+            1 / 0
+    assert alive(pids) == []
+    assert group.stop_seconds is not None and group.stop_seconds < 12
+
+
+def test_no_process_outlives_keyboard_interrupt():
+    app = make_app()
+    pids = []
+    with pytest.raises(KeyboardInterrupt):
+        with run_workers(app, workers=1, concurrency=1) as group:
+            pids = wait_until(lambda: len(group.all_pids()) >= 2 and group.all_pids(), 10)
+            raise KeyboardInterrupt
+    assert len(pids) == 2 and alive(pids) == []
+
+
+PARENT_SCRIPT = textwrap.dedent("""
+    import json, sys, time
+    from conctutor.taskqueue import make_app, run_workers
+    app = make_app()
+    group = run_workers(app, workers=2, concurrency=2)
+    deadline = time.monotonic() + 10
+    while len(group.all_pids()) < 6 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    print(json.dumps([group.all_pids(), group.directory]), flush=True)
+    time.sleep(120)
+""")
+
+
+def test_workers_die_with_their_parent_even_by_sigkill():
+    parent = subprocess.Popen([sys.executable, "-c", PARENT_SCRIPT], stdout=subprocess.PIPE, text=True)
+    try:
+        pids, directory = json.loads(parent.stdout.readline())
+        assert os.path.isdir(directory)
+        assert len(pids) == 6 and alive(pids) == pids  # 2 workers, 2 pool children each
+        parent.kill()  # SIGKILL: no cleanup code of the parent runs
+        parent.wait()
+        killed = time.monotonic()
+        assert wait_until(lambda: alive(pids) == [], 5), f"survivors: {alive(pids)}"
+        assert time.monotonic() - killed < 5
+        # the workers also removed the private run directory their dead parent could not
+        assert wait_until(lambda: not os.path.exists(directory), 5)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+# --- bad input and an unreachable broker --------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [0, -1, 65, 10**6])
+def test_bad_worker_count_value(workers):
+    app = make_app()
+    with pytest.raises(ValueError, match="workers .* deve ser um número inteiro entre 1 e 64"):
+        run_workers(app, workers=workers)
+
+
+@pytest.mark.parametrize("workers", [2.0, "2", None, True])
+def test_bad_worker_count_type(workers):
+    app = make_app()
+    with pytest.raises(TypeError, match="deve ser um número inteiro"):
+        run_workers(app, workers=workers)
+
+
+def test_bad_concurrency():
+    app = make_app()
+    with pytest.raises(ValueError, match="concurrency"):
+        run_workers(app, workers=1, concurrency=0)
+
+
+def test_unreachable_broker_fails_within_seconds():
+    url = "redis://127.0.0.1:1/0"
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable, match="Verifique se o servidor está rodando"):
+        make_app(url)
+    assert time.monotonic() - started < 5
+    app = make_app(url, check=False)
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable, match="127.0.0.1:1"):
+        run_workers(app, workers=1)
+    with pytest.raises(BrokerUnavailable, match="não foi possível publicar"):
+        task(app, "grava_log").delay()
+    assert time.monotonic() - started < 10
+
+
+# --- Redis -------------------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server não está instalado")
+    port = free_port()
+    directory = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(directory)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        def listening():
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", port)) == 0
+
+        assert wait_until(listening, 10), "redis-server did not start"
+        # it listens on loopback only
+        listens = {c.laddr.ip for c in psutil.Process(process.pid).net_connections("inet")
+                   if c.status == psutil.CONN_LISTEN}
+        assert listens and listens <= {"127.0.0.1"}
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_redis_round_trip(redis_url):
+    app = make_app(redis_url)
+    with run_workers(app, workers=2, concurrency=1) as group:
+        started = time.perf_counter_ns()
+        dados, rest = run_chapter(app)
+        failing = task(app, "falha").delay("erro no redis")
+        with pytest.raises(RuntimeError, match="erro no redis"):
+            failing.get(timeout=TIMEOUT)
+        ended = time.perf_counter_ns()
+        pids = group.all_pids()
+        # the workers listen on nothing (they only connect to 127.0.0.1)
+        for pid in pids:
+            connections = psutil.Process(pid).net_connections("inet")
+            assert not [c for c in connections if c.status == psutil.CONN_LISTEN]
+            assert {c.raddr.ip for c in connections if c.raddr} <= {"127.0.0.1"}
+    assert dados == "dados"
+    records = read_records(app)
+    assert len(records) == 4
+    check_chapter_records([r for r in records if r.name != "falha"], group, started, ended)
+    (failed,) = [r for r in records if r.name == "falha"]
+    assert failed.status == "error" and "erro no redis" in failed.error
+    assert all(r.clock == taskqueue.clock_identity() and r.offset_ns == 0 for r in records)
+    assert {r.pid for r in records} <= set(pids)
+    assert alive(pids) == []
+
+
+def test_redis_clock_offset_is_measured_and_corrected(redis_url):
+    offset = 3_000_000_000  # this worker's clock is 3 s ahead, and it says it is another machine
+    app = make_app(redis_url)
+    with run_workers(app, workers=1) as normal, \
+            run_workers(app, workers=1, env={CLOCK_OFFSET_VARIABLE: str(offset)}) as skewed:
+        offsets = measure_clock_offsets(app, normal.hostnames + skewed.hostnames)
+        started = time.perf_counter_ns()
+        results = [task(app, "grava_log").delay() for _ in range(6)]
+        for result in results:
+            result.get(timeout=TIMEOUT)
+        ended = time.perf_counter_ns()
+    (skewed_host,) = skewed.hostnames
+    measured = offsets[skewed_host]
+    # NTP-style: the error is at most half the round trip, and the round trip is short on loopback
+    assert abs(measured.offset_ns - offset) <= measured.error_ns
+    assert measured.error_ns < 0.25e9
+    assert abs(offsets[normal.hostnames[0]].offset_ns) <= offsets[normal.hostnames[0]].error_ns
+
+    aligned = read_records(app, offsets=offsets)
+    raw = read_records(app)
+    assert {r.hostname for r in aligned} == {skewed_host, normal.hostnames[0]}
+    for record, unaligned in zip(aligned, raw):
+        slack = record.offset_error_ns or 0
+        assert started <= record.publish_ns
+        assert record.publish_ns - slack <= record.start_ns <= record.end_ns <= ended + slack
+        if record.hostname == skewed_host:
+            assert record.clock != taskqueue.clock_identity()
+            assert record.offset_ns == measured.offset_ns
+            # without the offset, its tasks would seem to start 3 s late
+            assert unaligned.start_ns - record.start_ns == pytest.approx(offset, abs=slack + 1e6)
