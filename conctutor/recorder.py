@@ -292,20 +292,30 @@ class ChapterTask(Task):
         self._segundos_position = len(parameters) - 1
         settings.register_default(self.name, parameters[-1].default)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def _prepare(self, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, float, Collector | None]:
+        """The arguments without ``segundos``, the duration to use, and the recording.
+
+        Arguments the function would refuse make it raise its own TypeError
+        here, before anything is recorded.
+        """
         position = self._segundos_position
         if len(args) > position:
             if len(args) > position + 1 or "segundos" in kwargs:
-                return self.__wrapped__(*args, **kwargs)  # the function's own TypeError
+                self.__wrapped__(*args, **kwargs)  # raises the function's own TypeError
             segundos, args = args[position], args[:position]
         else:
             segundos = kwargs.pop("segundos", None)
         try:
             self.signature.bind(*args, segundos=0, **kwargs)
         except TypeError:
-            return self.__wrapped__(*args, **kwargs)  # the function's own TypeError, nothing recorded
+            self.__wrapped__(*args, **kwargs)  # raises the function's own TypeError
+            raise
         collector = current_collector()
-        seconds = settings.effective_seconds(self.name, segundos, collector.overrides if collector else None)
+        return args, settings.effective_seconds(self.name, segundos, collector.overrides if collector else None), \
+            collector
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        args, seconds, collector = self._prepare(args, kwargs)
         if collector is None:
             return self.__wrapped__(*args, segundos=seconds, **kwargs)
         sink = collector.sink()
@@ -368,12 +378,17 @@ class AsyncTask(Task):
 
     def __init__(self, body: Callable[..., Any], kind: Kind) -> None:
         super().__init__(body, kind)
+        self._mark(self)
+
+    @staticmethod
+    def _mark(wrapper: Task) -> None:
+        """Make ``inspect``/``asyncio.iscoroutinefunction`` see a coroutine function."""
         if hasattr(inspect, "markcoroutinefunction"):  # 3.12+
-            inspect.markcoroutinefunction(self)
+            inspect.markcoroutinefunction(wrapper)
         else:
             import asyncio.coroutines
 
-            self._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)
+            wrapper._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)  # type: ignore[attr-defined]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         coroutine = self.__wrapped__(*args, **kwargs)  # wrong arguments fail here, as without us
@@ -382,14 +397,53 @@ class AsyncTask(Task):
         return _recorded(self, coroutine)
 
 
-async def _recorded(task: AsyncTask, coroutine: Any) -> Any:
+class AsyncChapterTask(ChapterTask):
+    """A coroutine version of a chapter task (`conctutor.aio`): ``segundos`` as in `ChapterTask`."""
+
+    def __init__(self, body: Callable[..., Any], kind: Kind) -> None:
+        super().__init__(body, kind)
+        AsyncTask._mark(self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        args, seconds, collector = self._prepare(args, kwargs)
+        coroutine = self.__wrapped__(*args, segundos=seconds, **kwargs)
+        if collector is None:
+            return coroutine
+        return _recorded(self, coroutine, seconds)
+
+
+_async_span: contextvars.ContextVar[tuple[Any, int] | None] = contextvars.ContextVar("conctutor_async_span",
+                                                                                    default=None)
+"""The (sink, seq) of the coroutine chapter task running in this asyncio task (see `await_wait`)."""
+
+
+async def await_wait(seconds: float) -> None:
+    """``await asyncio.sleep(seconds)``, noted on the current coroutine chapter task as waiting for I/O."""
+    import asyncio
+
+    span = _async_span.get()
+    if span is None:
+        await asyncio.sleep(seconds)
+        return
+    sink, seq = span
+    started = perf_counter_ns()
+    code = STATE_CODE[State.IO]
+    sink.wait(seq, started, started + round(seconds * 1e9), code)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        sink.wait(seq, started, perf_counter_ns(), code)
+
+
+async def _recorded(task: Task, coroutine: Any, seconds: float = NO_SECONDS) -> Any:
     collector = current_collector()
     if collector is None:
         return await coroutine
     sink = collector.sink()
     current = _current_asyncio_task()
     lane = sink.lane_for(current.get_name()) if current is not None else sink.lane
-    seq = sink.begin(task, lane, NO_SECONDS)
+    seq = sink.begin(task, lane, seconds)
+    token = _async_span.set((sink, seq))
     try:
         result = await _Watched(coroutine, sink, seq)
     except Exception as error:
@@ -398,6 +452,8 @@ async def _recorded(task: AsyncTask, coroutine: Any) -> Any:
     except BaseException as stop:  # asyncio.CancelledError is one
         sink.end(seq, INTERRUPTED_CODE, type(stop).__name__)
         raise
+    finally:
+        _async_span.reset(token)
     sink.end(seq, OK_CODE, "")
     return result
 
@@ -463,8 +519,14 @@ def task(function: Callable[..., Any] | str | None = None, /, *, kind: str | Kin
 
 
 def chapter_task(kind: str) -> Callable[[Callable[..., Any]], ChapterTask]:
-    """The decorator of the package's own tasks (adjustable, scaled ``segundos``)."""
-    return lambda body: ChapterTask(body, Kind(kind))
+    """The decorator of the package's own tasks (adjustable, scaled ``segundos``; ``async def`` too)."""
+
+    def decorate(body: Callable[..., Any]) -> ChapterTask:
+        if inspect.iscoroutinefunction(body):
+            return AsyncChapterTask(body, Kind(kind))
+        return ChapterTask(body, Kind(kind))
+
+    return decorate
 
 
 # --- worker processes ----------------------------------------------------------------------------

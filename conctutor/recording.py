@@ -120,7 +120,8 @@ class Recording(recorder.Collector):
             open_status = Status.INTERRUPTED if final else Status.RUNNING
             raws = self._assembler.finished + self._assembler.open_spans(now, open_status)
             return build(raws, self._assembler.lanes, self._assembler.tasks, origin_ns, now, self.owner_pid,
-                         self.cpu_usage(origin_ns), live=not final, thread_states=self.thread_states)
+                         self.cpu_usage(origin_ns), live=not final, thread_states=self.thread_states,
+                         sampled=self.sampler.available)
 
     def close(self) -> None:
         """Stop sampling, read the workers' last events and remove the directory."""

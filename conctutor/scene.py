@@ -200,6 +200,19 @@ def hatch_of(state: State, theme: Theme) -> str:
     return base * max(1, len(theme.hatch) // (2 if base in ".x" else 1))
 
 
+OTHERS_LIMIT_CORES = 0.25
+"""Other programs using more than a quarter of one core, on average, get a warning."""
+
+
+def others_warning(timeline: Timeline) -> str:
+    """A warning in Portuguese when other programs took a noticeable share of the CPU, else ``""``."""
+    share = timeline.others_cpu_share
+    if share is None or share * timeline.cores <= OTHERS_LIMIT_CORES:
+        return ""
+    return (f"⚠ outros programas usaram {br(share * 100, 0)} % da CPU durante a gravação "
+            f"(cerca de {br(share * timeline.cores, 1)} núcleo): os tempos medidos ficam maiores")
+
+
 def stats_line(timeline: Timeline, live: bool) -> str:
     cores = plural(timeline.cores, "núcleo")
     ideal = timeline.ideal_time
@@ -318,9 +331,11 @@ def build_scene(
         strip = CpuStrip(edges, busy, ours, n_cores, title_cpu)
 
     notes: list[str] = []
-    share = timeline.others_cpu_share
-    if share is not None and share * timeline.cores > 0.25:
-        notes.append(f"outros programas usaram {br(share * 100, 0)} % da CPU durante a gravação")
+    warning = others_warning(timeline)
+    if warning:
+        notes.append(warning)
+    if not timeline.sampled and n:
+        notes.append("sem amostras do sistema aqui: rodando e esperando vêm só do que as tarefas anotaram")
 
     return Scene(
         theme=th, title=title, stats=stats_line(timeline, live), live=live, now=timeline.makespan, t_end=t_end,

@@ -147,6 +147,7 @@ class Timeline:
         "makespan",
         "names",
         "python",
+        "sampled",
     )
 
     def __init__(
@@ -164,6 +165,7 @@ class Timeline:
         live: bool = False,
         main_pid: int | None = None,
         labels: Sequence[str] | None = None,
+        sampled: bool = True,
     ) -> None:
         self.lanes: tuple[Lane, ...] = tuple(lanes)
         self.main_pid = os.getpid() if main_pid is None else main_pid
@@ -178,6 +180,8 @@ class Timeline:
         self.cores = cores or available_cores()
         self.python = python or python_description()
         self.gil_enabled = globals()["gil_enabled"]() if gil_enabled is None else gil_enabled
+        self.sampled = sampled
+        """Whether a sampler watched the threads (Linux); if not, running and waiting come from the tasks alone."""
         self.live = live
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -307,6 +311,7 @@ class Timeline:
             "cores": self.cores,
             "python": self.python,
             "gil_enabled": self.gil_enabled,
+            "sampled": self.sampled,
             "main_pid": self.main_pid,
             "lanes": [[lane.pid, lane.thread_id, lane.native_id, lane.thread_name, lane.main_thread, lane.task]
                       for lane in self.lanes],
@@ -417,7 +422,7 @@ def _from_dict(data: dict[str, Any]) -> Timeline:
     errors = {int(index): str(text) for index, text in data.get("errors", {}).items()}
     return Timeline(lanes, names, kinds, columns, errors, cpu, makespan, cores, str(data["python"]),
                     bool(data.get("gil_enabled", True)), False, int(data["main_pid"]),
-                    [str(label) for label in data["labels"]])
+                    [str(label) for label in data["labels"]], bool(data.get("sampled", True)))
 
 
 # --- building a timeline from recorded events --------------------------------------------
@@ -434,6 +439,7 @@ def build(
     live: bool,
     cores: int | None = None,
     thread_states: dict[tuple[int, int], list[tuple[int, State | None]]] | None = None,
+    sampled: bool = True,
 ) -> Timeline:
     """A `Timeline` of the spans that started in ``[origin_ns, stop_ns]``, in seconds from `origin_ns`.
 
@@ -487,6 +493,7 @@ def build(
         [name for name, _ in name_index],
         [kind for _, kind in name_index],
         columns, errors, window, (stop_ns - origin_ns) / 1e9, cores, live=live, main_pid=main_pid,
+        sampled=sampled,
     )
 
 
@@ -532,17 +539,25 @@ def _segments(raw: RawSpan, stop: int, finished: bool, sampled: tuple | None = N
     return out
 
 
-def _pieces(times: list[int], states: list[State | None], a: int, b: int) -> list[tuple[int, int, State | None]]:
-    """``[a, b]`` cut where the sampled state changes inside it; None until the first change.
+CARRY_MIN_NS = 25_000_000
+"""A sampled state seen before a segment starts is trusted for its first piece only when that piece
+is longer than this: the sampler writes changes only, and a busy machine samples every 20 ms or so."""
 
-    A state seen before ``a`` says nothing here: the events show the thread
-    doing something new at ``a`` (a span began, a wait ended) that the
-    sampler, a fraction of a millisecond or more behind, had not seen yet.
+
+def _pieces(times: list[int], states: list[State | None], a: int, b: int) -> list[tuple[int, int, State | None]]:
+    """``[a, b]`` cut where the sampled state changes inside it.
+
+    The state seen before ``a`` counts for the first piece only when that
+    piece is long: the events show the thread doing something new at ``a``
+    (a span began, a wait ended) that the sampler, a fraction of a
+    millisecond or more behind, may not have seen; over a long piece, a
+    state that did not change is what the thread was doing.
     """
     pieces = []
     index = bisect.bisect_right(times, a)
     cursor = a
-    state: State | None = None
+    first_change = times[index] if index < len(times) else b
+    state: State | None = states[index - 1] if index > 0 and min(first_change, b) - a > CARRY_MIN_NS else None
     while index < len(times) and times[index] < b:
         if times[index] > cursor:
             pieces.append((cursor, times[index], state))

@@ -23,6 +23,7 @@ from . import programs
 from .chapter import IO_TASKS
 from .live import Target, open_view
 from .recording import LiveTimeline, record
+from .scene import others_warning
 from .settings import check_durations, get_durations
 from .timeline import Timeline
 
@@ -130,10 +131,12 @@ def summary(timeline: Timeline) -> str:
     """One line: the measured time beside the ideal time for these tasks on this machine."""
     cores = f"{timeline.cores} núcleo" + ("s" if timeline.cores != 1 else "")
     extra = timeline.makespan - timeline.ideal_time
-    return (
+    line = (
         f"tempo medido: {timeline.makespan:.2f} s | ideal para estas tarefas em {cores}: "
         f"{timeline.ideal_time:.2f} s | diferença: {extra:.2f} s"
     )
+    warning = others_warning(timeline)
+    return f"{line}\n{warning}" if warning else line
 
 
 def run_and_show(

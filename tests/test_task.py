@@ -435,3 +435,50 @@ def test_an_inner_block_can_have_its_own_durations_and_quietness(capsys):
     assert [s.seconds for s in inner.spans] == pytest.approx([0.5 * SCALE])
     assert [s.seconds for s in outer.spans] == pytest.approx([0.0, 0.5 * SCALE, 2.0 * SCALE])
     assert capsys.readouterr().out.count("Gravando log") == 2
+
+
+# --- conctutor.aio and the event loop --------------------------------------------------------------
+
+
+def test_the_chapters_coroutines_wait_together_on_one_thread(capsys):
+    from conctutor import aio
+
+    async def main():
+        dados = await aio.consulta_dados()
+        await asyncio.gather(aio.processa_dados(dados), aio.grava_log())
+
+    with record() as timeline:
+        asyncio.run(main())
+    spans = {s.name: s for s in timeline.spans}
+    assert set(spans) == {"consulta_dados", "processa_dados", "grava_log"}
+    assert len({s.thread_id for s in spans.values()}) == 1
+    assert spans["processa_dados"].worker != spans["grava_log"].worker
+    step = 2.0 * SCALE
+    assert spans["processa_dados"].start >= spans["consulta_dados"].end - 1e-3
+    assert timeline.makespan < 2.8 * step  # two steps, not three
+    for span in spans.values():
+        assert span.seconds == pytest.approx(step)
+        assert any(str(state) == "E/S" for _, _, state in span.waits)
+    assert capsys.readouterr().out.count("...") == 3
+
+
+def test_a_blocking_call_in_a_coroutine_holds_the_loop():
+    from conctutor import aio
+
+    @task
+    async def bloqueia():
+        time.sleep(0.3)  # the mistake: the whole loop stops here
+
+    async def main():
+        await asyncio.gather(aio.grava_log(segundos=1), bloqueia())
+
+    with record() as timeline:
+        quietly(asyncio.run, main())
+    spans = {s.name: s for s in timeline.spans}
+    blocked, other = spans["bloqueia"], spans["grava_log"]
+    # grava_log started first and asked for 1 s * SCALE = 0.05 s, but could only finish after the 0.3 s block
+    assert other.start <= blocked.start and other.end >= blocked.end - 0.01
+    assert other.duration > 0.25
+    if timeline.cpu.ours is not None:  # Linux: the sampler saw the loop's thread asleep, not running
+        slept = sum(b - a for a, b, state in blocked.waits if str(state) == "E/S")
+        assert slept > 0.5 * blocked.duration, blocked
