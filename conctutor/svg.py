@@ -76,7 +76,7 @@ def render(scene: Scene) -> str:
     core_h = max(scene.cpu_height * th.dpi / max(n_cores, 1), tick * 1.1) if strip is not None else 0.0
     cpu_top = top + lanes_h + tick * 0.8 + big * 1.4
     cpu_h = n_cores * core_h
-    legend_top = cpu_top + cpu_h + tick * 3.2
+    legend_top = cpu_top + cpu_h + tick * 2.4 + font * 1.9
     legend_rows = math.ceil(len(scene.legend) / max(1, int(plot_width // (font * 9))))
     height = legend_top + legend_rows * font * 1.6 + font * 0.5
     end = scene.t_end
