@@ -8,12 +8,12 @@ in a small JSON file (``~/.cache/conctutor/calibration.json``, or
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import sys
-import tempfile
 import time
+
+# json, platform and tempfile are imported where the cache is read or written:
+# a worker process that is sent the rate never needs them (it imports this module).
 
 TRIAL_ITERATIONS = 100_000
 TRIALS = 7
@@ -59,6 +59,8 @@ def cache_path() -> str:
 
 def _machine_key() -> str:
     gil = "nogil" if getattr(sys, "_is_gil_enabled", lambda: True)() is False else "gil"
+    import platform
+
     parts = (platform.node(), platform.machine(), sys.implementation.cache_tag or "", sys.version, gil, WORK_UNIT)
     return "|".join(parts)
 
@@ -66,6 +68,8 @@ def _machine_key() -> str:
 def _read_cache() -> dict:
     try:
         with open(cache_path(), encoding="utf-8") as cache:
+            import json
+
             data = json.load(cache)
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
@@ -76,6 +80,9 @@ def _write_cache(data: dict) -> None:
     path = cache_path()
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        import json
+        import tempfile
+
         handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(data, out, indent=1)

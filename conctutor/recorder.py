@@ -50,7 +50,7 @@ from collections.abc import Callable, Generator, Mapping
 from time import perf_counter_ns
 from typing import Any
 
-from . import events, sampling, settings
+from . import events, settings
 from .events import (
     ERROR_CODE,
     INTERRUPTED_CODE,
@@ -116,6 +116,8 @@ class Collector:
         """Called in the thread of each new sink: the recording's sampler starts watching this thread."""
         if sink is _NOWHERE:
             return
+        from . import sampling  # only once a thread records: plain calls never need it
+
         try:
             sampling.register_thread(self.directory, _pid, threading.get_native_id())
         except OSError:
