@@ -204,13 +204,16 @@ OTHERS_LIMIT_CORES = 0.25
 """Other programs using more than a quarter of one core, on average, get a warning."""
 
 
-def others_warning(timeline: Timeline) -> str:
+def others_warning(timeline: Timeline, short: bool = False) -> str:
     """A warning in Portuguese when other programs took a noticeable share of the CPU, else ``""``."""
     share = timeline.others_cpu_share
     if share is None or share * timeline.cores <= OTHERS_LIMIT_CORES:
         return ""
-    return (f"⚠ outros programas usaram {br(share * 100, 0)} % da CPU durante a gravação "
-            f"(cerca de {br(share * timeline.cores, 1)} núcleo): os tempos medidos ficam maiores")
+    head = f"⚠ outros programas usaram {br(share * 100, 0)} % da CPU"
+    if short:
+        return head
+    return (f"{head} durante a gravação (cerca de {br(share * timeline.cores, 1)} núcleo): "
+            "os tempos medidos ficam maiores do que numa máquina livre")
 
 
 def stats_line(timeline: Timeline, live: bool) -> str:
@@ -331,7 +334,7 @@ def build_scene(
         strip = CpuStrip(edges, busy, ours, n_cores, title_cpu)
 
     notes: list[str] = []
-    warning = others_warning(timeline)
+    warning = others_warning(timeline, short=True)
     if warning:
         notes.append(warning)
     if not timeline.sampled and n:
