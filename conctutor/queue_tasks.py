@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -95,14 +94,12 @@ def _safe_url(url: object) -> str:
 
 def time_scale_from_environment() -> float | None:
     """``CONCTUTOR_TIME_SCALE`` of this process (1.0 when unset; None when invalid)."""
-    raw = os.environ.get("CONCTUTOR_TIME_SCALE", "").strip()
-    if not raw:
-        return 1.0
+    from .settings import time_scale
+
     try:
-        scale = float(raw)
+        return time_scale()
     except ValueError:
         return None
-    return scale if math.isfinite(scale) and scale > 0 else None
 
 
 def _is_number(value: object) -> bool:

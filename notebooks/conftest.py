@@ -1,36 +1,14 @@
-"""Notebooks run on their own (`pytest notebooks/`) get the tests' time scale too: see tests/conftest.py."""
+"""`pytest notebooks/` run on its own gets the tests' setup too: the time scale and the start method.
 
-import os
+The setup lives in tests/conftest.py; this file only runs it (pytest does not load that
+conftest for paths outside tests/).
+"""
+
+import importlib.util
 from pathlib import Path
 
-os.environ.setdefault("CONCTUTOR_TIME_SCALE", "0.05")
-
-
-def _use_start_method_from_environment(ipython_dir: Path) -> None:
-    """``CONCTUTOR_START_METHOD`` (fork, spawn or forkserver; noxfile.py sets it) becomes
-    multiprocessing's default start method in this process and, through the test-only IPython
-    startup file in tests/ipython/, in the notebook kernels nbval starts (``IPYTHONDIR`` points
-    at a temporary copy, so nothing is written into the repository). Unset: nothing changes."""
-    method = os.environ.get("CONCTUTOR_START_METHOD", "").strip()
-    if not method:
-        return
-    import multiprocessing
-
-    if method not in multiprocessing.get_all_start_methods():
-        raise RuntimeError(
-            f"CONCTUTOR_START_METHOD={method!r}: this system offers {multiprocessing.get_all_start_methods()}"
-        )
-    multiprocessing.set_start_method(method, force=True)
-    copy = os.environ.get("CONCTUTOR_TEST_IPYTHONDIR")
-    if not copy or copy != os.environ.get("IPYTHONDIR"):  # once per run: both conftests call this
-        import atexit
-        import shutil
-        import tempfile
-
-        folder = tempfile.mkdtemp(prefix="conctutor-ipython-")
-        shutil.copytree(ipython_dir, folder, dirs_exist_ok=True)
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        os.environ["IPYTHONDIR"] = os.environ["CONCTUTOR_TEST_IPYTHONDIR"] = folder
-
-
-_use_start_method_from_environment(Path(__file__).resolve().parents[1] / "tests" / "ipython")
+_spec = importlib.util.spec_from_file_location(
+    "_conctutor_tests_conftest", Path(__file__).resolve().parents[1] / "tests" / "conftest.py"
+)
+assert _spec is not None and _spec.loader is not None
+_spec.loader.exec_module(importlib.util.module_from_spec(_spec))
