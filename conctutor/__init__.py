@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .model import Kind, Lane, Span, State, Status
+from .model import Kind, Lane, Series, Span, State, Status
 from .recorder import Task, task
 from .settings import get_durations, set_durations
 from .tasks import calcula, consulta_dados, grava_log, processa_dados
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Kind",
     "Lane",
+    "Series",
     "Span",
     "State",
     "Status",

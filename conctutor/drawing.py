@@ -32,7 +32,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .model import STATES, STATUSES, State, Status
-from .scene import RUNNING_CODE, Scene, build_scene, hatch_of, lighten
+from .scene import RUNNING_CODE, Scene, SeriesStrip, build_scene, hatch_of, lighten
 from .themes import THEMES, Theme, get_theme, use_theme
 
 if TYPE_CHECKING:
@@ -113,6 +113,7 @@ def plot_timeline(
     figsize: tuple[float, float] | None = None,
     fig: Figure | SubFigure | None = None,
     cpu: bool = True,
+    series: bool = True,
 ) -> Figure:
     """Draw `timeline` as one lane per worker, with per-core CPU use below.
 
@@ -124,6 +125,7 @@ def plot_timeline(
              ``fig.subfigures(1, 2)`` to put two runs side by side) instead of
              a new figure.
     cpu:     draw the per-core CPU strip (when the timeline has samples).
+    series:  draw the numbers watched with ``record(watch=...)`` under the lanes.
 
     Works for a snapshot taken while the recording still runs and for an
     empty timeline. Bad options raise a clear error before anything is drawn.
@@ -136,7 +138,7 @@ def plot_timeline(
     if fig is not None:
         root = fig.figure if isinstance(fig, SubFigure) else fig
         figsize = (fig.bbox.width / root.dpi, fig.bbox.height / root.dpi)
-    scene = build_scene(timeline, title=title, theme=theme, figsize=figsize, cpu=cpu)
+    scene = build_scene(timeline, title=title, theme=theme, figsize=figsize, cpu=cpu, series=series)
     return draw_scene(scene, fig)
 
 
@@ -155,26 +157,30 @@ def draw_scene(scene: Scene, fig: Figure | SubFigure | None = None) -> Figure:
         if root.get_layout_engine() is None:
             root.set_layout_engine("constrained")
 
+    # lanes on top, then one strip per watched number, then the CPU strip
+    heights = [scene.lanes_height] + [scene.series_height / max(len(scene.series), 1)] * len(scene.series)
     if scene.cpu is not None:
-        ax, ax_cpu = figure.subplots(
-            2, 1, sharex=True,
-            gridspec_kw={"height_ratios": [max(scene.lanes_height, 1e-3), max(scene.cpu_height, 1e-3)]},
-        )
+        heights.append(scene.cpu_height)
+    if len(heights) > 1:
+        axes = list(figure.subplots(len(heights), 1, sharex=True,
+                                    gridspec_kw={"height_ratios": [max(h, 1e-3) for h in heights]}))
     else:
-        ax, ax_cpu = figure.subplots(1, 1), None
-    for a in (ax, ax_cpu):
-        if a is not None:
-            a.set_facecolor(th.background)
-            a.tick_params(labelsize=th.tick_size, colors=th.text_color)
-            for side in a.spines.values():
-                side.set_color(th.text_color)
-
+        axes = [figure.subplots(1, 1)]
+    for a in axes:
+        a.set_facecolor(th.background)
+        a.tick_params(labelsize=th.tick_size, colors=th.text_color)
+        for side in a.spines.values():
+            side.set_color(th.text_color)
+    ax = axes[0]
     _draw_lanes(ax, scene)
     ax.set_xlim(0, scene.t_end * 1.01)
-    if ax_cpu is not None and scene.cpu is not None:
-        _draw_cpu(ax_cpu, scene)
-        ax.tick_params(labelbottom=False)
-    bottom = ax_cpu if ax_cpu is not None else ax
+    for a, strip in zip(axes[1:], scene.series):
+        _draw_series(a, strip, scene)
+    if scene.cpu is not None:
+        _draw_cpu(axes[-1], scene)
+    for a in axes[:-1]:
+        a.tick_params(labelbottom=False)
+    bottom = axes[-1]
     bottom.set_xlabel("tempo (s)", fontsize=th.font_size, color=th.text_color)
     bottom.xaxis.set_major_formatter(_CommaFormatter())
 
@@ -271,6 +277,24 @@ def _draw_lanes(ax: Axes, scene: Scene) -> None:
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+
+
+def _draw_series(ax: Axes, strip: SeriesStrip, scene: Scene) -> None:
+    """A watched number as a filled step line: its value holds until the next reading."""
+    th = scene.theme
+    ax.set_title(strip.name, fontsize=th.small_size, color=th.text_color, loc="left", pad=3)
+    ax.set_ylim(0, strip.top * 1.08)
+    ax.yaxis.set_major_locator(ticker.MaxNLocator(3, integer=bool(np.all(strip.values == np.round(strip.values)))))
+    ax.yaxis.set_major_formatter(_CommaFormatter())
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.grid(axis="x", color=th.grid_color, linewidth=0.8, zorder=0)
+    if not len(strip.times):
+        return
+    x = np.append(strip.times, max(scene.now, float(strip.times[-1])))
+    y = np.append(strip.values, strip.values[-1])
+    ax.fill_between(x, y, step="post", color=to_rgba(th.cpu_color, 0.25), linewidth=0)
+    ax.step(x, y, where="post", color=th.cpu_color, linewidth=1.2)
 
 
 def _draw_cpu(ax: Axes, scene: Scene) -> None:

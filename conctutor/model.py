@@ -162,6 +162,19 @@ class CpuUsage:
                         tuple(ours) if self.ours is not None else None)
 
 
+@dataclass(frozen=True)
+class Series:
+    """A number watched over a recording (``record(watch=...)``): its value from each time on.
+
+    ``values[i]`` holds from ``times[i]`` (seconds from the start of the
+    recording) until the next time, or the end of the timeline.
+    """
+
+    name: str
+    times: tuple[float, ...] = ()
+    values: tuple[float, ...] = ()
+
+
 STATUSES: tuple[Status, ...] = tuple(Status)
 """Statuses in code order: a timeline's columns hold the index (int8)."""
 STATES: tuple[State, ...] = tuple(State)

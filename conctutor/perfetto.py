@@ -97,6 +97,15 @@ def trace_events(timeline: Timeline) -> list[str]:
             args = {f"núcleo {core}": round(value, 2) for core, value in enumerate(percents)}
             out.append(f'{{"name":"{CPU_COUNTER}","ph":"C","ts":{round(at * 1e6, 3)},"pid":{cpu_pid},"tid":0,'
                        f'"args":{_json(args)}}}')
+    next_pid = max(pids, default=0) + (2 if cpu.times else 1)
+    for order, watched in enumerate(timeline.series):
+        pid = next_pid + order
+        out.append(_meta("process_name", pid, 0, name=watched.name))
+        out.append(_meta("process_sort_index", pid, 0, sort_index=len(pids) + 1 + order))
+        name = _json(watched.name)
+        for at, value in zip(watched.times, watched.values):
+            out.append(f'{{"name":{name},"ph":"C","ts":{round(at * 1e6, 3)},"pid":{pid},"tid":0,'
+                       f'"args":{{"valor":{value!r}}}}}')
     return out
 
 

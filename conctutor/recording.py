@@ -25,7 +25,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,6 +34,7 @@ from .cpu import CpuSampler
 from .events import Assembler, FileSource, MemorySource, file_sources
 from .model import CpuUsage, Span, State, Status
 from .timeline import Timeline, build
+from .watch import Watcher, check_interval, check_watch
 
 _STATE_OF = {
     sampling.ThreadState.RUNNING: State.RUNNING,
@@ -56,7 +57,7 @@ class Recording(recorder.Collector):
     """Everything recorded between entering and leaving the outermost ``record()`` of a thread."""
 
     def __init__(self, cpu_interval: float = 0.05, overrides: Mapping[str, float] | None = None,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, watcher: Watcher | None = None) -> None:
         super().__init__(tempfile.mkdtemp(prefix="conctutor-"), os.getpid(), overrides, quiet)
         self.end_ns: int | None = None
         self._assembler = Assembler()
@@ -75,6 +76,9 @@ class Recording(recorder.Collector):
         self.thread_states: dict[tuple[int, int], list[tuple[int, State | None]]] = {}
         self._cpu_samples: list[sampling.CpuSample] = []
         self._cursors = [0, 0]
+        self.watcher = watcher
+        if watcher is not None:
+            watcher.start()
 
     def _read(self) -> None:
         """Bring the assembler up to date with every sink (call with the read lock held)."""
@@ -119,14 +123,17 @@ class Recording(recorder.Collector):
             now = perf_counter_ns() if stop_ns is None else stop_ns
             open_status = Status.INTERRUPTED if final else Status.RUNNING
             raws = self._assembler.finished + self._assembler.open_spans(now, open_status)
+            series = self.watcher.series(origin_ns, now) if self.watcher is not None else ()
             return build(raws, self._assembler.lanes, self._assembler.tasks, origin_ns, now, self.owner_pid,
                          self.cpu_usage(origin_ns), live=not final, thread_states=self.thread_states,
-                         sampled=self.sampler.available)
+                         sampled=self.sampler.available, series=series)
 
     def close(self) -> None:
         """Stop sampling, read the workers' last events and remove the directory."""
         if self.cpu is not None:
             self.cpu.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
         self.sampler.stop()
         with self._read_lock:
             self._read()
@@ -271,6 +278,8 @@ def record(
     *,
     durations: Mapping[str, float] | None = None,
     quiet: bool = False,
+    watch: Mapping[str, Callable[[], float]] | None = None,
+    watch_interval: float = 0.005,
 ) -> Iterator[LiveTimeline]:
     """Record every task that runs inside the block; yields a `LiveTimeline`.
 
@@ -283,9 +292,14 @@ def record(
     durations:    default durations of the chapter's tasks for this block only,
                   e.g. ``{"grava_log": 1.0}``.
     quiet:        leave out what the block's code prints.
+    watch:        numbers to follow over time, as name → function without
+                  arguments, e.g. ``{"itens na fila": fila.qsize}``; each is
+                  read every `watch_interval` seconds and drawn under the lanes.
     """
     interval = _check_interval(cpu_interval)
     overrides = settings.check_durations(durations)
+    watched = check_watch(watch)
+    watch_every = check_interval(watch_interval)
     view: View | None
     if live is True:
         from .live import open_view
@@ -298,7 +312,10 @@ def record(
     previous = recorder.current_collector()
     nested = isinstance(previous, Recording) and previous.owner_pid == os.getpid() and previous.is_open \
         and previous is recorder._current.get()
-    recording = previous if nested else Recording(interval, overrides, quiet)
+    if nested and watched:
+        raise ValueError("watch só vale no record() de fora: este bloco está dentro de outro record()")
+    watcher = Watcher(watched, watch_every) if watched else None
+    recording = previous if nested else Recording(interval, overrides, quiet, watcher)
     assert isinstance(recording, Recording)
     token = None if nested else recorder.enter(recording)
     # an inner block shares the outer recording: its durations and quietness hold while it runs

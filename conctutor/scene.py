@@ -120,6 +120,20 @@ class CpuStrip:
 
 
 @dataclass(frozen=True)
+class SeriesStrip:
+    """A watched number (``record(watch=...)``) as a step line under the lanes."""
+
+    name: str
+    times: np.ndarray  # seconds; values[i] holds from times[i] to times[i + 1] (the last to t_end)
+    values: np.ndarray
+    top: float  # the y axis' upper end: a round number >= the largest value
+
+
+SERIES_ROW_IN = 0.9
+"""Height of one watched number's strip, in inches."""
+
+
+@dataclass(frozen=True)
 class Scene:
     """Everything a renderer needs; all sizes in inches and points of the theme."""
 
@@ -148,12 +162,14 @@ class Scene:
     hatch: bool
     legend: tuple[LegendEntry, ...]
     cpu: CpuStrip | None
+    series: tuple[SeriesStrip, ...]
     empty_message: str | None
     notes: tuple[str, ...]
     width: float
     height: float
     lanes_height: float
     cpu_height: float
+    series_height: float
     lane_font: float
     label_every: int
     bar_labels: tuple[tuple[float, int, str], ...]
@@ -231,6 +247,7 @@ def build_scene(
     theme: str | Theme | None = None,
     figsize: object = None,
     cpu: bool = True,
+    series: bool = True,
 ) -> Scene:
     """The layout of `timeline` (see the module docstring). Bad options raise here, clearly."""
     th = get_theme(theme)
@@ -239,6 +256,8 @@ def build_scene(
         raise TypeError(f"title deve ser um texto; recebido {type(title).__name__}: {title!r}")
     if not isinstance(cpu, bool):
         raise TypeError(f"cpu deve ser True ou False; recebido {cpu!r}")
+    if not isinstance(series, bool):
+        raise TypeError(f"series deve ser True ou False; recebido {series!r}")
     c = timeline.columns
     live = timeline.live
     used_lanes = list(dict.fromkeys(c.lane.tolist()))
@@ -287,18 +306,22 @@ def build_scene(
         overhead += math.ceil(len(legend) / per_row) * th.font_size * 1.45 / 72
     if show_cpu:
         overhead += th.small_size * 1.5 / 72
+    strips = _series_strips(timeline) if series else ()
+    overhead += len(strips) * th.small_size * 1.5 / 72
     cpu_height = min(n_cores * th.cpu_row_height, th.max_cpu_height) if show_cpu else 0.0
+    series_height = len(strips) * SERIES_ROW_IN * th.lane_height / 0.42
     lanes_height = n_lanes * th.lane_height
     if size is not None:
         width, height = size
-        frac = lanes_height / max(lanes_height + cpu_height, 1e-9)
+        total = max(lanes_height + cpu_height + series_height, 1e-9)
         room = max(height - overhead, 0.5)
-        lanes_height = room * (frac if show_cpu else 1.0)
-        cpu_height = room * (1 - frac) if show_cpu else 0.0
+        lanes_height, cpu_height, series_height = (room * part / total for part in
+                                                   (lanes_height, cpu_height, series_height))
     else:
         width = th.figure_width
-        lanes_height = max(min(lanes_height, th.max_height - overhead - cpu_height), min(1.0, lanes_height))
-        height = overhead + lanes_height + cpu_height
+        lanes_height = max(min(lanes_height, th.max_height - overhead - cpu_height - series_height),
+                           min(1.0, lanes_height))
+        height = overhead + lanes_height + cpu_height + series_height
     lane_pt = lanes_height * 72 / n_lanes
     lane_font = max(th.min_font_size, min(th.tick_size, lane_pt * 0.62))
     label_every = max(1, math.ceil(lane_font * 1.1 / max(lane_pt, 1e-9)))
@@ -345,8 +368,19 @@ def build_scene(
         lanes=lanes, task_names=names, colors=colors, light_colors=light,
         start=c.start, end=c.end, lane=lane_of, task=task_of, status=c.status,
         seg_start=c.seg_start, seg_end=c.seg_end, seg_lane=seg_lane, seg_task=seg_task, seg_state=c.seg_state,
-        hatch=hatch, legend=tuple(legend), cpu=strip,
+        hatch=hatch, legend=tuple(legend), cpu=strip, series=strips,
         empty_message=None if n else "nenhuma tarefa gravada (ainda)",
         notes=tuple(notes), width=width, height=height, lanes_height=lanes_height, cpu_height=cpu_height,
+        series_height=series_height,
         lane_font=lane_font, label_every=label_every, bar_labels=tuple(labels), bar_label_size=label_size,
     )
+
+
+def _series_strips(timeline: Timeline) -> tuple[SeriesStrip, ...]:
+    strips = []
+    for watched in getattr(timeline, "series", ()):
+        times = np.asarray(watched.times, dtype=float)
+        values = np.asarray(watched.values, dtype=float)
+        top = nice_ceiling(float(values.max())) if len(values) and values.max() > 0 else 1.0
+        strips.append(SeriesStrip(watched.name, times, values, top))
+    return tuple(strips)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .chapter import DEPENDS_ON
-from .model import RUNNING_STATE, STATES, STATUSES, CpuUsage, Kind, Lane, Span, State
+from .model import RUNNING_STATE, STATES, STATUSES, CpuUsage, Kind, Lane, Series, Span, State
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -148,6 +148,7 @@ class Timeline:
         "names",
         "python",
         "sampled",
+        "series",
     )
 
     def __init__(
@@ -166,6 +167,7 @@ class Timeline:
         main_pid: int | None = None,
         labels: Sequence[str] | None = None,
         sampled: bool = True,
+        series: Sequence[Series] = (),
     ) -> None:
         self.lanes: tuple[Lane, ...] = tuple(lanes)
         self.main_pid = os.getpid() if main_pid is None else main_pid
@@ -182,6 +184,8 @@ class Timeline:
         self.gil_enabled = globals()["gil_enabled"]() if gil_enabled is None else gil_enabled
         self.sampled = sampled
         """Whether a sampler watched the threads (Linux); if not, running and waiting come from the tasks alone."""
+        self.series: tuple[Series, ...] = tuple(series)
+        """The numbers watched over the block (``record(watch=...)``), e.g. the items in a queue."""
         self.live = live
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -336,6 +340,7 @@ class Timeline:
             },
             "cpu": {"times": list(cpu.times), "percent": [list(p) for p in cpu.percent], "start": cpu.start,
                     "ours": None if cpu.ours is None else [list(p) for p in cpu.ours]},
+            "series": [{"name": s.name, "times": list(s.times), "values": list(s.values)} for s in self.series],
         }
 
     @classmethod
@@ -420,9 +425,16 @@ def _from_dict(data: dict[str, Any]) -> Timeline:
     if cores < 1:
         raise ValueError("cores deve ser pelo menos 1")
     errors = {int(index): str(text) for index, text in data.get("errors", {}).items()}
+    series = []
+    for item in data.get("series", []):
+        series_times = _times(item["times"], "series.times")
+        values = np.asarray(item["values"], dtype=float)
+        if values.shape != series_times.shape or not np.isfinite(values).all():
+            raise ValueError("series: cada número observado precisa de um valor finito por instante")
+        series.append(Series(str(item["name"]), tuple(series_times.tolist()), tuple(values.tolist())))
     return Timeline(lanes, names, kinds, columns, errors, cpu, makespan, cores, str(data["python"]),
                     bool(data.get("gil_enabled", True)), False, int(data["main_pid"]),
-                    [str(label) for label in data["labels"]], bool(data.get("sampled", True)))
+                    [str(label) for label in data["labels"]], bool(data.get("sampled", True)), series)
 
 
 # --- building a timeline from recorded events --------------------------------------------
@@ -440,6 +452,7 @@ def build(
     cores: int | None = None,
     thread_states: dict[tuple[int, int], list[tuple[int, State | None]]] | None = None,
     sampled: bool = True,
+    series: Sequence[Series] = (),
 ) -> Timeline:
     """A `Timeline` of the spans that started in ``[origin_ns, stop_ns]``, in seconds from `origin_ns`.
 
@@ -493,7 +506,7 @@ def build(
         [name for name, _ in name_index],
         [kind for _, kind in name_index],
         columns, errors, window, (stop_ns - origin_ns) / 1e9, cores, live=live, main_pid=main_pid,
-        sampled=sampled,
+        sampled=sampled, series=series,
     )
 
 

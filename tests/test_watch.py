@@ -1,0 +1,125 @@
+"""record(watch=...): numbers followed over time (the items in a queue) and drawn under the lanes."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import pytest
+
+from conctutor import Timeline, record, task
+
+
+@task
+def trata(item: int) -> int:
+    time.sleep(0.004)
+    return item
+
+
+def _fill_then_drain(fila: queue.Queue, items: int) -> None:
+    for item in range(items):
+        fila.put(item)
+    time.sleep(0.05)  # the queue stays full for several readings
+
+    def consumer() -> None:
+        while (item := fila.get()) is not None:
+            trata(item)
+
+    worker = threading.Thread(target=consumer)
+    worker.start()
+    fila.put(None)
+    worker.join()
+
+
+def test_a_watched_queue_rises_then_drains_to_zero():
+    fila: queue.Queue = queue.Queue()
+    with record(watch={"itens na fila": fila.qsize}) as timeline:
+        _fill_then_drain(fila, 20)
+    (series,) = timeline.series
+    assert series.name == "itens na fila"
+    assert series.values[0] == 0
+    assert max(series.values) >= 20  # 20 items and the sentinel may be in it together
+    assert series.values[-1] == 0
+    assert list(series.times) == sorted(series.times)
+    assert series.times[0] >= 0 and series.times[-1] <= timeline.makespan + 1e-6
+    peak = series.times[series.values.index(max(series.values))]
+    first_item = min(span.start for span in timeline.spans)
+    assert peak <= first_item + 0.02  # full before the consumer started, draining after
+
+
+def test_watched_numbers_survive_save_and_load(tmp_path):
+    fila: queue.Queue = queue.Queue()
+    with record(watch={"itens na fila": fila.qsize, "tamanho": lambda: 2.5}) as timeline:
+        _fill_then_drain(fila, 5)
+    path = tmp_path / "run.json"
+    timeline.save(path)
+    again = Timeline.load(path)
+    assert again.series == timeline.final.series
+    assert [s.name for s in again.series] == ["itens na fila", "tamanho"]
+
+
+def test_the_figure_has_one_strip_per_watched_number_and_can_leave_them_out():
+    fila: queue.Queue = queue.Queue()
+    with record(watch={"itens na fila": fila.qsize}) as timeline:
+        _fill_then_drain(fila, 5)
+    with_strip = timeline.plot()
+    without = timeline.plot(series=False)
+    titles = [ax.get_title(loc="left") for ax in with_strip.axes]
+    assert "itens na fila" in titles
+    assert len(with_strip.axes) == len(without.axes) + 1
+
+
+@pytest.mark.parametrize(
+    ("watch", "error", "words"),
+    [
+        ([1, 2], TypeError, "dicionário"),
+        ({"fila": 3}, TypeError, "sem parênteses"),
+        ({"": len}, TypeError, "nome"),
+        ({"texto": lambda: "x"}, TypeError, "número"),
+        ({"nan": lambda: float("nan")}, TypeError, "número finito"),
+        ({"quebra": lambda: 1 / 0}, ValueError, "ZeroDivisionError"),
+    ],
+)
+def test_bad_watch_fails_at_the_call_in_portuguese(watch, error, words):
+    with pytest.raises(error, match=words), record(watch=watch):
+        pytest.fail("the block must not run")
+
+
+def test_a_bad_interval_and_a_watch_inside_another_block_are_refused():
+    with pytest.raises(ValueError, match="watch_interval"), record(watch={"um": lambda: 1}, watch_interval=0):
+        pass
+    with record(), pytest.raises(ValueError, match="de fora"), record(watch={"um": lambda: 1}):
+        pass
+
+
+def test_a_number_that_stops_answering_is_dropped_and_the_recording_goes_on():
+    calls = {"n": 0}
+
+    def flaky() -> int:
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise OSError("fila fechada")
+        return calls["n"]
+
+    with record(watch={"instável": flaky}, watch_interval=0.002) as timeline:
+        trata(1)
+        time.sleep(0.05)
+        trata(2)
+    assert [span.name for span in timeline.spans] == ["trata", "trata"]
+    # the first call was record()'s own check; the fourth failed and ended the series
+    assert timeline.series[0].values == (2.0, 3.0)
+    assert not any(t.name == "conctutor-watch" for t in threading.enumerate())
+
+
+def test_perfetto_has_a_counter_track_per_watched_number(tmp_path):
+    import json
+
+    fila: queue.Queue = queue.Queue()
+    with record(watch={"itens na fila": fila.qsize}) as timeline:
+        _fill_then_drain(fila, 5)
+    path = tmp_path / "trace.json"
+    timeline.to_perfetto(path)
+    events = json.loads(path.read_text(encoding="utf-8"))["traceEvents"]
+    counters = [e for e in events if e["ph"] == "C" and e["name"] == "itens na fila"]
+    assert [e["args"]["valor"] for e in counters] == list(timeline.series[0].values)
