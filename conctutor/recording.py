@@ -312,9 +312,14 @@ def record(
     previous = recorder.current_collector()
     nested = isinstance(previous, Recording) and previous.owner_pid == os.getpid() and previous.is_open \
         and previous is recorder._current.get()
-    if nested and watched:
-        raise ValueError("watch só vale no record() de fora: este bloco está dentro de outro record()")
     watcher = Watcher(watched, watch_every) if watched else None
+    if nested and watcher is not None:
+        assert isinstance(previous, Recording)
+        if previous.watcher is not None:
+            raise ValueError("watch: este bloco está dentro de outro record() que já observa números; "
+                             "passe todos no mesmo watch")
+        previous.watcher = watcher
+        watcher.start()
     recording = previous if nested else Recording(interval, overrides, quiet, watcher)
     assert isinstance(recording, Recording)
     token = None if nested else recorder.enter(recording)
@@ -343,6 +348,8 @@ def record(
             recorder.leave(recording, token)
         else:
             recording.overrides, recording.quiet = outer_settings
+            if watcher is not None:
+                watcher.stop()
             recording.sample_now()  # so this block's CPU strip reaches its end
         timeline.finish(end_ns)
         if view is not None:

@@ -16,7 +16,7 @@ Labels and messages on screen are in Portuguese, like the notebooks.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import programs
@@ -26,6 +26,7 @@ from .recording import LiveTimeline, record
 from .scene import others_warning
 from .settings import check_durations, get_durations
 from .timeline import Timeline
+from .watch import check_watch
 
 LABELS = {
     "workers": "workers",
@@ -73,18 +74,20 @@ def _takes_any_keyword(program: Callable[..., Any]) -> bool:
         return True
 
 
-def run_recorded(program: Callable[..., Any], durations: dict[str, float] | None = None, **options: Any) -> Timeline:
+def run_recorded(program: Callable[..., Any], durations: dict[str, float] | None = None, *,
+                 watch: Mapping[str, Callable[[], float]] | None = None, **options: Any) -> Timeline:
     """Run ``program(**options)`` inside `record()` and return the finished timeline.
 
     `durations` (task name -> seconds) are the task defaults during this run
     only (another thread's recording is not affected). The program's prints
     are left out: with several tasks at once they interleave, and a program
-    that accepts ``quiet`` also silences its worker processes.
+    that accepts ``quiet`` also silences its worker processes. `watch` is
+    `record`'s: numbers to follow over the run, such as a queue's size.
     """
     check_inputs(program, durations, options)
     if _accepts(program, "quiet"):
         options.setdefault("quiet", True)
-    with record(durations=durations, quiet=True) as timeline:
+    with record(durations=durations, quiet=True, watch=watch) as timeline:
         program(**options)
     assert timeline.final is not None
     return timeline.final
@@ -144,6 +147,7 @@ def run_and_show(
     durations: dict[str, float] | None = None,
     *,
     title: str | None = None,
+    watch: Mapping[str, Callable[[], float]] | None = None,
     **options: Any,
 ) -> Timeline:
     """Run `program` recorded (see `run_recorded`), show its figure and `summary`.
@@ -156,13 +160,14 @@ def run_and_show(
     from .live import in_kernel
 
     check_inputs(program, durations, options)  # a bad value: a clear error, and no empty figure
+    check_watch(watch)
     if not in_kernel():  # no notebook to draw in live: just show the result
         from IPython.display import display
 
-        timeline = run_recorded(program, durations, **options)
+        timeline = run_recorded(program, durations, watch=watch, **options)
         display(timeline.plot(title=title))
     else:
-        timeline = show_live(lambda: run_recorded(program, durations, **options), title=title)
+        timeline = show_live(lambda: run_recorded(program, durations, watch=watch, **options), title=title)
     print(summary(timeline))
     return timeline
 
@@ -201,13 +206,15 @@ def panel(
     tasks: Sequence[str] = IO_TASKS,
     *,
     title: str | None = None,
+    watch: Mapping[str, Callable[[], float]] | None = None,
     **controls: Any,
 ) -> Any:
     """Sliders for the durations of `tasks` and for `controls`, and a button that re-runs `program`.
 
     Each control becomes a keyword argument of `program`: ``(min, max, value)``
     with ints makes a slider, a list of strings a drop-down (the first is
-    the initial choice). Returns the widget (display it as a cell's result).
+    the initial choice). `watch` is `record`'s (a queue's size, say). Returns
+    the widget (display it as a cell's result).
     """
     import ipywidgets as w
 
@@ -225,6 +232,7 @@ def panel(
     }
     options = {name: _control(name, spec) for name, spec in controls.items()}
     # every value a control can take is checked now, not when the button is clicked
+    check_watch(watch)
     check_inputs(program, {name: slider.value for name, slider in sliders.items()},
                  {name: control.value for name, control in options.items()})
     for name, control in options.items():
@@ -244,6 +252,7 @@ def panel(
                         program,
                         {name: slider.value for name, slider in sliders.items()},
                         title=title,
+                        watch=watch,
                         **{name: control.value for name, control in options.items()},
                     )
                 except (ValueError, TypeError, OSError, RuntimeError) as error:

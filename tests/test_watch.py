@@ -86,11 +86,22 @@ def test_bad_watch_fails_at_the_call_in_portuguese(watch, error, words):
         pytest.fail("the block must not run")
 
 
-def test_a_bad_interval_and_a_watch_inside_another_block_are_refused():
+def test_a_bad_interval_and_a_second_watch_in_one_recording_are_refused():
     with pytest.raises(ValueError, match="watch_interval"), record(watch={"um": lambda: 1}, watch_interval=0):
         pass
-    with record(), pytest.raises(ValueError, match="de fora"), record(watch={"um": lambda: 1}):
+    with record(watch={"um": lambda: 1}), pytest.raises(ValueError, match="mesmo watch"), \
+            record(watch={"dois": lambda: 2}):
         pass
+
+
+def test_an_inner_block_may_watch_when_the_outer_one_does_not():
+    fila: queue.Queue = queue.Queue()
+    with record() as outer:
+        with record(watch={"itens na fila": fila.qsize}) as inner:
+            _fill_then_drain(fila, 5)
+    assert inner.series[0].values[-1] == 0 and max(inner.series[0].values) >= 5
+    assert outer.series[0].values == inner.series[0].values
+    assert not any(t.name == "conctutor-watch" for t in threading.enumerate())
 
 
 def test_a_number_that_stops_answering_is_dropped_and_the_recording_goes_on():
