@@ -535,12 +535,15 @@ def _segments(raw: RawSpan, stop: int, finished: bool, sampled: tuple | None = N
     if not sampled:
         return [(a, b, code) for a, b, code, _ in base]
     times, states = sampled
+    # A finished span that used the CPU for less than half its length cannot have run all along:
+    # where the sampler saw no change inside a short piece, what it saw before holds.
+    mostly_waiting = finished and raw.cpu_ns < 0.5 * (stop - raw.start_ns)
     out: list[tuple[int, int, int]] = []
     for a, b, code, sureness in base:
         if sureness == _FIXED:
             out.append((a, b, code))
             continue
-        for pa, pb, state in _pieces(times, states, a, b):
+        for pa, pb, state in _pieces(times, states, a, b, carry_always=mostly_waiting):
             if state is None or (sureness == _UNKNOWN and state == State.RUNNING):
                 new = code
             else:
@@ -557,20 +560,31 @@ CARRY_MIN_NS = 25_000_000
 is longer than this: the sampler writes changes only, and a busy machine samples every 20 ms or so."""
 
 
-def _pieces(times: list[int], states: list[State | None], a: int, b: int) -> list[tuple[int, int, State | None]]:
+CARRY_WAITING_MIN_NS = 2_000_000
+"""With a span that mostly waited, pieces longer than this carry the waiting state seen before them;
+a shorter one (the moment between a span's start and its first reported wait) stays as the events say."""
+
+
+def _pieces(times: list[int], states: list[State | None], a: int, b: int,
+            carry_always: bool = False) -> list[tuple[int, int, State | None]]:
     """``[a, b]`` cut where the sampled state changes inside it.
 
     The state seen before ``a`` counts for the first piece only when that
     piece is long: the events show the thread doing something new at ``a``
     (a span began, a wait ended) that the sampler, a fraction of a
     millisecond or more behind, may not have seen; over a long piece, a
-    state that did not change is what the thread was doing.
+    state that did not change is what the thread was doing. With
+    `carry_always` (the span's own CPU time says it mostly waited), a waiting
+    state seen before counts for short pieces too.
     """
     pieces = []
     index = bisect.bisect_right(times, a)
     cursor = a
     first_change = times[index] if index < len(times) else b
-    state: State | None = states[index - 1] if index > 0 and min(first_change, b) - a > CARRY_MIN_NS else None
+    length = min(first_change, b) - a
+    carry = length > CARRY_MIN_NS or (
+        carry_always and index > 0 and length > CARRY_WAITING_MIN_NS and states[index - 1] not in (State.RUNNING, None))
+    state: State | None = states[index - 1] if index > 0 and carry else None
     while index < len(times) and times[index] < b:
         if times[index] > cursor:
             pieces.append((cursor, times[index], state))

@@ -482,3 +482,20 @@ def test_a_blocking_call_in_a_coroutine_holds_the_loop():
     if timeline.cpu.ours is not None:  # Linux: the sampler saw the loop's thread asleep, not running
         slept = sum(b - a for a, b, state in blocked.waits if str(state) == "E/S")
         assert slept > 0.5 * blocked.duration, blocked
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sampler reads /proc")
+def test_short_sleeps_in_a_users_function_show_as_waiting_not_running():
+    # 20 ms sleeps are shorter than the sampler's interval on a busy machine; the span's own
+    # CPU time says it mostly waited, so the waiting state the sampler saw before holds
+    @task
+    def produz(segundos: float) -> None:
+        time.sleep(segundos)
+
+    with record() as timeline:
+        for _ in range(15):
+            produz(0.02)
+    spans = timeline.spans
+    running = sum(span.running_time for span in spans)
+    total = sum(span.duration for span in spans)
+    assert running < 0.3 * total
