@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
     from .timeline import Timeline
 
-__all__ = ["THEMES", "Theme", "draw_scene", "get_theme", "plot_timeline", "use_theme"]
+__all__ = ["THEMES", "Theme", "draw_scene", "get_theme", "plot_stacked", "plot_timeline", "use_theme"]
 
 # --- small helpers ---------------------------------------------------------------
 
@@ -140,6 +141,46 @@ def plot_timeline(
         figsize = (fig.bbox.width / root.dpi, fig.bbox.height / root.dpi)
     scene = build_scene(timeline, title=title, theme=theme, figsize=figsize, cpu=cpu, series=series)
     return draw_scene(scene, fig)
+
+
+def plot_stacked(
+    timelines: Mapping[str, Timeline],
+    *,
+    theme: str | Theme | None = None,
+    cpu: bool = False,
+    width: float | None = None,
+) -> Figure:
+    """Several runs one above the other, on one time axis: ``{"título": timeline, ...}``.
+
+    Each run keeps its own lanes, stats line and (with ``cpu=True``) CPU
+    strip; a task has the same colour in every run. The axes all end at the
+    longest run, so lengths compare by eye.
+    """
+    if not isinstance(timelines, Mapping) or not timelines:
+        raise TypeError("plot_stacked recebe um dicionário não vazio de título → linha do tempo, "
+                        "como {'threads': t1, 'processos': t2}")
+    runs = {}
+    for title, timeline in timelines.items():
+        if hasattr(timeline, "snapshot"):
+            timeline = timeline.snapshot()
+        if not hasattr(timeline, "columns"):
+            raise TypeError(f"{title!r}: esperava uma linha do tempo (o que record() devolve); "
+                            f"recebido {type(timeline).__name__}")
+        runs[str(title)] = timeline
+    th = get_theme(theme)
+    scenes = [build_scene(t, title=title, theme=th, cpu=cpu) for title, t in runs.items()]
+    figure_width = width if width is not None else th.figure_width
+    heights = [scene.height for scene in scenes]
+    root = TimelineFigure(figsize=(figure_width, sum(heights)), dpi=th.dpi, facecolor=th.background)
+    FigureCanvasAgg(root)
+    root.set_layout_engine("constrained")
+    subfigures = root.subfigures(len(scenes), 1, height_ratios=heights, squeeze=False)[:, 0]
+    t_end = max(scene.t_end for scene in scenes)
+    for subfigure, scene in zip(subfigures, scenes):
+        draw_scene(scene, subfigure)
+        for ax in subfigure.axes:
+            ax.set_xlim(0, t_end * 1.01)
+    return root
 
 
 def draw_scene(scene: Scene, fig: Figure | SubFigure | None = None) -> Figure:

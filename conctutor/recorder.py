@@ -59,6 +59,7 @@ from .events import (
     STATE_CODE,
     FileSink,
     MemorySink,
+    Sink,
     describe,
 )
 from .model import Kind, State
@@ -247,7 +248,7 @@ class Task:
             sink = collector._local.sink
         except AttributeError:
             sink = collector._new_sink()
-        seq = sink.begin(self)
+        seq = sink.begin(self, _asyncio_lane(sink))
         try:
             result = self.__wrapped__(*args, **kwargs)
         except Exception as error:
@@ -321,7 +322,7 @@ class ChapterTask(Task):
         if collector is None:
             return self.__wrapped__(*args, segundos=seconds, **kwargs)
         sink = collector.sink()
-        seq = sink.begin(self, 0, seconds)
+        seq = sink.begin(self, _asyncio_lane(sink), seconds)
         local = _running
         previous = getattr(local, "span", None)
         local.span = (sink, seq)
@@ -458,6 +459,19 @@ async def _recorded(task: Task, coroutine: Any, seconds: float = NO_SECONDS) -> 
         _async_span.reset(token)
     sink.end(seq, OK_CODE, "")
     return result
+
+
+def _asyncio_lane(sink: Sink) -> int:
+    """The lane of the asyncio task running now in this thread, or 0 (the thread's own lane).
+
+    A plain function called from a coroutine then shows in that task's lane,
+    where it holds the loop.
+    """
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None or asyncio._get_running_loop() is None:
+        return 0
+    current = asyncio.current_task()
+    return sink.lane_for(current.get_name()) if current is not None else 0
 
 
 def _current_asyncio_task() -> Any:

@@ -499,3 +499,20 @@ def test_short_sleeps_in_a_users_function_show_as_waiting_not_running():
     running = sum(span.running_time for span in spans)
     total = sum(span.duration for span in spans)
     assert running < 0.3 * total
+
+
+def test_a_plain_task_called_from_a_coroutine_shows_in_that_asyncio_tasks_lane():
+    async def conta(segundos: float) -> None:
+        calcula(segundos)  # a plain function: it holds the loop while it runs
+
+    async def main() -> None:
+        await asyncio.gather(conta(0.02), conta(0.02))
+
+    with record() as timeline:
+        asyncio.run(main())
+    spans = timeline.spans
+    assert [s.name for s in spans] == ["calcula", "calcula"]
+    assert len({s.worker for s in spans}) == 2 and all(" · Task-" in s.worker for s in spans)
+    assert len({s.thread_id for s in spans}) == 1
+    first, second = spans
+    assert second.start >= first.end - 1e-3  # one after the other: the loop was held

@@ -1,0 +1,109 @@
+"""The workloads of the comparison notebook (08): real I/O and two kinds of computing.
+
+    with servidor_lento(atraso=0.5) as url:      # an HTTP server on 127.0.0.1
+        baixa(url)                                # waits about 0.5 s for the answer
+
+* `servidor_lento`: a small HTTP server in this process (daemon threads)
+  that answers every request after `atraso` seconds. Real sockets, real
+  waiting: not ``time.sleep`` in the task.
+* `baixa` / `baixa_async`: fetch a URL with `urllib` / with asyncio streams.
+* `resume`: SHA-256 of a buffer of zeros, C code that releases the GIL while
+  it hashes, so it runs in parallel in threads (unlike `calcula`).
+
+The tasks live in a module so that worker processes started with spawn or
+forkserver can import them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import http.server
+import numbers
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+
+from .recorder import task
+
+MAX_DELAY = 30.0
+MAX_MEGABYTES = 1024
+BODY = b"conctutor\n"
+
+
+def _check_delay(atraso: object) -> float:
+    if isinstance(atraso, bool) or not isinstance(atraso, numbers.Real) or not 0 <= float(atraso) <= MAX_DELAY:
+        raise ValueError(f"atraso deve ser um número de segundos entre 0 e {MAX_DELAY:g}; recebido {atraso!r}")
+    return float(atraso)
+
+
+class _SlowHandler(http.server.BaseHTTPRequestHandler):
+    delay = 0.0
+
+    def do_GET(self) -> None:
+        time.sleep(self.delay)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # no line per request in the notebook
+
+
+@contextlib.contextmanager
+def servidor_lento(atraso: float = 0.5) -> Iterator[str]:
+    """Um servidor HTTP em 127.0.0.1 que responde cada pedido depois de `atraso` segundos; devolve a URL.
+
+    Roda em threads deste processo e para ao sair do bloco ``with``.
+    """
+    delay = _check_delay(atraso)
+    handler = type("SlowHandler", (_SlowHandler,), {"delay": delay})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="conctutor-servidor", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@task
+def baixa(url: str) -> int:
+    """Baixa `url` e devolve quantos bytes chegaram."""
+    with urllib.request.urlopen(url, timeout=60) as resposta:
+        return len(resposta.read())
+
+
+@task
+async def baixa_async(url: str) -> int:
+    """Baixa `url` com asyncio (sem travar o laço de eventos) e devolve quantos bytes chegaram."""
+    partes = urllib.parse.urlsplit(url)
+    leitor, escritor = await asyncio.open_connection(partes.hostname, partes.port or 80)
+    try:
+        escritor.write(f"GET {partes.path or '/'} HTTP/1.1\r\nHost: {partes.netloc}\r\nConnection: close\r\n\r\n"
+                       .encode("ascii"))
+        await escritor.drain()
+        resposta = await leitor.read()
+    finally:
+        escritor.close()
+        await escritor.wait_closed()
+    _, _, corpo = resposta.partition(b"\r\n\r\n")
+    return len(corpo)
+
+
+@task
+def resume(megabytes: int = 64) -> str:
+    """O SHA-256 de `megabytes` MiB de zeros: conta feita em C, que solta o GIL enquanto roda."""
+    if isinstance(megabytes, bool) or not isinstance(megabytes, int) or not 1 <= megabytes <= MAX_MEGABYTES:
+        raise ValueError(f"megabytes deve ser um inteiro entre 1 e {MAX_MEGABYTES}; recebido {megabytes!r}")
+    return hashlib.sha256(bytes(megabytes << 20)).hexdigest()

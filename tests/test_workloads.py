@@ -1,0 +1,87 @@
+"""The comparison notebook's workloads (real HTTP waits, hashing in C) and drawing runs one above another."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import itertools
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conctutor import record
+from conctutor.drawing import plot_stacked
+from conctutor.interpreters import free_threaded_pythons
+from conctutor.workloads import baixa, baixa_async, resume, servidor_lento
+
+DELAY = 0.15
+
+
+def _overlap(a, b) -> float:
+    return max(0.0, min(a.end, b.end) - max(a.start, b.start))
+
+
+def test_the_slow_server_answers_after_its_delay_and_stops_with_its_block():
+    with servidor_lento(DELAY) as url:
+        assert url.startswith("http://127.0.0.1:")
+        with record() as timeline:
+            assert baixa(url) == len(b"conctutor\n")
+    (span,) = timeline.spans
+    assert span.name == "baixa" and span.duration >= DELAY * 0.9
+    assert span.running_time < 0.5 * span.duration  # it waited for the answer
+    assert not any(t.name == "conctutor-servidor" for t in threading.enumerate())
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url, timeout=2)
+
+
+def test_downloads_in_threads_and_in_asyncio_wait_together():
+    async def gather(url: str) -> list[int]:
+        return await asyncio.gather(*(baixa_async(url) for _ in range(4)))
+
+    with servidor_lento(DELAY) as url:
+        with record() as threads, concurrent.futures.ThreadPoolExecutor(4) as executor:
+            assert list(executor.map(baixa, [url] * 4)) == [10] * 4
+        with record() as coroutines:
+            assert asyncio.run(gather(url)) == [10] * 4
+    for timeline in (threads, coroutines):
+        spans = timeline.spans
+        assert len(spans) == 4
+        assert all(_overlap(a, b) > DELAY * 0.5 for a, b in itertools.combinations(spans, 2))
+    assert len({s.thread_id for s in coroutines.spans}) == 1
+    assert len({s.worker for s in coroutines.spans}) == 4
+
+
+def test_resume_hashes_in_c_and_refuses_bad_sizes():
+    assert resume(1) == hashlib.sha256(bytes(1 << 20)).hexdigest()
+    for bad in (0, -1, 2.5, "64", True, 10_000):
+        with pytest.raises(ValueError, match="megabytes deve ser um inteiro"):
+            resume(bad)
+    with pytest.raises(ValueError, match="atraso"), servidor_lento(-1):
+        pass
+
+
+def test_plot_stacked_puts_every_run_on_one_time_axis():
+    with servidor_lento(0.05) as url:
+        with record() as short:
+            baixa(url)
+        with record() as long:
+            baixa(url)
+            baixa(url)
+    figure = plot_stacked({"um": short, "dois": long})
+    lanes = [ax for ax in figure.get_axes() if ax.get_yticklabels() and "principal" in
+             [label.get_text() for label in ax.get_yticklabels()]]
+    assert len(lanes) == 2
+    assert lanes[0].get_xlim() == lanes[1].get_xlim()
+    assert lanes[0].get_xlim()[1] >= long.makespan
+    with pytest.raises(TypeError, match="dicionário"):
+        plot_stacked([short, long])
+    with pytest.raises(TypeError, match="linha do tempo"):
+        plot_stacked({"x": 3})
+
+
+def test_free_threaded_pythons_only_lists_interpreters_without_the_gil():
+    found = free_threaded_pythons()
+    assert all(version.endswith("t") for version in found)
