@@ -1,41 +1,97 @@
 """Regenerate the timelines in ``imgs/`` from real runs of the chapter's programs.
 
     python -m conctutor.imgs imgs/
+    python -m conctutor.imgs imgs/ fila.png corrida.png     # only these
 
 Writes ``sync.png`` (the sequential program), ``threads.png`` (the
 ThreadPoolExecutor program), ``processos.png`` (the same program with a
-ProcessPoolExecutor) and ``gil.png`` (two ``calcula`` in threads). Every
-image is a recording of a run on this machine; the chapter's programs run at
-the chapter's durations (2 s per task). ``gil.png`` uses two ``calcula`` of
-0.2 s: the GIL hands over every few milliseconds, and over 4 s those slices
-would be too thin to see. It takes about 15 seconds; the images are never
-edited by hand. Run it on a quiet machine: other busy programs show up in the
-CPU strip.
+ProcessPoolExecutor), ``gil.png`` (two ``calcula`` in threads), and two of
+notebook 05's programs with a number watched under the lanes: ``fila.png``
+(a producer and two consumer threads, the items in the queue) and
+``corrida.png`` (two threads updating a counter without a lock, the counter).
+Every image is a recording of a run on this machine; the chapter's programs
+run at the chapter's durations (2 s per task). ``gil.png`` uses two
+``calcula`` of 0.2 s: the GIL hands over every few milliseconds, and over
+4 s those slices would be too thin to see. It takes about 17 seconds; the
+images are never edited by hand. Run it on a quiet machine: other busy
+programs show up in the CPU strip.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import queue
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from . import programs
 from .settings import get_durations, time_scale
+from .timeline import Timeline
 from .widgets import run_recorded
 
-IMAGES: dict[str, tuple[str, Callable[..., None], dict[str, float], dict]] = {
-    # file: (title, program, task durations, program options)
-    "sync.png": ("Programa sequencial", programs.sequential, {}, {}),
-    "threads.png": ("Com ThreadPoolExecutor", programs.with_threads, {}, {}),
-    "processos.png": ("Com ProcessPoolExecutor", programs.with_processes, {}, {}),
-    "gil.png": (
+Watch = Mapping[str, Callable[[], float]]
+"""What ``record(watch=...)`` takes: name -> function that reads a number."""
+
+
+@dataclass(frozen=True)
+class Image:
+    """How to record one image."""
+
+    title: str
+    program: Callable[..., Any]
+    durations: dict[str, float] = field(default_factory=dict)
+    """Task durations for this run (the chapter's tasks)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of `program`."""
+    setup: Callable[[], tuple[dict[str, Any], Watch]] | None = None
+    """Called just before the run, for what must exist before ``record`` starts (the queue to
+    watch, say): more keyword arguments of `program`, and the numbers to watch."""
+
+
+def watch_queue() -> tuple[dict[str, Any], Watch]:
+    """A fresh queue for `programs.producer_consumer`, watched as "itens na fila"."""
+    fila: queue.Queue = queue.Queue()
+    return {"queue": fila}, {"itens na fila": fila.qsize}
+
+
+def watch_counter() -> tuple[dict[str, Any], Watch]:
+    """`programs.contador` from 0, watched as "contador" while `programs.race` updates it."""
+    programs.contador = 0
+    return {}, {"contador": lambda: programs.contador}
+
+
+IMAGES: dict[str, Image] = {
+    "sync.png": Image("Programa sequencial", programs.sequential),
+    "threads.png": Image("Com ThreadPoolExecutor", programs.with_threads),
+    "processos.png": Image("Com ProcessPoolExecutor", programs.with_processes),
+    "gil.png": Image(
         "Duas calcula de 0,2 s em threads: o GIL",
         programs.side_by_side,
         {"calcula": 0.2},
         {"task": "calcula", "count": 2, "model": "threads"},
     ),
+    "fila.png": Image(
+        "Um produtor, dois consumidores",
+        programs.producer_consumer,
+        options={"consumers": 2, "items": 20, "produce_ms": 20, "handle_ms": 60},
+        setup=watch_queue,
+    ),
+    "corrida.png": Image(
+        "Duas threads, um contador, nenhuma trava",
+        programs.race,
+        options={"threads": 2, "times": 4, "pause_s": 0.05},
+        setup=watch_counter,
+    ),
 }
+
+
+def record_image(image: Image) -> Timeline:
+    """Run `image`'s program recorded, as `generate` does; returns the finished timeline."""
+    options, watch = image.setup() if image.setup is not None else ({}, {})
+    return run_recorded(image.program, image.durations, watch=watch or None, **image.options, **options)
 
 
 def generate(directory: str, names: list[str] | None = None) -> list[str]:
@@ -54,9 +110,9 @@ def generate(directory: str, names: list[str] | None = None) -> list[str]:
     for name in names or list(IMAGES):
         if name not in IMAGES:
             raise SystemExit(f"imagem desconhecida: {name}; as imagens são: {', '.join(IMAGES)}")
-        title, program, durations, options = IMAGES[name]
-        timeline = run_recorded(program, durations, **options)
-        figure = timeline.plot(title=title)
+        image = IMAGES[name]
+        timeline = record_image(image)
+        figure = timeline.plot(title=image.title)
         path = os.path.join(directory, name)
         figure.savefig(path, dpi=figure.dpi, facecolor=figure.get_facecolor())
         print(f"{path}: {timeline.makespan:.2f} s medidos, ideal {timeline.ideal_time:.2f} s")

@@ -6,6 +6,9 @@ of workers, the start method of the worker processes, how many more
 ``grava_log`` calls to submit. The notebooks show the chapter's code itself;
 these copies exist so that a panel can re-run a program with other settings.
 
+The last ones are notebook 05's programs (a race on a shared counter, a
+producer and its consumers around a queue), for the images in ``imgs/``.
+
 Only the *tasks* travel to worker processes, and they live in
 `conctutor.tasks`, so these programs work under every start method.
 
@@ -21,10 +24,14 @@ import multiprocessing
 import numbers
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
+from queue import Queue
 from typing import Any
 
+from .recorder import task
+from .settings import check_seconds
 from .tasks import calcula, consulta_dados, grava_log, processa_dados
 
 MAX_WORKERS = 64
@@ -32,6 +39,8 @@ MAX_WORKERS = 64
 
 MAX_EXTRA_LOGS = 50
 MAX_COUNT = 50
+MAX_ITEMS = 1000
+MAX_MS = 10_000
 
 MODELS = ("sequencial", "threads", "processos")
 """How `side_by_side` runs its tasks."""
@@ -175,3 +184,102 @@ def side_by_side(
         futures = [executor.submit(function) for _ in range(count)]
     for future in futures:
         future.result()
+
+
+# --- notebook 05: synchronisation and queues ---------------------------------------
+
+contador = 0
+"""The counter `race` updates without a lock: a module global, like the notebook's."""
+
+FIM = None
+"""What the producer puts in the queue once per consumer: whoever takes it stops."""
+
+
+@task
+def incrementa(segundos: float) -> None:
+    """Add 1 to `contador` the unsafe way: read it, pause `segundos`, write it."""
+    global contador
+    valor = contador
+    time.sleep(segundos)
+    contador = valor + 1
+
+
+def race(threads: int = 2, times: int = 4, pause_s: float = 0.05) -> int:
+    """Notebook 05's race: `threads` threads call `incrementa` `times` times each, no lock.
+
+    `contador` starts at 0; returns its value at the end. Threads that read
+    it while another one pauses write the same result, so it ends below
+    ``threads * times`` (4 instead of 8 with the defaults).
+    """
+    global contador
+    threads = check_count(threads, "o número de threads", 1, MAX_WORKERS)
+    times = check_count(times, "o número de somas por thread", 1, MAX_COUNT)
+    pause_s = check_seconds(pause_s, "pause_s")
+
+    def repeat() -> None:
+        for _ in range(times):
+            incrementa(pause_s)
+
+    contador = 0
+    workers = [threading.Thread(target=repeat) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return contador
+
+
+@task
+def produz(item: int, segundos: float) -> int:
+    """Prepare one item (it takes `segundos`)."""
+    time.sleep(segundos)
+    return item
+
+
+@task
+def trata(item: int, segundos: float) -> None:
+    """Handle one item (it takes `segundos`)."""
+    time.sleep(segundos)
+
+
+def _consumer(queue: Queue, seconds: float) -> None:
+    while True:
+        item = queue.get()
+        if item is FIM:
+            break
+        trata(item, seconds)
+
+
+def _check_ms(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) <= MAX_MS:
+        raise ValueError(f"{what} deve ser um número de milissegundos de 0 a {MAX_MS}; recebido {value!r}")
+    return float(value)
+
+
+def producer_consumer(
+    consumers: int = 2, items: int = 20, produce_ms: float = 20, handle_ms: float = 60, queue: Queue | None = None
+) -> None:
+    """Notebook 05's producer and consumers: this thread `produz` items into `queue`, threads `trata` them.
+
+    `consumers` threads take items from the queue until each takes a `FIM`.
+    Pass your own `queue` to watch it (``record(watch={"itens na fila":
+    fila.qsize})``); by default the program makes one. The consumers get
+    their `FIM` and are joined also when producing fails.
+    """
+    consumers = check_count(consumers, "o número de consumidores", 1, MAX_WORKERS)
+    items = check_count(items, "o número de itens", 0, MAX_ITEMS)
+    produce_s = _check_ms(produce_ms, "produce_ms") / 1000
+    handle_s = _check_ms(handle_ms, "handle_ms") / 1000
+    if queue is None:
+        queue = Queue()
+    threads = [threading.Thread(target=_consumer, args=(queue, handle_s)) for _ in range(consumers)]
+    for thread in threads:
+        thread.start()
+    try:
+        for number in range(items):
+            queue.put(produz(number, produce_s))
+    finally:
+        for _ in threads:
+            queue.put(FIM)
+        for thread in threads:
+            thread.join()

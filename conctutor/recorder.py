@@ -248,7 +248,8 @@ class Task:
             sink = collector._local.sink
         except AttributeError:
             sink = collector._new_sink()
-        seq = sink.begin(self, _asyncio_lane(sink))
+        aio = _modules.get("asyncio")  # inline: this runs on every recorded call
+        seq = sink.begin(self, _asyncio_lane(sink, aio) if aio is not None and aio._get_running_loop() else 0)
         try:
             result = self.__wrapped__(*args, **kwargs)
         except Exception as error:
@@ -322,7 +323,8 @@ class ChapterTask(Task):
         if collector is None:
             return self.__wrapped__(*args, segundos=seconds, **kwargs)
         sink = collector.sink()
-        seq = sink.begin(self, _asyncio_lane(sink), seconds)
+        aio = _modules.get("asyncio")
+        seq = sink.begin(self, _asyncio_lane(sink, aio) if aio is not None and aio._get_running_loop() else 0, seconds)
         local = _running
         previous = getattr(local, "span", None)
         local.span = (sink, seq)
@@ -461,15 +463,15 @@ async def _recorded(task: Task, coroutine: Any, seconds: float = NO_SECONDS) -> 
     return result
 
 
-def _asyncio_lane(sink: Sink) -> int:
-    """The lane of the asyncio task running now in this thread, or 0 (the thread's own lane).
+_modules = sys.modules
+
+
+def _asyncio_lane(sink: Sink, asyncio: Any) -> int:
+    """The lane of the asyncio task running now in this thread (a loop runs here), or 0 (the thread's own).
 
     A plain function called from a coroutine then shows in that task's lane,
     where it holds the loop.
     """
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None or asyncio._get_running_loop() is None:
-        return 0
     current = asyncio.current_task()
     return sink.lane_for(current.get_name()) if current is not None else 0
 

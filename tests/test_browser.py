@@ -1,18 +1,26 @@
-"""A student's session in a real browser: JupyterLab, notebook 03, move a slider.
+"""A student's session in a real browser: JupyterLab, notebooks 03 and 05, sliders moved.
 
-Starts JupyterLab on 127.0.0.1 (free port, no token, temporary config,
-runtime, settings and workspace directories; autosave off) on a *copy* of the
-notebook, opens it in headless Debian chromium through Playwright, runs every
-cell from the Run menu, waits for every cell to finish and the kernel to be
-idle, then moves a duration slider with the keyboard and re-runs the panel.
-It asserts that the live timeline showed frames while the program ran, and
-that the run really changed: a new figure, a longer measured time, a longer
-ideal time. Screenshots go to tests/artifacts/ for a person to look at.
+Starts one JupyterLab on 127.0.0.1 (free port, no token, temporary config,
+runtime, settings and workspace directories; autosave off) on *copies* of the
+notebooks, and one headless Debian chromium through Playwright. Each test
+opens its notebook in a workspace of its own, runs every cell from the Run
+menu, waits for every cell to finish and the kernel to be idle, then moves a
+slider of the notebook's panel with the keyboard and re-runs the panel.
 
-Every process the test starts (JupyterLab, its kernels, chromium) is stopped
-at the end, also on failure. Without chromium the test is skipped, except on
-CI (CI=true), where it must run. ``CONCTUTOR_TIME_SCALE`` (tests/conftest.py)
-reaches the kernels through the server's environment.
+- Notebook 03: moves a duration slider and asserts that the live timeline
+  showed frames while the program ran, and that the run really changed: a
+  new figure, a longer measured time, a longer ideal time.
+- Notebook 05: asserts that no cell wrote an error and that every figure the
+  saved notebook shows is there, then runs the producer/consumer panel, moves
+  its "consumidores" slider down to 1 and asserts a new figure, measured
+  with one consumer (at least 20 items × 60 ms).
+
+Screenshots go to tests/artifacts/ for a person to look at (``browser-*``
+for 03, ``browser-05-*`` for 05). Every process the tests start (JupyterLab,
+its kernels, chromium) is stopped at the end, also on failure. Without
+chromium the tests are skipped, except on CI (CI=true), where they must run.
+``CONCTUTOR_TIME_SCALE`` (tests/conftest.py) reaches the kernels through the
+server's environment; notebook 05's own millisecond durations are not scaled.
 """
 
 from __future__ import annotations
@@ -29,13 +37,18 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = Path(os.environ.get("CONCTUTOR_BROWSER_NOTEBOOK", ROOT / "notebooks" / "03-threads.ipynb"))
-"""The notebook under test (the variable is for trying the test on another notebook with a panel)."""
+"""The notebook of the slider test (the variable is for trying the test on another notebook with a panel)."""
+QUEUE_NOTEBOOK = ROOT / "notebooks" / "05-sincronizacao-e-filas.ipynb"
+"""Notebook 05: run top to bottom, then its producer/consumer panel."""
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -135,7 +148,7 @@ def jupyterlab(root: Path, tmp: Path):
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
-    log = open(tmp / "jupyterlab.log", "w")
+    log = open(tmp / "jupyterlab.log", "w")  # noqa: SIM115 - the server's output, closed in the finally below
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     started: list = []
@@ -143,13 +156,15 @@ def jupyterlab(root: Path, tmp: Path):
         deadline = time.monotonic() + SERVER_START_S
         while True:
             if server.poll() is not None:
-                raise AssertionError(f"JupyterLab exited with {server.returncode}:\n{(tmp / 'jupyterlab.log').read_text()}")
+                raise AssertionError(
+                    f"JupyterLab exited with {server.returncode}:\n{(tmp / 'jupyterlab.log').read_text()}")
             with contextlib.suppress(OSError, urllib.error.URLError):
                 with urllib.request.urlopen(f"{url}/api/status", timeout=2) as answer:
                     if answer.status == 200:
                         break
             if time.monotonic() > deadline:
-                raise AssertionError(f"JupyterLab did not answer in {SERVER_START_S} s:\n{(tmp / 'jupyterlab.log').read_text()}")
+                raise AssertionError(
+                    f"JupyterLab did not answer in {SERVER_START_S} s:\n{(tmp / 'jupyterlab.log').read_text()}")
             time.sleep(0.3)
         yield url
     finally:
@@ -191,7 +206,8 @@ STOPPED_ON_ERROR = """() => {
     const running = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
         .some(p => p.textContent.includes('*'));
     const idle = /\\|\\s*Idle/.test((document.querySelector('#jp-main-statusbar') || {}).textContent || '');
-    const error = document.querySelector(".jp-Notebook .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']");
+    const error = document.querySelector(
+        ".jp-Notebook .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']");
     return !running && idle && !!error;
 }"""
 
@@ -212,16 +228,18 @@ KERNEL_IDLE_OR_DIALOG = "() => (" + KERNEL_IDLE + ")() || !!document.querySelect
 SLIDER_TASK = "consulta_dados"
 """The slider we move: the first task, on the critical path of every chapter program."""
 
-# The slider panel: a VBox with the task's slider and a "Rodar" button. This
-# reads its state: the figure's src, the measured and ideal times printed
-# under it, the slider's readout, and how many live frames (SVG) it holds.
-PANEL_STATE = """() => {
+# The slider panel: a VBox with a slider and a "Rodar" button. This reads its
+# state: the figure's src, the measured and ideal times printed under it, the
+# slider's readout, and how many live frames (SVG) it holds.
+def panel_state(slider: str) -> str:
+    """JavaScript that reads the state of the panel with a slider labelled `slider` (null if none)."""
+    return """() => {
     const panels = [...document.querySelectorAll('.jp-Notebook .widget-vbox')].filter(p =>
-        [...p.querySelectorAll('.widget-slider')].some(s => s.textContent.includes('%(task)s'))
+        [...p.querySelectorAll('.widget-slider')].some(s => s.textContent.includes('SLIDER'))
         && [...p.querySelectorAll('button')].some(b => /Rodar|rodando/.test(b.textContent)));
     if (!panels.length) return null;
     const p = panels[0];
-    const slider = [...p.querySelectorAll('.widget-slider')].find(s => s.textContent.includes('%(task)s'));
+    const slider = [...p.querySelectorAll('.widget-slider')].find(s => s.textContent.includes('SLIDER'));
     const img = p.querySelector('.widget-output img, .widget-html img');
     const text = p.textContent;
     const number = re => { const m = text.match(re); return m ? parseFloat(m[1].replace(',', '.')) : null; };
@@ -232,11 +250,24 @@ PANEL_STATE = """() => {
         readout: (slider.querySelector('.widget-readout') || {}).textContent,
         svgFrames: p.querySelectorAll('svg[data-conctutor-frame]').length,
     };
-}""" % {"task": SLIDER_TASK}
+}""".replace("SLIDER", slider)
 
-PANEL_RAN = "() => { const s = (" + PANEL_STATE + ")(); return !!s && !!s.src && s.measured !== null && !s.svgFrames; }"
-NEW_RUN = ("(old) => { const s = (" + PANEL_STATE + ")(); "
-           "return !!s && !!s.src && s.src !== old && s.measured !== null && !s.svgFrames; }")
+
+def panel_ran(slider: str) -> str:
+    """JavaScript: the panel shows a final figure and its measured time, and no live frame."""
+    return ("() => { const s = (" + panel_state(slider) + ")(); "
+            "return !!s && !!s.src && s.measured !== null && !s.svgFrames; }")
+
+
+def new_run(slider: str) -> str:
+    """JavaScript taking the old figure's src: the panel shows another final figure."""
+    return ("(old) => { const s = (" + panel_state(slider) + ")(); "
+            "return !!s && !!s.src && s.src !== old && s.measured !== null && !s.svgFrames; }")
+
+
+PANEL_STATE = panel_state(SLIDER_TASK)
+PANEL_RAN = panel_ran(SLIDER_TASK)
+NEW_RUN = new_run(SLIDER_TASK)
 
 # Notes every live frame (SVG) the page shows: "spans|clock", and keeps the
 # markup of the latest one so a person can look at it afterwards.
@@ -256,105 +287,158 @@ WATCH_FRAMES = """() => {
 }"""
 
 
-def _prepare_root(tmp: Path) -> Path:
-    """A copy of the notebook, without outputs, in a fresh directory.
+def _prepare_root(tmp: Path, notebooks: list[Path]) -> Path:
+    """Copies of the notebooks, without outputs, in a fresh directory.
 
-    The repository's file is never touched, and with no stored outputs or
+    The repository's files are never touched, and with no stored outputs or
     execution counts a prompt "[n]:" can only come from this run.
     """
     import nbformat
 
     root = tmp / "notebooks"
     root.mkdir()
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-    notebook.metadata.pop("widgets", None)
-    nbformat.write(notebook, root / NOTEBOOK.name)
+    for path in notebooks:
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.outputs = []
+                cell.execution_count = None
+        notebook.metadata.pop("widgets", None)
+        nbformat.write(notebook, root / path.name)
     return root
 
 
-def test_moving_a_slider_reruns_the_program_live(tmp_path: Path) -> None:
+def _saved_figures(path: Path) -> int:
+    """How many figures (PNG outputs) the repository's copy of a notebook shows."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    return sum("image/png" in output.get("data", {})
+               for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs)
+
+
+@dataclass
+class Lab:
+    url: str
+    browser: Any
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """One JupyterLab server on copies of both notebooks, and one chromium; both stopped at the end."""
     chromium = _chromium()
-    if not NOTEBOOK.exists():
-        pytest.fail(f"{NOTEBOOK} is missing")
+    for path in (NOTEBOOK, QUEUE_NOTEBOOK):
+        if not path.exists():
+            pytest.fail(f"{path} is missing")
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     ARTIFACTS.mkdir(exist_ok=True)
     for old in ARTIFACTS.glob("browser-*.*"):
         old.unlink()
-    root = _prepare_root(tmp_path)
+    tmp = tmp_path_factory.mktemp("lab")
+    root = _prepare_root(tmp, list(dict.fromkeys([NOTEBOOK, QUEUE_NOTEBOOK])))
     ours_before = {p.pid for p in _descendants(os.getpid())}
-
     try:
-        with jupyterlab(root, tmp_path) as url, sync_playwright() as playwright:
+        with jupyterlab(root, tmp) as url, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
             try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(f"{url}/lab/tree/{NOTEBOOK.name}", timeout=120_000)
-                _wait(page, "() => !!document.querySelector('.jp-Notebook .jp-CodeCell')", 120, "the notebook to open")
-                _wait(page, KERNEL_IDLE_OR_DIALOG, 90, "the kernel to start (status bar 'Idle')")
-                if page.locator(".jp-Dialog").count():  # a notebook without kernel metadata asks which one
-                    page.locator(".jp-Dialog .jp-mod-accept").click()
-                _wait(page, KERNEL_IDLE, 90, "the kernel to start (status bar 'Idle')")
-                page.screenshot(path=str(ARTIFACTS / "browser-1-opened.png"))
-
-                # Run ▸ Run All Cells
-                page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-                page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-                _wait(page, f"() => ({ALL_CELLS_DONE})() || ({STOPPED_ON_ERROR})()", CELLS_DONE_S,
-                      "every cell to run (prompts [n]:)")
-                if not page.evaluate(ALL_CELLS_DONE):
-                    page.screenshot(path=str(ARTIFACTS / "browser-error.png"))
-                    error = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-                    raise AssertionError(f"Run All stopped at an error:\n{error.last.inner_text()[-2000:]}")
-                _wait(page, KERNEL_IDLE, CELLS_DONE_S, "the kernel to be idle after running all cells")
-                # live cells (record(live=True), run_and_show) ended with their final figure in place:
-                # no placeholder text and no live frame left behind
-                _wait(page, LIVE_CELLS_FINISHED, 30, "every live figure in a cell to be replaced by its final figure")
-                _wait(page, "() => !!(" + PANEL_STATE + ")()", 60, f"the slider panel (a '{SLIDER_TASK}' slider and 'Rodar')")
-                panel = page.locator(".jp-Notebook .widget-vbox").filter(
-                    has=page.locator(".widget-slider", has_text=SLIDER_TASK)).filter(
-                    has=page.locator("button", has_text="Rodar")).first
-                rerun = panel.locator("button", has_text="Rodar").first
-                if page.evaluate(PANEL_STATE)["measured"] is None:  # the panel has not run yet: run it once
-                    rerun.click()
-                _wait(page, PANEL_RAN, RUN_DONE_S, "the panel to show a figure and 'tempo medido'")
-                _wait(page, KERNEL_IDLE, RUN_DONE_S, "the kernel to be idle after the first run of the panel")
-                before = page.evaluate(PANEL_STATE)
-                panel.scroll_into_view_if_needed()
-                page.screenshot(path=str(ARTIFACTS / "browser-2-all-cells-ran.png"))
-
-                # move the slider with the keyboard: focus its handle, press the right arrow
-                panel.locator(".widget-slider", has_text=SLIDER_TASK).locator(".noUi-handle").first.click()
-                for _ in range(SLIDER_STEPS):
-                    page.keyboard.press("ArrowRight")
-                _wait(page, "(old) => { const s = (" + PANEL_STATE + ")(); return !!s && s.readout !== old; }", 30,
-                      f"the readout of the '{SLIDER_TASK}' slider to change", arg=before["readout"])
-
-                page.evaluate(WATCH_FRAMES)
-                rerun.click()
-                _wait(page, NEW_RUN, RUN_DONE_S, "a new final figure after moving the slider", arg=before["src"])
-                _wait(page, KERNEL_IDLE, RUN_DONE_S, "the kernel to be idle after the re-run")
-                after = page.evaluate(PANEL_STATE)
-                frames = page.evaluate("() => window.__conctutorFrames")
-                times = page.evaluate("() => window.__conctutorTimes")
-                last_frame = page.evaluate("() => window.__conctutorLastFrame || ''")
-                if last_frame:  # the last live frame the page showed, drawn alone
-                    (ARTIFACTS / "browser-3-live-frame.svg").write_text(last_frame)
-                    frame_page = browser.new_page()
-                    frame_page.set_content(f"<body style='margin:0'>{last_frame}</body>")
-                    frame_page.locator("svg").screenshot(path=str(ARTIFACTS / "browser-3-live-frame.png"))
-                    frame_page.close()
-                panel.scroll_into_view_if_needed()
-                page.screenshot(path=str(ARTIFACTS / "browser-4-after-slider.png"))
-                panel.screenshot(path=str(ARTIFACTS / "browser-5-panel.png"))
+                yield Lab(url, browser)
             finally:
                 browser.close()
     finally:
         leftover = [p for p in _descendants(os.getpid()) if p.pid not in ours_before]
         _stop_processes(leftover)
+
+
+def _stop_kernels(url: str) -> None:
+    """Shut down every kernel of the server (a test's notebook is done: free its memory and CPU)."""
+    with urllib.request.urlopen(f"{url}/api/kernels", timeout=10) as answer:
+        kernels = json.load(answer)
+    for kernel in kernels:
+        request = urllib.request.Request(f"{url}/api/kernels/{kernel['id']}", method="DELETE")
+        with contextlib.suppress(urllib.error.URLError):
+            urllib.request.urlopen(request, timeout=30).close()
+
+
+def _run_all_cells(lab: Lab, notebook: Path, shots: str) -> Any:
+    """Open `notebook` in a workspace of its own, Run ▸ Run All Cells, wait until all ran; returns the page.
+
+    Fails with the error's text if a cell raised. `shots` prefixes the screenshots' names.
+    """
+    page = lab.browser.new_page(viewport={"width": 1400, "height": 1000})
+    # a workspace per notebook: the other test's notebook is not restored next to this one
+    page.goto(f"{lab.url}/lab/workspaces/{notebook.stem}/tree/{notebook.name}", timeout=120_000)
+    _wait(page, "() => !!document.querySelector('.jp-Notebook .jp-CodeCell')", 120, "the notebook to open")
+    _wait(page, KERNEL_IDLE_OR_DIALOG, 90, "the kernel to start (status bar 'Idle')")
+    if page.locator(".jp-Dialog").count():  # a notebook without kernel metadata asks which one
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+    _wait(page, KERNEL_IDLE, 90, "the kernel to start (status bar 'Idle')")
+    page.screenshot(path=str(ARTIFACTS / f"{shots}-1-opened.png"))
+
+    # Run ▸ Run All Cells
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    _wait(page, f"() => ({ALL_CELLS_DONE})() || ({STOPPED_ON_ERROR})()", CELLS_DONE_S,
+          "every cell to run (prompts [n]:)")
+    if not page.evaluate(ALL_CELLS_DONE):
+        page.screenshot(path=str(ARTIFACTS / f"{shots}-error.png"))
+        error = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        raise AssertionError(f"Run All stopped at an error:\n{error.last.inner_text()[-2000:]}")
+    _wait(page, KERNEL_IDLE, CELLS_DONE_S, "the kernel to be idle after running all cells")
+    # live cells (record(live=True), run_and_show) ended with their final figure in place:
+    # no placeholder text and no live frame left behind
+    _wait(page, LIVE_CELLS_FINISHED, 30, "every live figure in a cell to be replaced by its final figure")
+    return page
+
+
+def _panel(page: Any, slider: str) -> Any:
+    """The panel with a slider labelled `slider` and a "Rodar" button; runs it once if it has not run."""
+    _wait(page, "() => !!(" + panel_state(slider) + ")()", 60, f"the slider panel (a '{slider}' slider and 'Rodar')")
+    panel = page.locator(".jp-Notebook .widget-vbox").filter(
+        has=page.locator(".widget-slider", has_text=slider)).filter(
+        has=page.locator("button", has_text="Rodar")).first
+    if page.evaluate(panel_state(slider))["measured"] is None:  # the panel has not run yet: run it once
+        panel.locator("button", has_text="Rodar").first.click()
+    _wait(page, panel_ran(slider), RUN_DONE_S, "the panel to show a figure and 'tempo medido'")
+    _wait(page, KERNEL_IDLE, RUN_DONE_S, "the kernel to be idle after the first run of the panel")
+    return panel
+
+
+def test_moving_a_slider_reruns_the_program_live(lab: Lab) -> None:
+    page = _run_all_cells(lab, NOTEBOOK, "browser")
+    try:
+        panel = _panel(page, SLIDER_TASK)
+        rerun = panel.locator("button", has_text="Rodar").first
+        before = page.evaluate(PANEL_STATE)
+        panel.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "browser-2-all-cells-ran.png"))
+
+        # move the slider with the keyboard: focus its handle, press the right arrow
+        panel.locator(".widget-slider", has_text=SLIDER_TASK).locator(".noUi-handle").first.click()
+        for _ in range(SLIDER_STEPS):
+            page.keyboard.press("ArrowRight")
+        _wait(page, "(old) => { const s = (" + PANEL_STATE + ")(); return !!s && s.readout !== old; }", 30,
+              f"the readout of the '{SLIDER_TASK}' slider to change", arg=before["readout"])
+
+        page.evaluate(WATCH_FRAMES)
+        rerun.click()
+        _wait(page, NEW_RUN, RUN_DONE_S, "a new final figure after moving the slider", arg=before["src"])
+        _wait(page, KERNEL_IDLE, RUN_DONE_S, "the kernel to be idle after the re-run")
+        after = page.evaluate(PANEL_STATE)
+        frames = page.evaluate("() => window.__conctutorFrames")
+        times = page.evaluate("() => window.__conctutorTimes")
+        last_frame = page.evaluate("() => window.__conctutorLastFrame || ''")
+        if last_frame:  # the last live frame the page showed, drawn alone
+            (ARTIFACTS / "browser-3-live-frame.svg").write_text(last_frame)
+            frame_page = lab.browser.new_page()
+            frame_page.set_content(f"<body style='margin:0'>{last_frame}</body>")
+            frame_page.locator("svg").screenshot(path=str(ARTIFACTS / "browser-3-live-frame.png"))
+            frame_page.close()
+        panel.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "browser-4-after-slider.png"))
+        panel.screenshot(path=str(ARTIFACTS / "browser-5-panel.png"))
+    finally:
+        page.close()
+        _stop_kernels(lab.url)
 
     scale = float(os.environ.get("CONCTUTOR_TIME_SCALE", "1") or 1)
     delta = SLIDER_STEPS * 0.1 * scale  # seconds the moved task now lasts longer
@@ -364,3 +448,54 @@ def test_moving_a_slider_reruns_the_program_live(tmp_path: Path) -> None:
     print(f"live frames seen by the browser (spans|clock): {frames}; {rate:.1f} per second")
     assert after["ideal"] == pytest.approx(before["ideal"] + delta, abs=0.011 + 0.01 * delta), (before, after)
     assert after["measured"] > before["measured"] + delta / 2, (before, after)
+
+
+QUEUE_SLIDER = "consumidores"
+"""The slider of notebook 05's producer/consumer panel that the test moves (from 2 down to 1)."""
+QUEUE_ITEMS, QUEUE_HANDLE_S = 20, 0.060
+"""The panel's defaults: 20 items, 60 ms to handle each (not scaled by CONCTUTOR_TIME_SCALE)."""
+
+ERROR_OUTPUTS = ".jp-Notebook .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+FIGURES = ".jp-Notebook .jp-Cell-outputArea img"
+
+
+def test_queue_notebook_runs_and_its_panel_reruns_with_one_consumer(lab: Lab) -> None:
+    page = _run_all_cells(lab, QUEUE_NOTEBOOK, "browser-05")
+    try:
+        errors = page.locator(ERROR_OUTPUTS)
+        assert errors.count() == 0, f"a cell wrote an error:\n{errors.first.inner_text()[-2000:]}"
+        figures = page.locator(FIGURES).count()
+        page.screenshot(path=str(ARTIFACTS / "browser-05-2-all-cells-ran.png"))
+
+        panel = _panel(page, QUEUE_SLIDER)
+        before = page.evaluate(panel_state(QUEUE_SLIDER))
+        # one consumer instead of two: focus the slider's handle, one step left
+        panel.locator(".widget-slider", has_text=QUEUE_SLIDER).locator(".noUi-handle").first.click()
+        page.keyboard.press("ArrowLeft")
+        _wait(page, "(old) => { const s = (" + panel_state(QUEUE_SLIDER) + ")(); return !!s && s.readout !== old; }",
+              30, f"the readout of the '{QUEUE_SLIDER}' slider to change", arg=before["readout"])
+        page.evaluate(WATCH_FRAMES)
+        panel.locator("button", has_text="Rodar").first.click()
+        _wait(page, new_run(QUEUE_SLIDER), RUN_DONE_S, "a new final figure after moving the slider", arg=before["src"])
+        _wait(page, KERNEL_IDLE, RUN_DONE_S, "the kernel to be idle after the re-run")
+        after = page.evaluate(panel_state(QUEUE_SLIDER))
+        frames = page.evaluate("() => window.__conctutorFrames")
+        last_frame = page.evaluate("() => window.__conctutorLastFrame || ''")
+        if last_frame:
+            (ARTIFACTS / "browser-05-3-live-frame.svg").write_text(last_frame)
+        panel.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "browser-05-4-after-slider.png"))
+        panel.screenshot(path=str(ARTIFACTS / "browser-05-5-panel.png"))
+        errors_after = errors.count()
+    finally:
+        page.close()
+        _stop_kernels(lab.url)
+
+    assert figures >= _saved_figures(QUEUE_NOTEBOOK), f"{figures} figures in the browser"
+    assert errors_after == 0, "the panel's re-run wrote an error"
+    assert (before["readout"], after["readout"]) == ("2", "1"), (before, after)
+    assert after["src"] != before["src"], "the figure did not change"
+    assert frames, "no live frame (SVG) appeared in the browser while the panel ran"
+    # two consumers need at least 20 × 60 ms / 2; one consumer handles the 20 items one after another
+    assert before["measured"] >= QUEUE_ITEMS * QUEUE_HANDLE_S / 2 - 0.01, before
+    assert after["measured"] >= QUEUE_ITEMS * QUEUE_HANDLE_S - 0.01, (before, after)
