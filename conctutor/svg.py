@@ -22,7 +22,7 @@ from html import escape
 import numpy as np
 
 from .model import STATES, STATUSES, State, Status
-from .scene import RUNNING_CODE, Scene, br, hatch_of, lighten, nice_ceiling, to_hex
+from .scene import RUNNING_CODE, Scene, SeriesStrip, br, hatch_of, lighten, nice_ceiling, to_hex
 from .themes import Theme
 
 MAX_CPU_COLUMNS = 240
@@ -74,7 +74,10 @@ def render(scene: Scene) -> str:
     strip = scene.cpu
     n_cores = strip.cores if strip is not None else 0
     core_h = max(scene.cpu_height * th.dpi / max(n_cores, 1), tick * 1.1) if strip is not None else 0.0
-    cpu_top = top + lanes_h + tick * 0.8 + big * 1.4
+    # under the lanes: one strip per watched number, then the CPU strip, each under its title
+    series_h = max(scene.series_height * th.dpi / len(scene.series), tick * 2.5) if scene.series else 0.0
+    series_top = top + lanes_h + tick * 0.8 + big * 1.4
+    cpu_top = series_top + len(scene.series) * (series_h + big * 1.4)
     cpu_h = n_cores * core_h
     legend_top = cpu_top + cpu_h + tick * 2.4 + font * 1.9
     legend_rows = math.ceil(len(scene.legend) / max(1, int(plot_width // (font * 9))))
@@ -140,6 +143,9 @@ def render(scene: Scene) -> str:
             f'fill="{th.text_color}">{escape(strip.title)}</text>'
         )
         out.extend(_cpu_strip(scene, x, cpu_top, core_h, left, plot_width, tick))
+    for k, watched in enumerate(scene.series):
+        strip_top = series_top + k * (series_h + big * 1.4)
+        out.extend(_series_strip(watched, scene, x, strip_top, series_h, left, tick))
     if scene.live:
         now = x(scene.now)
         out.append(
@@ -190,6 +196,36 @@ def _bars(scene: Scene, x: Callable[[float], float], top: float, lane_h: float) 
         y = top + lane * lane_h + lane_h / 2 + size * 0.35
         out.append(f'<text x="{x(center):.1f}" y="{y:.1f}" font-size="{size:.1f}" text-anchor="middle" '
                    f'fill="{th.text_color}" stroke="white" stroke-width="3" paint-order="stroke">{escape(text)}</text>')
+    return out
+
+
+def _series_strip(watched: SeriesStrip, scene: Scene, x: Callable[[float], float], top: float, height: float,
+                  left: float, tick: float) -> list[str]:
+    """A watched number as a filled step line, with its title above and its top value at the left."""
+    th = scene.theme
+    base = top + height
+    out = [
+        f'<text x="{left:.1f}" y="{top - tick * 0.6:.1f}" font-size="{_px(th.small_size, th):.1f}" '
+        f'fill="{th.text_color}">{escape(watched.name)}</text>',
+        f'<line x1="{left:.1f}" y1="{base:.1f}" x2="{x(scene.t_end):.1f}" y2="{base:.1f}" '
+        f'stroke="{th.grid_color}" stroke-width="0.8"/>',
+        f'<text x="{left - 8:.1f}" y="{top + tick * 0.35:.1f}" font-size="{tick:.1f}" text-anchor="end" '
+        f'fill="{th.text_color}">{br(watched.top, 0)}</text>',
+        f'<text x="{left - 8:.1f}" y="{base + tick * 0.35:.1f}" font-size="{tick:.1f}" text-anchor="end" '
+        f'fill="{th.text_color}">0</text>',
+    ]
+    if not len(watched.times):
+        return out
+    times = [*watched.times.tolist(), max(scene.now, float(watched.times[-1]))]
+    values = watched.values.tolist()
+
+    def y(value: float) -> float:
+        return base - min(max(value / watched.top, 0.0), 1.0) * height
+
+    steps = " ".join(f"{x(times[i]):.1f},{y(v):.1f} {x(times[i + 1]):.1f},{y(v):.1f}" for i, v in enumerate(values))
+    out.append(f'<polygon points="{x(times[0]):.1f},{base:.1f} {steps} {x(times[-1]):.1f},{base:.1f}" '
+               f'fill="{th.cpu_color}" fill-opacity="0.25" stroke="none"/>')
+    out.append(f'<polyline points="{steps}" fill="none" stroke="{th.cpu_color}" stroke-width="1.2"/>')
     return out
 
 

@@ -134,3 +134,16 @@ def test_perfetto_has_a_counter_track_per_watched_number(tmp_path):
     events = json.loads(path.read_text(encoding="utf-8"))["traceEvents"]
     counters = [e for e in events if e["ph"] == "C" and e["name"] == "itens na fila"]
     assert [e["args"]["valor"] for e in counters] == list(timeline.series[0].values)
+
+
+def test_the_live_frames_draw_the_watched_numbers_too():
+    from conctutor.scene import build_scene
+    from conctutor.svg import render
+
+    fila: queue.Queue = queue.Queue()
+    with record(watch={"itens na fila": fila.qsize}) as timeline:
+        _fill_then_drain(fila, 5)
+        during = render(build_scene(timeline.snapshot()))
+    after = render(build_scene(timeline.final))
+    for frame in (during, after):
+        assert "itens na fila" in frame and "<polyline" in frame
