@@ -85,6 +85,9 @@ class Collector:
         self.quiet = quiet
         self.is_open = True
         self.memory_sinks: list[MemorySink] = []
+        self.home_tasks: set[Any] = set()
+        """The asyncio tasks that entered a ``record()`` block of this recording (a notebook cell runs
+        in one): what they run shows in their thread's own lane; only the tasks they start get lanes."""
         self._local = threading.local()
         self._sink_ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -249,7 +252,8 @@ class Task:
         except AttributeError:
             sink = collector._new_sink()
         aio = _modules.get("asyncio")  # inline: this runs on every recorded call
-        seq = sink.begin(self, _asyncio_lane(sink, aio) if aio is not None and aio._get_running_loop() else 0)
+        seq = sink.begin(self, _asyncio_lane(collector, sink, aio) if aio is not None and aio._get_running_loop()
+                         else 0)
         try:
             result = self.__wrapped__(*args, **kwargs)
         except Exception as error:
@@ -324,7 +328,8 @@ class ChapterTask(Task):
             return self.__wrapped__(*args, segundos=seconds, **kwargs)
         sink = collector.sink()
         aio = _modules.get("asyncio")
-        seq = sink.begin(self, _asyncio_lane(sink, aio) if aio is not None and aio._get_running_loop() else 0, seconds)
+        seq = sink.begin(self, _asyncio_lane(collector, sink, aio) if aio is not None and aio._get_running_loop()
+                         else 0, seconds)
         local = _running
         previous = getattr(local, "span", None)
         local.span = (sink, seq)
@@ -446,7 +451,8 @@ async def _recorded(task: Task, coroutine: Any, seconds: float = NO_SECONDS) -> 
         return await coroutine
     sink = collector.sink()
     current = _current_asyncio_task()
-    lane = sink.lane_for(current.get_name()) if current is not None else sink.lane
+    lane = sink.lane_for(current.get_name()) if current is not None and current not in collector.home_tasks \
+        else sink.lane
     seq = sink.begin(task, lane, seconds)
     token = _async_span.set((sink, seq))
     try:
@@ -466,14 +472,17 @@ async def _recorded(task: Task, coroutine: Any, seconds: float = NO_SECONDS) -> 
 _modules = sys.modules
 
 
-def _asyncio_lane(sink: Sink, asyncio: Any) -> int:
+def _asyncio_lane(collector: Collector, sink: Sink, asyncio: Any) -> int:
     """The lane of the asyncio task running now in this thread (a loop runs here), or 0 (the thread's own).
 
     A plain function called from a coroutine then shows in that task's lane,
-    where it holds the loop.
+    where it holds the loop. The task that entered the ``record()`` block (in
+    a notebook, the cell's own) keeps the thread's lane.
     """
     current = asyncio.current_task()
-    return sink.lane_for(current.get_name()) if current is not None else 0
+    if current is None or current in collector.home_tasks:
+        return 0
+    return sink.lane_for(current.get_name())
 
 
 def _current_asyncio_task() -> Any:

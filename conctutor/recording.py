@@ -330,6 +330,10 @@ def record(
         recording.quiet = recording.quiet or quiet
     if quiet:
         _quiet_begin()
+    home = recorder._current_asyncio_task()  # in a notebook, the cell's task: its calls keep the thread's lane
+    added_home = home is not None and home not in recording.home_tasks
+    if added_home:
+        recording.home_tasks.add(home)
     timeline = LiveTimeline(recording, perf_counter_ns())
     if view is not None:
         view.start(timeline)
@@ -337,6 +341,8 @@ def record(
         yield timeline
     finally:
         end_ns = perf_counter_ns()
+        if added_home:
+            recording.home_tasks.discard(home)
         if view is not None:
             view.stop()  # before the recording closes: the drawing thread reads it
         if quiet:

@@ -516,3 +516,21 @@ def test_a_plain_task_called_from_a_coroutine_shows_in_that_asyncio_tasks_lane()
     assert len({s.thread_id for s in spans}) == 1
     first, second = spans
     assert second.start >= first.end - 1e-3  # one after the other: the loop was held
+
+
+def test_the_task_that_entered_record_keeps_the_threads_lane():
+    # a notebook cell runs inside the kernel's asyncio task: its own calls are "principal",
+    # only the tasks it starts get lanes of their own
+    from conctutor import aio
+
+    async def cell() -> None:
+        with record() as timeline:
+            calcula(0.01)
+            await aio.grava_log(0.01)
+            await asyncio.gather(aio.grava_log(0.01), aio.grava_log(0.01))
+        workers = [span.worker for span in timeline.spans]
+        assert workers[:2] == ["principal", "principal"]
+        assert len(set(workers[2:])) == 2 and all(" · Task-" in w for w in workers[2:])
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        asyncio.run(cell())
