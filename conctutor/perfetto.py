@@ -52,39 +52,49 @@ def trace_events(timeline: Timeline) -> list[str]:
         for lane in lanes:
             out.append(_meta("thread_name", pid, tid_of[lane], name=timeline.labels[lane]))
             out.append(_meta("thread_sort_index", pid, tid_of[lane], sort_index=tid_of[lane]))
+    # Everything that repeats is turned into JSON text once: per task name, per lane, per state.
     names = [_json(name) for name in timeline.names]
     kinds = [_json(str(kind)) for kind in timeline.kinds]
-    start_us = np.round(c.start * 1e6, 3).tolist()
-    end_us = np.round(c.end * 1e6, 3).tolist()
-    seg_start = np.round(c.seg_start * 1e6, 3).tolist()
-    seg_end = np.round(c.seg_end * 1e6, 3).tolist()
-    seg_state = c.seg_state.tolist()
-    offsets = c.seg_offsets.tolist()
     statuses = [_json(str(status)) for status in STATUSES]
     labels = [_json(label) for label in timeline.labels]
+    state_names = [_json(RUNNING_SLICE if code == RUNNING_STATE else str(state)) for code, state in enumerate(STATES)]
+    span_a, span_b = np.round(c.start * 1e6, 3), np.round(c.end * 1e6, 3)
+    start_us = span_a.tolist()
+    # segments clamped into their span so rounding never breaks the nesting
+    parent = np.repeat(np.arange(len(c)), np.diff(c.seg_offsets))
+    seg_a = np.clip(np.round(c.seg_start * 1e6, 3), span_a[parent], span_b[parent])
+    seg_b = np.clip(np.round(c.seg_end * 1e6, 3), seg_a, span_b[parent])
+    seg_start = seg_a.tolist()
+    seg_dur = np.maximum(np.round(seg_b - seg_a, 3), 0.0).tolist()
+    seg_state = c.seg_state.tolist()
+    offsets = c.seg_offsets.tolist()
+    durations = np.maximum(np.round(span_b - span_a, 3), 0.0).tolist()
     lane_list, name_list, status_list = c.lane.tolist(), c.name.tolist(), c.status.tolist()
     cpu_list, seconds_list = c.cpu.tolist(), c.seconds.tolist()
+    heads: dict[tuple[int, int], str] = {}
+    middles: dict[tuple[int, int, int], str] = {}
+    segment_tails: dict[tuple[int, int], str] = {}
+    errors = timeline.errors
     for i in range(len(c)):
-        lane = lane_list[i]
-        pid, tid = timeline.lanes[lane].pid, tid_of[lane]
-        a, b = start_us[i], end_us[i]
+        lane, name, status = lane_list[i], name_list[i], status_list[i]
+        head = heads.get((lane, name))
+        if head is None:
+            pid, tid = timeline.lanes[lane].pid, tid_of[lane]
+            head = heads[(lane, name)] = f'{{"name":{names[name]},"cat":{kinds[name]},"ph":"X","ts":'
+            segment_tails[(lane, name)] = f',"pid":{pid},"tid":{tid},"args":{{"tarefa":{names[name]}}}}}'
+        middle = middles.get((lane, name, status))
+        if middle is None:
+            pid, tid = timeline.lanes[lane].pid, tid_of[lane]
+            middle = middles[(lane, name, status)] = (
+                f',"pid":{pid},"tid":{tid},"args":{{"status":{statuses[status]},"worker":{labels[lane]},"cpu_time":')
         seconds = "null" if seconds_list[i] != seconds_list[i] else repr(seconds_list[i])
-        error = _json(timeline.errors.get(i, ""))
-        out.append(
-            f'{{"name":{names[name_list[i]]},"cat":{kinds[name_list[i]]},"ph":"X","ts":{a},'
-            f'"dur":{max(0.0, round(b - a, 3))},'
-            f'"pid":{pid},"tid":{tid},"args":{{"status":{statuses[status_list[i]]},"cpu_time":{cpu_list[i]!r},'
-            f'"seconds":{seconds},"error":{error},"worker":{labels[lane]}}}}}'
-        )
+        error = _json(errors[i]) if i in errors else '""'
+        out.append(f'{head}{start_us[i]!r},"dur":{durations[i]!r}{middle}{cpu_list[i]!r},"seconds":{seconds},'
+                   f'"error":{error}}}}}')
+        segment_tail = segment_tails[(lane, name)]
         for k in range(offsets[i], offsets[i + 1]):
-            state = seg_state[k]
-            # clamp into the parent so rounding never breaks the nesting
-            sa, sb = min(max(seg_start[k], a), b), min(max(seg_end[k], a), b)
-            label = RUNNING_SLICE if state == RUNNING_STATE else str(STATES[state])
-            out.append(
-                f'{{"name":{_json(label)},"cat":"estado","ph":"X","ts":{sa},"dur":{max(0.0, round(sb - sa, 3))},'
-                f'"pid":{pid},"tid":{tid},"args":{{"tarefa":{names[name_list[i]]}}}}}'
-            )
+            out.append(f'{{"name":{state_names[seg_state[k]]},"cat":"estado","ph":"X","ts":{seg_start[k]!r},'
+                       f'"dur":{seg_dur[k]!r}{segment_tail}')
     cpu = timeline.cpu
     if cpu.times:
         cpu_pid = max(pids, default=0) + 1
