@@ -168,7 +168,8 @@ def plot_stacked(
                             f"recebido {type(timeline).__name__}")
         runs[str(title)] = timeline
     th = get_theme(theme)
-    scenes = [build_scene(t, title=title, theme=th, cpu=cpu) for title, t in runs.items()]
+    longest = max(max(t.makespan, float(t.columns.end.max()) if len(t) else 0.0) for t in runs.values())
+    scenes = [build_scene(t, title=title, theme=th, cpu=cpu, axis_until=longest) for title, t in runs.items()]
     figure_width = width if width is not None else th.figure_width
     heights = [scene.height for scene in scenes]
     root = TimelineFigure(figsize=(figure_width, sum(heights)), dpi=th.dpi, facecolor=th.background)
@@ -180,6 +181,16 @@ def plot_stacked(
         draw_scene(scene, subfigure)
         for ax in subfigure.axes:
             ax.set_xlim(0, t_end * 1.01)
+    # Lane labels differ in width, so each run's axes start elsewhere: lay the figure out once,
+    # then freeze it with every time axis between the same left and right edges.
+    root.canvas.draw()
+    axes = [ax for subfigure in subfigures for ax in subfigure.axes]
+    left = max(ax.get_position().x0 for ax in axes)
+    right = min(ax.get_position().x1 for ax in axes)
+    root.set_layout_engine("none")
+    for ax in axes:
+        box = ax.get_position()
+        ax.set_position((left, box.y0, right - left, box.height))
     return root
 
 

@@ -248,6 +248,7 @@ def build_scene(
     figsize: object = None,
     cpu: bool = True,
     series: bool = True,
+    axis_until: float | None = None,
 ) -> Scene:
     """The layout of `timeline` (see the module docstring). Bad options raise here, clearly."""
     th = get_theme(theme)
@@ -327,6 +328,7 @@ def build_scene(
     label_every = max(1, math.ceil(lane_font * 1.1 / max(lane_pt, 1e-9)))
 
     t_end = axis_end(timeline) if live else max(timeline.makespan, float(c.end.max()) if n else 0.0)
+    t_end = max(t_end, axis_until or 0.0)  # a longer shared axis (runs drawn one above another)
     t_end = t_end if t_end > 0 else 1.0
 
     # task names on bars wide enough to hold them
