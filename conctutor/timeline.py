@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .chapter import DEPENDS_ON
-from .model import RUNNING_STATE, STATES, STATUSES, CpuUsage, Kind, Lane, Series, Span, State
+from .model import RUNNING_STATE, STATES, STATUSES, CpuUsage, Kind, Lane, Series, Span, State, Status
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -630,7 +630,8 @@ def _event_segments(raw: RawSpan, stop: int, finished: bool) -> list[tuple[int, 
 def _own_lengths(timeline: Timeline) -> np.ndarray:
     c = timeline.columns
     own = c.end - c.start
-    known = ~np.isnan(c.seconds)
+    # the duration asked for counts for a task that finished or still runs; one cut short took what it took
+    known = ~np.isnan(c.seconds) & np.isin(c.status, [_STATUS[Status.OK], _STATUS[Status.RUNNING]])
     own = np.where(known, np.nan_to_num(c.seconds), own)
     measured = np.array([timeline.kinds[i] == Kind.MEASURED for i in c.name.tolist()], dtype=bool)
     if measured.any():

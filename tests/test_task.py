@@ -534,3 +534,17 @@ def test_the_task_that_entered_record_keeps_the_threads_lane():
 
     with contextlib.redirect_stdout(io.StringIO()):
         asyncio.run(cell())
+
+
+def test_a_task_cut_short_counts_in_the_ideal_time_for_what_it_took():
+    async def forgotten() -> None:
+        asyncio.get_running_loop().create_task(grava_log(segundos=5.0 / float(os.environ["CONCTUTOR_TIME_SCALE"])))
+        await asyncio.sleep(0.05)  # the loop ends and cancels the task, which asked for 5 s
+
+    from conctutor.aio import grava_log
+
+    with contextlib.redirect_stdout(io.StringIO()), record() as timeline:
+        asyncio.run(forgotten())
+    (span,) = timeline.spans
+    assert span.status == "interrupted"
+    assert timeline.ideal_time < 1.0
