@@ -3,7 +3,9 @@
 `calcula(segundos)` does a *fixed amount of work*: ``segundos`` times the rate
 measured here. The rate is measured once per machine and interpreter and kept
 in a small JSON file (``~/.cache/conctutor/calibration.json``, or
-``$CONCTUTOR_CACHE_DIR``), so importing conctutor never re-measures.
+``$CONCTUTOR_CACHE_DIR``); importing conctutor never measures, and the first
+`calcula` of a process only checks quickly that the machine still runs at the
+cached rate (worker processes are sent the rate and check nothing).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ import time
 
 TRIAL_ITERATIONS = 100_000
 TRIALS = 7
+QUICK_TRIALS = 3
+"""Trials of the check that a cached rate still holds (about 30 ms)."""
+STALE_TOLERANCE = 0.15
+"""A cached rate more than this far (15 %) from the quick check is measured again."""
 
 _rate: float | None = None
 
@@ -36,14 +42,14 @@ def spin(iterations: int, x: int = 1) -> int:
     return x
 
 
-def measure() -> float:
+def measure(trials: int = TRIALS) -> float:
     """Iterations per second of `spin`, best of several short trials.
 
     The best trial is the one least disturbed by other programs, which is the
     closest to "running alone on one core".
     """
     best = float("inf")
-    for _ in range(TRIALS):
+    for _ in range(trials):
         started = time.perf_counter()
         spin(TRIAL_ITERATIONS)
         best = min(best, time.perf_counter() - started)
@@ -97,7 +103,10 @@ def iterations_per_second() -> float:
     if _rate is None:
         data = _read_cache()
         cached = data.get(_machine_key(), {}).get("iterations_per_second")
-        if isinstance(cached, (int, float)) and cached > 0:
+        # A virtual machine's speed drifts (other tenants, power limits): a quick check keeps
+        # a stale rate from making calcula(1.0) take 1.5 s.
+        if isinstance(cached, (int, float)) and cached > 0 and \
+                abs(measure(QUICK_TRIALS) / cached - 1) <= STALE_TOLERANCE:
             _rate = float(cached)
         else:
             _rate = measure()

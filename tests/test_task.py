@@ -548,3 +548,14 @@ def test_a_task_cut_short_counts_in_the_ideal_time_for_what_it_took():
     (span,) = timeline.spans
     assert span.status == "interrupted"
     assert timeline.ideal_time < 1.0
+
+
+def test_a_stale_cached_calibration_is_measured_again(tmp_path, monkeypatch):
+    from conctutor import calibration
+
+    monkeypatch.setenv("CONCTUTOR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(calibration, "_rate", None)
+    calibration._write_cache({calibration._machine_key(): {"iterations_per_second": 1.0}})  # far too slow
+    rate = calibration.iterations_per_second()
+    assert rate > 1000
+    assert calibration._read_cache()[calibration._machine_key()]["iterations_per_second"] == rate
