@@ -183,7 +183,9 @@ def plot_stacked(
             ax.set_xlim(0, t_end * 1.01)
     # Lane labels differ in width, so each run's axes start elsewhere: lay the figure out once,
     # then freeze it with every time axis between the same left and right edges.
-    root.canvas.draw()
+    engine = root.get_layout_engine()
+    assert engine is not None
+    engine.execute(root)
     axes = [ax for subfigure in subfigures for ax in subfigure.axes]
     left = max(ax.get_position().x0 for ax in axes)
     right = min(ax.get_position().x1 for ax in axes)
