@@ -394,3 +394,19 @@ def test_many_cores_become_shaded_rows(threads_timeline):
 def test_bad_options_fail_at_the_call_with_a_clear_message(threads_timeline, options, error, message):
     with pytest.raises(error, match=message):
         plot_timeline(threads_timeline, **options)
+
+
+def test_the_png_a_notebook_shows_is_the_saved_figure_and_keeps_its_layout_engine(threads_timeline):
+    import io
+
+    import numpy as np
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+    from PIL import Image
+
+    fig = threads_timeline.plot()
+    shown = fig._repr_png_()
+    assert isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine)
+    saved = io.BytesIO()
+    fig.savefig(saved, format="png", dpi=fig.dpi, facecolor=fig.get_facecolor())
+    a, b = (np.asarray(Image.open(io.BytesIO(data))) for data in (shown, saved.getvalue()))
+    assert a.shape == b.shape and (a == b).all()
