@@ -203,7 +203,9 @@ def plot_stacked(
     axes = [ax for subfigure in subfigures for ax in subfigure.axes]
     left = max(ax.get_position().x0 for ax in axes)
     right = min(ax.get_position().x1 for ax in axes)
-    root.set_layout_engine("none")
+    # no engine at all from now on (not even a placeholder, which makes savefig draw twice)
+    root.set_layout_engine(None if not (rcParams["figure.autolayout"] or rcParams["figure.constrained_layout.use"])
+                           else "none")
     for ax in axes:
         box = ax.get_position()
         ax.set_position((left, box.y0, right - left, box.height))
