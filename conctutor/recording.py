@@ -76,9 +76,10 @@ class Recording(recorder.Collector):
         self.thread_states: dict[tuple[int, int], list[tuple[int, State | None]]] = {}
         self._cpu_samples: list[sampling.CpuSample] = []
         self._cursors = [0, 0]
-        self.watcher = watcher
+        self.watchers: list[Watcher] = []
+        """The numbers watched: one `Watcher` per block that asked (inner blocks may add theirs)."""
         if watcher is not None:
-            watcher.start()
+            self.add_watcher(watcher)
 
     def _read(self) -> None:
         """Bring the assembler up to date with every sink (call with the read lock held)."""
@@ -98,6 +99,14 @@ class Recording(recorder.Collector):
                     (sample.t_ns, _STATE_OF[sample.state]))
             cpu, self._cursors[1] = sampling.read_cpu(self.directory, self._cursors[1])
             self._cpu_samples.extend(cpu)
+
+    def add_watcher(self, watcher: Watcher) -> None:
+        """Start watching more numbers (one block at a time; the ones a finished block watched stay)."""
+        if any(w.stopped_ns is None for w in self.watchers):
+            raise ValueError("watch: este bloco está dentro de outro record() que já observa números; "
+                             "passe todos no mesmo watch")
+        self.watchers.append(watcher)
+        watcher.start()
 
     def cpu_usage(self, origin_ns: int) -> CpuUsage:
         """Per-core use since the recording started, in seconds from `origin_ns`."""
@@ -123,7 +132,8 @@ class Recording(recorder.Collector):
             now = perf_counter_ns() if stop_ns is None else stop_ns
             open_status = Status.INTERRUPTED if final else Status.RUNNING
             raws = self._assembler.finished + self._assembler.open_spans(now, open_status)
-            series = self.watcher.series(origin_ns, now) if self.watcher is not None else ()
+            series = tuple(s for w in self.watchers if w.stopped_ns is None or w.stopped_ns >= origin_ns
+                           for s in w.series(origin_ns, now))
             return build(raws, self._assembler.lanes, self._assembler.tasks, origin_ns, now, self.owner_pid,
                          self.cpu_usage(origin_ns), live=not final, thread_states=self.thread_states,
                          sampled=self.sampler.available, series=series)
@@ -132,8 +142,8 @@ class Recording(recorder.Collector):
         """Stop sampling, read the workers' last events and remove the directory."""
         if self.cpu is not None:
             self.cpu.stop()
-        if self.watcher is not None:
-            self.watcher.stop()
+        for watcher in self.watchers:
+            watcher.stop()
         self.sampler.stop()
         with self._read_lock:
             self._read()
@@ -315,11 +325,7 @@ def record(
     watcher = Watcher(watched, watch_every) if watched else None
     if nested and watcher is not None:
         assert isinstance(previous, Recording)
-        if previous.watcher is not None:
-            raise ValueError("watch: este bloco está dentro de outro record() que já observa números; "
-                             "passe todos no mesmo watch")
-        previous.watcher = watcher
-        watcher.start()
+        previous.add_watcher(watcher)
     recording = previous if nested else Recording(interval, overrides, quiet, watcher)
     assert isinstance(recording, Recording)
     token = None if nested else recorder.enter(recording)

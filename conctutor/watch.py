@@ -84,6 +84,8 @@ class Watcher:
         self._samples: dict[str, list[tuple[int, float]]] = {name: [] for name in self._functions}
         self._failed: dict[str, str] = {}
         self._stop = threading.Event()
+        self.stopped_ns: int | None = None
+        """When `stop` was called (``perf_counter_ns``), or None while it watches."""
         self._thread = threading.Thread(target=self._run, name="conctutor-watch", daemon=True)
 
     def start(self) -> None:
@@ -112,10 +114,13 @@ class Watcher:
             self._read_all()
 
     def stop(self) -> None:
+        if self.stopped_ns is not None:
+            return
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
         self._read_all()
+        self.stopped_ns = perf_counter_ns()
 
     def series(self, origin_ns: int, stop_ns: int) -> tuple[Series, ...]:
         """The readings between `origin_ns` and `stop_ns`, in seconds from `origin_ns`.

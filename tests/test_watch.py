@@ -147,3 +147,17 @@ def test_the_live_frames_draw_the_watched_numbers_too():
     after = render(build_scene(timeline.final))
     for frame in (during, after):
         assert "itens na fila" in frame and "<polyline" in frame
+
+
+def test_two_inner_blocks_one_after_the_other_may_each_watch_their_own_number():
+    primeira: queue.Queue = queue.Queue()
+    segunda: queue.Queue = queue.Queue()
+    with record() as outer:
+        with record(watch={"primeira": primeira.qsize}) as one:
+            _fill_then_drain(primeira, 3)
+        with record(watch={"segunda": segunda.qsize}) as two:
+            _fill_then_drain(segunda, 4)
+    assert [s.name for s in one.series] == ["primeira"]
+    assert [s.name for s in two.series] == ["segunda"]
+    assert [s.name for s in outer.series] == ["primeira", "segunda"]
+    assert max(two.series[0].values) >= 4
