@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 
 # json, platform and tempfile are imported where the cache is read or written:
@@ -25,6 +26,18 @@ STALE_TOLERANCE = 0.15
 """A cached rate more than this far (15 %) from the quick check is measured again."""
 
 _rate: float | None = None
+_measuring = threading.Lock()
+"""One thread measures; the others wait for its result (measuring side by side, under the GIL,
+would halve every trial and cache a wrong rate)."""
+
+
+def _new_lock_in_child() -> None:
+    global _measuring
+    _measuring = threading.Lock()  # one held by another thread at the fork would stay held in the child
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 WORK_UNIT = "v2"
@@ -100,7 +113,11 @@ def _write_cache(data: dict) -> None:
 def iterations_per_second() -> float:
     """The calibrated rate: from memory, else from the cache file, else measured now."""
     global _rate
-    if _rate is None:
+    if _rate is not None:
+        return _rate
+    with _measuring:
+        if _rate is not None:
+            return _rate
         data = _read_cache()
         cached = data.get(_machine_key(), {}).get("iterations_per_second")
         # A virtual machine's speed drifts (other tenants, power limits): a quick check keeps

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -192,9 +193,14 @@ def plot_stacked(
     subfigures = root.subfigures(len(scenes), 1, height_ratios=heights, squeeze=False)[:, 0]
     t_end = max(scene.t_end for scene in scenes)
     for subfigure, scene in zip(subfigures, scenes):
-        draw_scene(scene, subfigure)
+        draw_scene(scene, subfigure, legend=False)
         for ax in subfigure.axes:
             ax.set_xlim(0, t_end * 1.01)
+    # one legend for all the runs: every entry any of them needs, once
+    entries = {(entry.style, entry.label): entry for scene in scenes for entry in scene.legend}
+    order = {"task": 0, "running": 1, "waiting": 2, "marker": 3}
+    merged = sorted(entries.values(), key=lambda entry: order.get(entry.style, 4))
+    _legend(root, replace(scenes[0], legend=tuple(merged)))
     # Lane labels differ in width, so each run's axes start elsewhere: lay the figure out once,
     # then freeze it with every time axis between the same left and right edges.
     engine = root.get_layout_engine()
@@ -212,8 +218,8 @@ def plot_stacked(
     return root
 
 
-def draw_scene(scene: Scene, fig: Figure | SubFigure | None = None) -> Figure:
-    """Draw a `Scene` into a new `TimelineFigure`, or into `fig`."""
+def draw_scene(scene: Scene, fig: Figure | SubFigure | None = None, legend: bool = True) -> Figure:
+    """Draw a `Scene` into a new `TimelineFigure`, or into `fig` (with its legend unless told not to)."""
     th = scene.theme
     figure: Figure | SubFigure
     root: Figure
@@ -261,7 +267,8 @@ def draw_scene(scene: Scene, fig: Figure | SubFigure | None = None) -> Figure:
     if scene.empty_message:
         ax.text(0.5, 0.5, scene.empty_message, transform=ax.transAxes, ha="center", va="center",
                 fontsize=th.font_size, color=th.text_color, style="italic")
-    _legend(figure, scene)
+    if legend:
+        _legend(figure, scene)
     return figure if isinstance(figure, Figure) else root
 
 

@@ -326,6 +326,8 @@ class ChapterTask(Task):
         args, seconds, collector = self._prepare(args, kwargs)
         if collector is None:
             return self.__wrapped__(*args, segundos=seconds, **kwargs)
+        if self.kind is Kind.CPU:
+            settings.calibration_rate()  # a first measurement (or check) must not count in the span
         sink = collector.sink()
         aio = _modules.get("asyncio")
         seq = sink.begin(self, _asyncio_lane(collector, sink, aio) if aio is not None and aio._get_running_loop()

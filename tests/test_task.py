@@ -559,3 +559,25 @@ def test_a_stale_cached_calibration_is_measured_again(tmp_path, monkeypatch):
     rate = calibration.iterations_per_second()
     assert rate > 1000
     assert calibration._read_cache()[calibration._machine_key()]["iterations_per_second"] == rate
+
+
+def test_the_first_calcula_of_two_threads_measures_once_and_outside_the_spans(tmp_path, monkeypatch):
+    from conctutor import calibration
+
+    monkeypatch.setenv("CONCTUTOR_CACHE_DIR", str(tmp_path))  # nothing cached: a full measurement
+    monkeypatch.setattr(calibration, "_rate", None)
+    finished: list[int] = []
+    real_measure = calibration.measure
+
+    def measure(*args: int) -> float:
+        rate = real_measure(*args)
+        finished.append(time.perf_counter_ns())
+        return rate
+
+    monkeypatch.setattr(calibration, "measure", measure)
+    with record() as timeline, concurrent.futures.ThreadPoolExecutor(2) as executor:
+        for future in [executor.submit(calcula, 0.02) for _ in range(2)]:
+            future.result()
+    assert len(finished) == 1
+    measured_at = (finished[0] - timeline._origin_ns) / 1e9
+    assert measured_at <= min(span.start for span in timeline.spans) + 1e-4  # before either span began
