@@ -1,11 +1,12 @@
 """The workloads of the comparison notebook (08): real I/O and two kinds of computing.
 
-    with servidor_lento(atraso=0.5) as url:      # an HTTP server on 127.0.0.1
+    with ServidorLento(atraso=0.5) as url:       # an HTTP server on 127.0.0.1
         baixa(url)                                # waits about 0.5 s for the answer
 
-* `servidor_lento`: a small HTTP server in this process (daemon threads)
-  that answers every request after `atraso` seconds. Real sockets, real
-  waiting: not ``time.sleep`` in the task.
+* `ServidorLento`: a small HTTP server in this process (daemon threads)
+  that answers every request after `atraso` seconds; ``.url`` and ``.para()``
+  for a notebook, ``with`` for a script. Real sockets, real waiting: not
+  ``time.sleep`` in the task.
 * `baixa` / `baixa_async`: fetch a URL with `urllib` / with asyncio streams.
 * `resume`: SHA-256 of a buffer of zeros, C code that releases the GIL while
   it hashes, so it runs in parallel in threads (unlike `calcula`).
@@ -17,7 +18,6 @@ forkserver can import them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import http.server
 import numbers
@@ -25,7 +25,6 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 
 from .recorder import task
 
@@ -56,25 +55,39 @@ class _SlowHandler(http.server.BaseHTTPRequestHandler):
         pass  # no line per request in the notebook
 
 
-@contextlib.contextmanager
-def servidor_lento(atraso: float = 0.5) -> Iterator[str]:
-    """Um servidor HTTP em 127.0.0.1 que responde cada pedido depois de `atraso` segundos; devolve a URL.
+class ServidorLento:
+    """Um servidor HTTP em 127.0.0.1 que responde cada pedido depois de `atraso` segundos.
 
-    Roda em threads deste processo e para ao sair do bloco ``with``.
+    Começa a atender assim que é criado, em threads deste processo, numa porta
+    livre; `url` diz onde. Pare-o com `para()`, ou use-o num bloco ``with``,
+    que devolve a URL e para o servidor no fim::
+
+        with ServidorLento(0.5) as url:
+            baixa(url)
     """
-    delay = _check_delay(atraso)
-    handler = type("SlowHandler", (_SlowHandler,), {"delay": delay})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="conctutor-servidor", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+
+    def __init__(self, atraso: float = 0.5) -> None:
+        delay = _check_delay(atraso)
+        handler = type("SlowHandler", (_SlowHandler,), {"delay": delay})
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="conctutor-servidor", daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+
+    def para(self) -> None:
+        """Para de atender e libera a porta (chamar de novo não faz nada)."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+
+    def __enter__(self) -> str:
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        self.para()
 
 
 @task

@@ -15,7 +15,7 @@ import pytest
 from conctutor import record
 from conctutor.drawing import plot_stacked
 from conctutor.interpreters import free_threaded_pythons
-from conctutor.workloads import baixa, baixa_async, resume, servidor_lento
+from conctutor.workloads import ServidorLento, baixa, baixa_async, resume
 
 DELAY = 0.15
 
@@ -25,7 +25,7 @@ def _overlap(a, b) -> float:
 
 
 def test_the_slow_server_answers_after_its_delay_and_stops_with_its_block():
-    with servidor_lento(DELAY) as url:
+    with ServidorLento(DELAY) as url:
         assert url.startswith("http://127.0.0.1:")
         with record() as timeline:
             assert baixa(url) == len(b"conctutor\n")
@@ -37,11 +37,20 @@ def test_the_slow_server_answers_after_its_delay_and_stops_with_its_block():
         urllib.request.urlopen(url, timeout=2)
 
 
+def test_a_server_started_in_one_cell_answers_until_it_is_stopped():
+    servidor = ServidorLento(0.01)
+    assert baixa(servidor.url) == 10
+    servidor.para()
+    servidor.para()  # twice is harmless
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(servidor.url, timeout=2)
+
+
 def test_downloads_in_threads_and_in_asyncio_wait_together():
     async def gather(url: str) -> list[int]:
         return await asyncio.gather(*(baixa_async(url) for _ in range(4)))
 
-    with servidor_lento(DELAY) as url:
+    with ServidorLento(DELAY) as url:
         with record() as threads, concurrent.futures.ThreadPoolExecutor(4) as executor:
             assert list(executor.map(baixa, [url] * 4)) == [10] * 4
         with record() as coroutines:
@@ -59,12 +68,12 @@ def test_resume_hashes_in_c_and_refuses_bad_sizes():
     for bad in (0, -1, 2.5, "64", True, 10_000):
         with pytest.raises(ValueError, match="megabytes deve ser um inteiro"):
             resume(bad)
-    with pytest.raises(ValueError, match="atraso"), servidor_lento(-1):
+    with pytest.raises(ValueError, match="atraso"), ServidorLento(-1):
         pass
 
 
 def test_plot_stacked_puts_every_run_on_one_time_axis():
-    with servidor_lento(0.05) as url:
+    with ServidorLento(0.05) as url:
         with record() as short:
             baixa(url)
         with record() as long:
