@@ -104,7 +104,7 @@ class TimelineFigure(Figure):
 
     def _repr_png_(self) -> bytes:
         # With a layout engine, savefig draws twice (once to lay the figure out, once for real):
-        # lay it out here, draw once without the engine, then give it back. About a third faster.
+        # lay it out here, draw once without the engine, then give the engine back.
         engine = self.get_layout_engine()
         detach = isinstance(engine, ConstrainedLayoutEngine) and not (
             rcParams["figure.autolayout"] or rcParams["figure.constrained_layout.use"])
