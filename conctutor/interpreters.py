@@ -32,7 +32,8 @@ def free_threaded_pythons() -> dict[str, str]:
             answer = subprocess.run([path, "-c", CHECK], capture_output=True, text=True, timeout=30, check=True)
         except (OSError, subprocess.SubprocessError):
             continue
-        version, gil = answer.stdout.split()
-        if gil == "0":
+        words = answer.stdout.split()
+        if len(words) == 2 and words[1] == "0":
+            version = words[0]
             found.setdefault(version + "t", os.path.realpath(path))
     return found
