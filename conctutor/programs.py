@@ -30,6 +30,7 @@ from collections.abc import Callable
 from queue import Queue
 from typing import Any
 
+from .handoff import FIM
 from .recorder import task
 from .settings import check_seconds
 from .tasks import calcula, consulta_dados, grava_log, processa_dados
@@ -190,9 +191,6 @@ def side_by_side(
 
 contador = 0
 """The counter `race` updates without a lock: a module global, like the notebook's."""
-
-FIM = None
-"""What the producer puts in the queue once per consumer: whoever takes it stops."""
 
 
 @task

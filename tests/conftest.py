@@ -11,7 +11,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 os.environ.setdefault("CONCTUTOR_TIME_SCALE", "0.05")
+
+FAST_SCALE = 0.05
+
+
+@pytest.fixture
+def fast_tasks(monkeypatch):
+    """The chapter's tasks at a twentieth of their durations for one test, and their adjustable
+    default durations put back afterwards (``pytestmark = pytest.mark.usefixtures("fast_tasks")``)."""
+    import conctutor
+
+    monkeypatch.setenv("CONCTUTOR_TIME_SCALE", str(FAST_SCALE))
+    previous = conctutor.get_durations()
+    yield
+    conctutor.set_durations(**previous)
 
 
 def _use_start_method_from_environment(ipython_dir: Path) -> None:

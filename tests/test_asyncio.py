@@ -29,12 +29,7 @@ STEP = 2.0 * SCALE  # what one chapter task waits under the time scale
 needs_task_group = pytest.mark.skipif(not hasattr(asyncio, "TaskGroup"), reason="asyncio.TaskGroup: Python 3.11+")
 
 
-@pytest.fixture(autouse=True)
-def fast_tasks(monkeypatch):
-    monkeypatch.setenv("CONCTUTOR_TIME_SCALE", str(SCALE))
-    previous = conctutor.get_durations()
-    yield
-    conctutor.set_durations(**previous)
+pytestmark = pytest.mark.usefixtures("fast_tasks")  # tests/conftest.py
 
 
 def quietly(function, *args, **kwargs):

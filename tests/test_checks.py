@@ -12,18 +12,9 @@ from dataclasses import dataclass
 
 import pytest
 
-import conctutor
 from conctutor import checks, grava_log, consulta_dados, processa_dados
 
-SCALE = 0.05
-
-
-@pytest.fixture(autouse=True)
-def fast_tasks(monkeypatch):
-    monkeypatch.setenv("CONCTUTOR_TIME_SCALE", str(SCALE))
-    previous = conctutor.get_durations()
-    yield
-    conctutor.set_durations(**previous)
+pytestmark = pytest.mark.usefixtures("fast_tasks")  # tests/conftest.py
 
 
 @dataclass

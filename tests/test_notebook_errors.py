@@ -16,15 +16,7 @@ import conctutor
 from conctutor import checks, programs
 from conctutor.widgets import run_and_show
 
-SCALE = 0.05
-
-
-@pytest.fixture(autouse=True)
-def fast_tasks(monkeypatch):
-    monkeypatch.setenv("CONCTUTOR_TIME_SCALE", str(SCALE))
-    previous = conctutor.get_durations()
-    yield
-    conctutor.set_durations(**previous)
+pytestmark = pytest.mark.usefixtures("fast_tasks")  # tests/conftest.py
 
 
 def chapter_main():

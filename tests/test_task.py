@@ -30,12 +30,7 @@ SCALE = 0.05
 START_METHODS = [m for m in ("fork", "spawn", "forkserver") if m in multiprocessing.get_all_start_methods()]
 
 
-@pytest.fixture(autouse=True)
-def fast_tasks(monkeypatch):
-    monkeypatch.setenv("CONCTUTOR_TIME_SCALE", str(SCALE))
-    previous = conctutor.get_durations()
-    yield
-    conctutor.set_durations(**previous)
+pytestmark = pytest.mark.usefixtures("fast_tasks")  # tests/conftest.py
 
 
 def quietly(function, *args, **kwargs):

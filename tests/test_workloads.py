@@ -91,6 +91,18 @@ def test_plot_stacked_puts_every_run_on_one_time_axis():
         plot_stacked({"x": 3})
 
 
-def test_free_threaded_pythons_only_lists_interpreters_without_the_gil():
-    found = free_threaded_pythons()
-    assert all(version.endswith("t") for version in found)
+def test_free_threaded_pythons_only_lists_interpreters_that_say_they_run_without_the_gil(tmp_path, monkeypatch):
+    # stand-ins that answer the GIL check the way each kind of build would
+    def fake(build: str, answer: str) -> str:
+        path = tmp_path / build / "bin" / f"python{build}"
+        path.parent.mkdir(parents=True)
+        path.write_text(f"#!/bin/sh\necho '{answer}'\n", encoding="utf-8")
+        path.chmod(0o755)
+        return str(path)
+
+    without_gil = fake("3.14t", "3.14.9 0")
+    fake("3.13t", "3.13.9 1")  # a "t" build started with the GIL back on
+    fake("3.15t", "not a python")
+    monkeypatch.setenv("CONCTUTOR_PYTHONS_DIR", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # nothing found on the PATH
+    assert free_threaded_pythons() == {"3.14.9t": without_gil}
