@@ -10,34 +10,28 @@ a pure-Python loop and take turns on the GIL.
 
 Target (issue 8): <= 2 % of one core with up to 4 sampled threads at the
 default rate; with more threads the rate goes down instead of the cost up.
-Only ``conctutor/sampling.py`` is loaded, so the figures do not depend on the
-rest of the package.
+The sidecar (``conctutor/sidecar.py``) runs on the standard library alone, so
+the figures do not depend on the rest of the package.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-from pathlib import Path
 
-SAMPLING_PY = Path(__file__).resolve().parents[1] / "conctutor" / "sampling.py"
+from conctutor import sampling
 
-spec = importlib.util.spec_from_file_location("_conctutor_sampling", SAMPLING_PY)
-assert spec is not None and spec.loader is not None
-sampling = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = sampling
-spec.loader.exec_module(sampling)
+SAMPLING = "conctutor.sampling"
+"""What the child processes import (by name: the package's own module)."""
 
 CHILD = textwrap.dedent(
     """
-    import importlib.util, os, sys, threading
-    spec = importlib.util.spec_from_file_location("_s", sys.argv[1])
-    S = importlib.util.module_from_spec(spec); spec.loader.exec_module(S)
+    import importlib, os, sys, threading
+    S = importlib.import_module(sys.argv[1])
     spool, n, mode = sys.argv[2], int(sys.argv[3]), sys.argv[4]
     stop = threading.Event()
 
@@ -66,7 +60,7 @@ def measure(nthreads: int, mode: str, seconds: float) -> dict[str, float]:
         if not s.available:
             raise SystemExit(f"sampler unavailable: {s.reason}")
         child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(SAMPLING_PY), spool, str(nthreads), mode],
+            [sys.executable, "-c", CHILD, SAMPLING, spool, str(nthreads), mode],
             stdin=subprocess.PIPE,
             text=True,
         )

@@ -12,7 +12,9 @@
   it hashes, so it runs in parallel in threads (unlike `calcula`).
 
 The tasks live in a module so that worker processes started with spawn or
-forkserver can import them.
+forkserver can import them. Like the chapter's durations, the server's delay
+and the size `resume` hashes are multiplied by ``CONCTUTOR_TIME_SCALE``
+(the tests run them in a twentieth of the time); a student never sets it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import urllib.parse
 import urllib.request
 
 from .recorder import task
+from .settings import time_scale
 
 MAX_DELAY = 30.0
 MAX_MEGABYTES = 1024
@@ -67,7 +70,7 @@ class ServidorLento:
     """
 
     def __init__(self, atraso: float = 0.5) -> None:
-        delay = _check_delay(atraso)
+        delay = _check_delay(atraso) * time_scale()
         handler = type("SlowHandler", (_SlowHandler,), {"delay": delay})
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
@@ -119,4 +122,4 @@ def resume(megabytes: int = 64) -> str:
     """O SHA-256 de `megabytes` MiB de zeros: conta feita em C, que solta o GIL enquanto roda."""
     if isinstance(megabytes, bool) or not isinstance(megabytes, int) or not 1 <= megabytes <= MAX_MEGABYTES:
         raise ValueError(f"megabytes deve ser um inteiro entre 1 e {MAX_MEGABYTES}; recebido {megabytes!r}")
-    return hashlib.sha256(bytes(megabytes << 20)).hexdigest()
+    return hashlib.sha256(bytes(max(1, round((megabytes << 20) * time_scale())))).hexdigest()

@@ -1,13 +1,12 @@
 """The sidecar sampler: thread states, wait reasons, per-core CPU, clean exit.
 
-Only ``conctutor/sampling.py`` is loaded (by path), with the standard library
-and psutil: the rest of the package is not needed. Every tolerance must hold
+The sidecar (``conctutor/sidecar.py``) runs with the standard library only,
+as ``python -I -S``; these tests start it through `conctutor.sampling`. Every tolerance must hold
 on a 2-core machine whose other core is kept busy by another program.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import os
@@ -23,24 +22,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import psutil
 import pytest
 
-SAMPLING_PY = Path(__file__).resolve().parents[1] / "conctutor" / "sampling.py"
+from conctutor import sampling, sidecar
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("_conctutor_sampling", SAMPLING_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sampling = _load()
+SAMPLING = "conctutor.sampling"
+"""What the child processes import (by name: the package's own module)."""
 ThreadState = sampling.ThreadState
 
 pytestmark = pytest.mark.skipif(
@@ -53,9 +42,8 @@ pytestmark = pytest.mark.skipif(
 # loop's start and end and the slices it saw itself.
 CHILD = textwrap.dedent(
     """
-    import importlib.util, json, os, sys, threading, time
-    spec = importlib.util.spec_from_file_location("_s", sys.argv[1])
-    S = importlib.util.module_from_spec(spec); spec.loader.exec_module(S)
+    import importlib, json, os, sys, threading, time
+    S = importlib.import_module(sys.argv[1])
     spool, nthreads, cpu_s = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 
     def loop(blocks, out):
@@ -114,7 +102,7 @@ def sampler(spool: str) -> Iterator[object]:
 
 def run_child(spool: str, nthreads: int, cpu_s: float) -> dict[int, dict]:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(SAMPLING_PY), spool, str(nthreads), str(cpu_s)],
+        [sys.executable, "-c", CHILD, SAMPLING, spool, str(nthreads), str(cpu_s)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -363,7 +351,7 @@ TWO_PROCS = textwrap.dedent(
 
 def test_two_processes_run_in_parallel_without_gil(spool: str, sampler: object) -> None:
     out = subprocess.run(
-        [sys.executable, "-c", TWO_PROCS, CHILD, str(SAMPLING_PY), spool, "0.3"],
+        [sys.executable, "-c", TWO_PROCS, CHILD, SAMPLING, spool, "0.3"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -495,9 +483,8 @@ def test_stop_leaves_nothing_running(spool: str) -> None:
 
 PARENT = textwrap.dedent(
     """
-    import importlib.util, sys, time
-    spec = importlib.util.spec_from_file_location("_s", sys.argv[1])
-    S = importlib.util.module_from_spec(spec); spec.loader.exec_module(S)
+    import importlib, sys, time
+    S = importlib.import_module(sys.argv[1])
     import os
     s = S.start_sampler(sys.argv[2], os.getpid())
     print(s.pid, flush=True)
@@ -508,7 +495,7 @@ PARENT = textwrap.dedent(
 
 def test_sidecar_exits_when_its_parent_is_killed(spool: str) -> None:
     parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT, str(SAMPLING_PY), spool],
+        [sys.executable, "-c", PARENT, SAMPLING, spool],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -642,8 +629,21 @@ def test_thread_states_are_the_figure_words() -> None:
 
 
 def test_interpreter_regions_hold_the_gil_not_the_locks() -> None:
-    regions = sampling._interpreter_regions(os.getpid())
+    regions = sidecar._interpreter_regions(os.getpid())
     assert regions
     # a lock's semaphore is on the heap, outside the interpreter's data
     lock = threading.Lock()
     assert not any(lo <= id(lock) < hi for lo, hi in regions)
+
+
+def test_the_sidecars_state_codes_follow_thread_state_and_it_imports_little() -> None:
+    codes = [sidecar._RUNNING, sidecar._READY, sidecar._IO, sidecar._BLOCKED, sidecar._GIL, sidecar._WAITING,
+             sidecar._GONE]
+    names = ["RUNNING", "READY", "IO", "BLOCKED", "GIL", "WAITING", "GONE"]
+    assert [list(ThreadState)[code].name for code in codes] == names
+    # every record() block waits for the sidecar to start: it must not pull in typing, enum or signal
+    loaded = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", sampling._BOOT.replace("sys.exit(m._main(sys.argv[2:]))",
+                                                                 "print(' '.join(sorted(sys.modules)))"),
+         sidecar.__file__], capture_output=True, text=True, check=True).stdout.split()
+    assert not {"typing", "enum", "signal", "importlib.util"} & set(loaded)

@@ -20,6 +20,12 @@ from conctutor.workloads import ServidorLento, baixa, baixa_async, resume
 DELAY = 0.15
 
 
+@pytest.fixture(autouse=True)
+def _real_time(monkeypatch):
+    """These tests time the workloads themselves: unscaled, except where a test says otherwise."""
+    monkeypatch.setenv("CONCTUTOR_TIME_SCALE", "1")
+
+
 def _overlap(a, b) -> float:
     return max(0.0, min(a.end, b.end) - max(a.start, b.start))
 
@@ -70,6 +76,15 @@ def test_resume_hashes_in_c_and_refuses_bad_sizes():
             resume(bad)
     with pytest.raises(ValueError, match="atraso"), ServidorLento(-1):
         pass
+
+
+def test_the_time_scale_shrinks_the_delay_and_the_hashed_size_like_the_chapters_durations(monkeypatch):
+    monkeypatch.setenv("CONCTUTOR_TIME_SCALE", "0.25")
+    assert resume(4) == hashlib.sha256(bytes(1 << 20)).hexdigest()
+    with ServidorLento(0.4) as url, record() as timeline:
+        baixa(url)
+    (span,) = timeline.spans
+    assert 0.1 * 0.9 <= span.duration < 0.3  # a quarter of 0.4 s, with room for a slow start
 
 
 def test_plot_stacked_puts_every_run_on_one_time_axis():
