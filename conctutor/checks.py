@@ -72,10 +72,12 @@ def max_concurrent(timeline_or_spans: Any) -> int:
     """O maior número de tarefas em andamento no mesmo instante.
 
     Uma tarefa que termina exatamente quando outra começa não conta como
-    simultânea a ela.
+    simultânea a ela. Uma mensagem esperando numa fila de tarefas ("na fila")
+    ainda não é uma tarefa em andamento.
     """
+    spans = [s for s in _spans(timeline_or_spans) if not getattr(s, "queued", False)]
     events = sorted(
-        [(s.start, 1) for s in _spans(timeline_or_spans)] + [(s.end, -1) for s in _spans(timeline_or_spans)]
+        [(s.start, 1) for s in spans] + [(s.end, -1) for s in spans]
     )  # no mesmo instante, -1 vem antes de +1: quem termina sai antes de quem entra
     now = most = 0
     for _, change in events:
@@ -88,7 +90,8 @@ def workers(timeline_or_spans: Any) -> list[str]:
     """As faixas (threads ou processos) que rodaram alguma tarefa, sem repetição."""
     seen: dict[str, None] = {}
     for span in sorted(_spans(timeline_or_spans), key=lambda s: s.start):
-        seen.setdefault(span.worker, None)
+        if not getattr(span, "queued", False):  # the lanes of a task queue's waiting messages
+            seen.setdefault(span.worker, None)
     return list(seen)
 
 

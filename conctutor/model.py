@@ -120,6 +120,11 @@ class Span:
     def running_time(self) -> float:
         return sum(b - a for a, b in self.running)
 
+    @property
+    def queued(self) -> bool:
+        """Whether this is a message waiting in a task queue (`conctutor.queue_timeline`), not an execution."""
+        return bool(self.waits) and not self.running and all(state == State.QUEUED for _, _, state in self.waits)
+
 
 @dataclass(frozen=True)
 class CpuUsage:

@@ -261,7 +261,7 @@ def build_scene(
         raise TypeError(f"series deve ser True ou False; recebido {series!r}")
     c = timeline.columns
     live = timeline.live
-    used_lanes = list(dict.fromkeys(c.lane.tolist()))
+    used_lanes = sorted(set(c.lane.tolist()))  # a timeline numbers its lanes in the order to draw them
     lane_pos = {lane: i for i, lane in enumerate(used_lanes)}
     lanes = tuple(timeline.labels[i] for i in used_lanes)
     used_names = list(dict.fromkeys(c.name.tolist()))

@@ -447,8 +447,9 @@ def _on_publish(sender: str | None = None, headers: dict | None = None, **_: Any
     })
 
 
-_executions: dict[str, tuple[str, str, str]] = {}
-"""In a worker process: task id -> (execution id, message id, channel) of what it runs now."""
+_executions: dict[str, tuple[str, str, str, int]] = {}
+"""In a worker process: task id -> (execution id, message id, channel, thread CPU ns at the start) of what
+it runs now."""
 _errors: dict[str, str] = {}
 
 
@@ -461,7 +462,7 @@ def _on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
     perf, wall = _now()
     message = _request_header(request, "conctutor_msg") or ""
     execution = uuid.uuid4().hex
-    _executions[task_id] = (execution, message, channel)
+    _executions[task_id] = (execution, message, channel, time.thread_time_ns())
     delivery = getattr(request, "delivery_info", None) or {}
     _write(channel, task.app.conf.broker_url, "worker", {
         "e": "start", "x": execution, "msg": message, "id": task_id, "task": task.name,
@@ -505,11 +506,12 @@ def _on_body_end(task: Any, error: BaseException | None) -> None:
 
 
 def _write_end(task: Any, task_id: str, status: str, error: str) -> None:
-    execution, message, channel = _executions.pop(task_id)
+    execution, message, channel, cpu_at_start = _executions.pop(task_id)
+    cpu = time.thread_time_ns() - cpu_at_start
     perf, wall = _now()
     _write(channel, task.app.conf.broker_url, "worker", {
         "e": "end", "x": execution, "msg": message, "id": task_id, "t": perf, "w": wall,
-        "pid": os.getpid(), "status": status, "error": error,
+        "pid": os.getpid(), "status": status, "error": error, "cpu": cpu,
     })
 
 
@@ -570,6 +572,8 @@ class TaskRecord(NamedTuple):
     """Worker wall clock − ours used to align this record (0: same clock, None: not aligned)."""
     offset_error_ns: int | None
     producer_pid: int | None
+    cpu_ns: int | None = None
+    """CPU time the execution used in its worker thread (``time.thread_time_ns``), when it ended."""
 
 
 def _read_lines(channel: str, url: str | None) -> list[dict]:
@@ -715,7 +719,7 @@ def read_records(app: celery.Celery, *, offsets: Mapping[str, ClockOffset] | Ite
                 run.get("pid"), run.get("host", ""), error_text, attempt, bool(run.get("redelivered")),
                 message, run.get("task") or task_name, publish_wall, run.get("t"),
                 closing.get("t") if closing else None, run.get("w"), closing.get("w") if closing else None,
-                run.get("clock", ""), offset, error_bound, producer_pid,
+                run.get("clock", ""), offset, error_bound, producer_pid, end.get("cpu") if end else None,
             ))
     records.sort(key=lambda r: (r.publish_ns if r.publish_ns is not None else 0, r.attempt))
     return records

@@ -633,6 +633,12 @@ def _own_lengths(timeline: Timeline) -> np.ndarray:
     # the duration asked for counts for a task that finished or still runs; one cut short took what it took
     known = ~np.isnan(c.seconds) & np.isin(c.status, [_STATUS[Status.OK], _STATUS[Status.RUNNING]])
     own = np.where(known, np.nan_to_num(c.seconds), own)
+    queued = c.seg_state == _STATE[State.QUEUED]
+    if queued.any():  # a message waiting in a task queue is no work: conctutor.queue_timeline
+        waited = np.add.reduceat(np.concatenate((np.where(queued, c.seg_end - c.seg_start, 0.0), [0.0])),
+                                 c.seg_offsets[:-1])
+        waited = np.where(np.diff(c.seg_offsets) > 0, waited, 0.0)
+        own = np.where(known, own, np.maximum(own - waited, 0.0))
     measured = np.array([timeline.kinds[i] == Kind.MEASURED for i in c.name.tolist()], dtype=bool)
     if measured.any():
         held = np.isin(c.seg_state, NOT_OWN_WORK)

@@ -24,7 +24,9 @@ psutil = pytest.importorskip("psutil")
 
 os.environ.setdefault("CONCTUTOR_TIME_SCALE", "0.05")
 
-from conctutor import taskqueue  # noqa: E402
+from conctutor import checks, taskqueue  # noqa: E402
+from conctutor.model import State, Status  # noqa: E402
+from conctutor.queue_timeline import DEPTH_SERIES, queue_timeline  # noqa: E402
 from conctutor.taskqueue import (  # noqa: E402
     CLOCK_OFFSET_VARIABLE,
     BrokerUnavailable,
@@ -171,6 +173,52 @@ def test_killed_pool_child_is_interrupted_and_redelivered(embedded):
     # the message waited twice: before its first start and after the worker died
     depth = queue_depth(records)
     assert [d for _, d in depth] == [1, 0, 1, 0]
+    # on the timeline: two waits in the queue, the killed execution cut short, the second one ok
+    timeline = queue_timeline(records)
+    waits = [s for s in timeline.spans if s.queued]
+    runs = [s for s in timeline.spans if not s.queued]
+    assert len(waits) == 2 and [s.status for s in runs] == [Status.INTERRUPTED, Status.OK]
+    assert abs(waits[1].start - runs[0].end) < 1e-6 and abs(waits[1].end - runs[1].start) < 1e-6
+    assert f"pid {victim}" in runs[0].worker and "WorkerLostError" in runs[0].error
+
+
+def test_queue_timeline_shows_each_message_waiting_then_running_on_a_worker(embedded):
+    app, group = embedded
+    started = time.perf_counter_ns()
+    results = [task(app, "grava_log").delay() for _ in range(6)] + [task(app, "falha").delay()]
+    with pytest.raises(RuntimeError, match="falha proposital"):
+        get_all(results, app, group)
+    get_all(results[:-1], app, group)
+    records = [r for r in read_records(app) if r.publish_ns >= started]
+    timeline = queue_timeline(records)
+    waits = [s for s in timeline.spans if s.queued]
+    runs = [s for s in timeline.spans if not s.queued]
+    assert len(waits) == len(runs) == 7
+    # every execution starts when its message leaves the queue, in the task's own colour (name)
+    for wait in waits:
+        assert wait.waits == ((wait.start, wait.end, State.QUEUED),) and not wait.running
+        assert wait.worker.startswith("fila ")
+        assert any(run.name == wait.name and abs(run.start - wait.end) < 1e-6 for run in runs)
+    # two single-process workers: never more than two executions at once, each on its own lane
+    assert checks.max_concurrent(timeline) <= 2
+    assert len(checks.workers(timeline)) == 2
+    assert all(run.worker.startswith(("w1 · pid", "w2 · pid")) for run in runs)
+    # the chapter's grava_log waits (E/S) for what it was asked; falha ended in an error
+    for run in runs:
+        if run.name == "grava_log":
+            assert run.status == Status.OK and run.waits[0][2] == State.IO
+            assert run.duration >= SCALED * 0.95
+    (failed,) = [run for run in runs if run.name == "falha"]
+    assert failed.status == Status.ERROR and "falha proposital" in failed.error
+    # seven messages for two workers: some waited while both were busy
+    (depth,) = timeline.series
+    assert depth.name == DEPTH_SERIES and max(depth.values) >= 3 and depth.values[-1] == 0
+    assert sum(wait.duration for wait in waits) >= SCALED  # at least one whole execution's worth
+    # waiting in the queue is no work: the ideal is what the executions need on two workers at most
+    assert timeline.ideal_time < timeline.makespan
+    figure = timeline.plot()
+    legend = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+    assert "na fila" in legend and "E/S" in legend
 
 
 # --- processes never outlive their block ---------------------------------------------

@@ -1,0 +1,186 @@
+"""A task queue's records as a `Timeline`: worker lanes, messages waiting "na fila", the queue's depth.
+
+    records = read_records(app)              # conctutor.taskqueue
+    timeline = queue_timeline(records)
+    timeline.plot()
+
+* Each worker pool process is a lane (``w1 · pid 4242``; ``… @ host`` for
+  another machine), and each execution of a message is a span on it, with the
+  same fields as a span recorded by ``record()``: name, start, end, status
+  (``"ok"``, ``"error"``, ``"interrupted"``, ``"running"``), error.
+* The time a message waited for a worker is a span of the same task (same
+  colour) in state ``"na fila"`` on the queue's lanes, above the workers:
+  ``fila 1``, ``fila 2``… as many as messages waited at once. A message that
+  ran again after its worker died waits there again from the death on.
+* The number of messages waiting is the series ``"mensagens na fila"``,
+  drawn under the lanes.
+
+The workers do not sample their threads: inside an execution, the chapter's
+waiting tasks are drawn as ``E/S`` and `calcula` as ``rodando``; another
+task is ``rodando`` when its worker measured it on the CPU at least half of
+its length (``thread_time``), else ``esperando`` (the reason is not known).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .chapter import CPU_TASKS, IO_TASKS
+from .model import STATES, STATUSES, Kind, Lane, Series, State, Status
+from .taskqueue import queue_depth
+from .timeline import Columns, Timeline
+
+QUEUE_LANE_PID = 0
+"""The pid of the queue's lanes: no process, the broker's queue."""
+
+DEPTH_SERIES = "mensagens na fila"
+
+_STATUS = {"ok": Status.OK, "error": Status.ERROR, "interrupted": Status.INTERRUPTED, "running": Status.RUNNING}
+
+
+def _kind(name: str) -> Kind:
+    if name in IO_TASKS:
+        return Kind.IO
+    if name in CPU_TASKS:
+        return Kind.CPU
+    return Kind.MEASURED
+
+
+def _state_inside(name: str, duration_ns: int, cpu_ns: int | None) -> State:
+    kind = _kind(name)
+    if kind == Kind.IO:
+        return State.IO
+    if kind == Kind.CPU:
+        return State.RUNNING
+    if cpu_ns is not None and duration_ns > 0 and cpu_ns >= duration_ns / 2:
+        return State.RUNNING
+    return State.WAITING
+
+
+def _waits(records: Sequence[Any], stop_ns: int) -> list[tuple[int, int, Any]]:
+    """(from, until, record) for every stretch a message waited: before its first start, and again
+    after an interrupted execution until the next one (or `stop_ns` when none came)."""
+    by_message: dict[str, list[Any]] = {}
+    for record in records:
+        by_message.setdefault(record.message_id, []).append(record)
+    waits = []
+    for runs in by_message.values():
+        runs.sort(key=lambda r: r.attempt)
+        first = runs[0]
+        if first.publish_ns is None:
+            continue
+        waits.append((first.publish_ns, first.start_ns if first.start_ns is not None else stop_ns, first))
+        for previous, run in zip(runs, [*runs[1:], None]):
+            if previous.status == "interrupted" and previous.end_ns is not None:
+                until = run.start_ns if run is not None and run.start_ns is not None else stop_ns
+                waits.append((previous.end_ns, until, run or previous))
+    return [(a, max(a, b), record) for a, b, record in waits]
+
+
+def _pack(intervals: Sequence[tuple[int, int]]) -> list[int]:
+    """A row for each interval (in the given order, sorted by start), the lowest free one."""
+    ends: list[int] = []
+    rows = []
+    for start, end in intervals:
+        for row, busy_until in enumerate(ends):
+            if busy_until <= start:
+                ends[row] = end
+                rows.append(row)
+                break
+        else:
+            ends.append(end)
+            rows.append(len(ends) - 1)
+    return rows
+
+
+def _worker_label(hostname: str, pid: int | None, local_host: str) -> str:
+    name, _, host = hostname.partition("@")
+    short = name.split("-", 1)[0] or "worker"
+    label = f"{short} · pid {pid}" if pid else short
+    return label if not host or host == local_host else f"{label} @ {host}"
+
+
+def queue_timeline(records: Iterable[Any], *, origin_ns: int | None = None, stop_ns: int | None = None,
+                   depth: bool = True) -> Timeline:
+    """The `Timeline` of a task queue's records (`conctutor.taskqueue.read_records`).
+
+    Times are seconds from `origin_ns` (default: the first publication), up to
+    `stop_ns` (default: the last event; an execution without an end is drawn
+    up to there). ``depth=False`` leaves out the ``"mensagens na fila"`` strip.
+    """
+    records = [r for r in records if getattr(r, "publish_ns", None) is not None or getattr(r, "start_ns", None)]
+    if not records:
+        return Timeline(sampled=False)
+    times = [t for r in records for t in (r.publish_ns, r.start_ns, r.end_ns) if t is not None]
+    origin = min(times) if origin_ns is None else origin_ns
+    stop = max(times) if stop_ns is None else stop_ns
+    local_host = os.uname().nodename if hasattr(os, "uname") else ""
+
+    rows: list[tuple[Any, int, int, State, Status, str]] = []  # record, start, end, state, status, error
+    lanes: list[Lane] = []
+    labels: list[str] = []
+    lane_of: dict[tuple, int] = {}
+
+    waits = sorted(_waits(records, stop), key=lambda w: (w[0], w[1]))
+    queue_lane = _pack([(a, b) for a, b, _ in waits])  # lanes 0..k-1 are the queue's rows
+    for start, end, record in waits:
+        rows.append((record, start, end, State.QUEUED, Status.OK if end < stop else Status.RUNNING, ""))
+    queue_rows = max(queue_lane, default=-1) + 1
+    lanes.extend(Lane(QUEUE_LANE_PID, row, 0, "fila", False) for row in range(queue_rows))
+    labels.extend(f"fila {row + 1}" for row in range(queue_rows))
+
+    executions = sorted((r for r in records if r.start_ns is not None), key=lambda r: r.start_ns)
+    # worker lanes by worker name (w1, w2...), then by when each pool process first ran a message
+    for record in sorted(executions, key=lambda r: r.hostname):
+        key = ("worker", record.hostname, record.pid)
+        if key not in lane_of:
+            lane_of[key] = len(lanes)
+            lanes.append(Lane(record.pid or 0, 0, 0, record.hostname, True))
+            labels.append(_worker_label(record.hostname, record.pid, local_host))
+    for record in executions:
+        end = record.end_ns if record.end_ns is not None else stop
+        cpu = getattr(record, "cpu_ns", None)
+        state = _state_inside(record.name, end - record.start_ns, cpu)
+        rows.append((record, record.start_ns, end, state, _STATUS.get(record.status, Status.OK), record.error))
+
+    lane_col = queue_lane + [lane_of[("worker", r[0].hostname, r[0].pid)] for r in rows[len(waits):]]
+    name_index: dict[str, int] = {}
+    for record, *_ in rows:
+        name_index.setdefault(record.name, len(name_index))
+    names = list(name_index)
+    n = len(rows)
+    start_s = np.array([(r[1] - origin) / 1e9 for r in rows])
+    end_s = np.array([(r[2] - origin) / 1e9 for r in rows])
+    cpu_col = np.array([(getattr(r[0], "cpu_ns", None) or 0) / 1e9 if r[3] != State.QUEUED else 0.0 for r in rows])
+    columns = Columns(
+        lane=np.array(lane_col, dtype=np.int32),
+        name=np.array([name_index[r[0].name] for r in rows], dtype=np.int32),
+        start=start_s, end=end_s, cpu=cpu_col,
+        seconds=np.full(n, math.nan),
+        status=np.array([STATUSES.index(r[4]) for r in rows], dtype=np.int8),
+        seg_offsets=np.arange(n + 1, dtype=np.int64),
+        seg_start=start_s.copy(), seg_end=end_s.copy(),
+        seg_state=np.array([STATES.index(r[3]) for r in rows], dtype=np.int8),
+    )
+    order = np.argsort(columns.start, kind="stable")
+    columns = _reorder(columns, order)
+    errors = {int(new): rows[old][5] for new, old in enumerate(order.tolist()) if rows[old][5]}
+    series: list[Series] = []
+    if depth:
+        points = queue_depth(records)
+        series.append(Series(DEPTH_SERIES, tuple((t - origin) / 1e9 for t, _ in points),
+                             tuple(float(v) for _, v in points)))
+    return Timeline(lanes, names, [_kind(name) for name in names], columns, errors,
+                    makespan=(stop - origin) / 1e9, labels=labels, sampled=False, series=series)
+
+
+def _reorder(columns: Columns, order: np.ndarray) -> Columns:
+    """The same spans sorted by `order` (each span has exactly one segment here)."""
+    return Columns(columns.lane[order], columns.name[order], columns.start[order], columns.end[order],
+                   columns.cpu[order], columns.seconds[order], columns.status[order], columns.seg_offsets,
+                   columns.seg_start[order], columns.seg_end[order], columns.seg_state[order])
