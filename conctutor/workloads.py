@@ -12,9 +12,10 @@
   it hashes, so it runs in parallel in threads (unlike `calcula`).
 
 The tasks live in a module so that worker processes started with spawn or
-forkserver can import them. Like the chapter's durations, the server's delay
-and the size `resume` hashes are multiplied by ``CONCTUTOR_TIME_SCALE``
-(the tests run them in a twentieth of the time); a student never sets it.
+forkserver can import them. Like the chapter's durations, the size `resume`
+hashes is multiplied by ``CONCTUTOR_TIME_SCALE`` (the tests hash a twentieth);
+the server's delay is not: the notebook's checks count downloads waiting
+together, which needs waits far longer than starting a thread.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class ServidorLento:
     """
 
     def __init__(self, atraso: float = 0.5) -> None:
-        delay = _check_delay(atraso) * time_scale()
+        delay = _check_delay(atraso)
         handler = type("SlowHandler", (_SlowHandler,), {"delay": delay})
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True

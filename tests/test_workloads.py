@@ -78,13 +78,13 @@ def test_resume_hashes_in_c_and_refuses_bad_sizes():
         pass
 
 
-def test_the_time_scale_shrinks_the_delay_and_the_hashed_size_like_the_chapters_durations(monkeypatch):
+def test_the_time_scale_shrinks_the_hashed_size_but_not_the_servers_delay(monkeypatch):
     monkeypatch.setenv("CONCTUTOR_TIME_SCALE", "0.25")
     assert resume(4) == hashlib.sha256(bytes(1 << 20)).hexdigest()
-    with ServidorLento(0.4) as url, record() as timeline:
+    with ServidorLento(DELAY) as url, record() as timeline:
         baixa(url)
     (span,) = timeline.spans
-    assert 0.1 * 0.9 <= span.duration < 0.3  # a quarter of 0.4 s, with room for a slow start
+    assert span.duration >= DELAY * 0.9
 
 
 def test_plot_stacked_puts_every_run_on_one_time_axis():
