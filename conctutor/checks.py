@@ -141,6 +141,29 @@ def run(program: Callable[..., Any], *args: Any, quiet: bool = True, **kwargs: A
     parou com um erro, escreve uma mensagem amigável e devolve None.
     """
     timeline, error = run_catching(program, *args, quiet=quiet, **kwargs)
+    return _unless_failed(timeline, error)
+
+
+def run_queue(app: Any, program: Callable[..., Any], *args: Any, quiet: bool = True, **kwargs: Any) -> Any:
+    """Como `run`, para um programa que publica numa fila de tarefas (notebook 07).
+
+    Roda ``program(*args, **kwargs)`` dentro de ``record_queue(app)`` e
+    devolve a linha do tempo das mensagens que ele publicou, ou None (com uma
+    mensagem amigável) se o programa ainda não foi escrito ou parou com um erro.
+    """
+    from .queue_timeline import record_queue
+
+    error: BaseException | None = None
+    output = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
+    with output, record_queue(app) as timeline:
+        try:
+            program(*args, **kwargs)
+        except Exception as exc:
+            error = exc
+    return _unless_failed(timeline, error)
+
+
+def _unless_failed(timeline: Any, error: BaseException | None) -> Any:
     if isinstance(error, NotImplementedError):
         print(f"⏳ ainda não: {error or 'o programa ainda não foi escrito'}")
         return None

@@ -27,7 +27,7 @@ from kombu.exceptions import OperationalError
 
 import conctutor
 
-TASK_NAMES = ("consulta_dados", "processa_dados", "grava_log", "calcula", "falha")
+TASK_NAMES = ("consulta_dados", "processa_dados", "grava_log", "calcula", "falha", "grava_log_instavel")
 """The short names of the tasks this module defines."""
 
 
@@ -162,6 +162,18 @@ def grava_log(self: Task, segundos: float | None = None) -> None:
 def calcula(self: Task, segundos: float | None = None) -> int:
     """The package's CPU-bound `calcula` in a worker."""
     return conctutor.calcula(segundos=_seconds(self, "calcula", segundos))
+
+
+@shared_task(bind=True, base=QueueTask, name="conctutor.grava_log_instavel", max_retries=5)
+def grava_log_instavel(self: Task, falhas: int = 1, segundos: float | None = None) -> None:
+    """`grava_log` whose confirmation is lost in its first `falhas` executions, so Celery runs it again.
+
+    The log line is written every time: a task that is retried runs *at least
+    once*, maybe more, and must be safe to repeat.
+    """
+    conctutor.grava_log(segundos=_seconds(self, "grava_log", segundos))
+    if isinstance(falhas, numbers.Integral) and self.request.retries < falhas:
+        raise self.retry(exc=ConnectionError("a confirmação da gravação não chegou"), countdown=0)
 
 
 @shared_task(bind=True, base=QueueTask, name="conctutor.falha")

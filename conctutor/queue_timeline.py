@@ -1,8 +1,10 @@
 """A task queue's records as a `Timeline`: worker lanes, messages waiting "na fila", the queue's depth.
 
-    records = read_records(app)              # conctutor.taskqueue
-    timeline = queue_timeline(records)
+    with record_queue(app) as timeline:      # app from conctutor.taskqueue.make_app()
+        consulta_dados.delay().get(timeout=30)
     timeline.plot()
+
+or, from records read by hand, ``queue_timeline(read_records(app))``.
 
 * Each worker pool process is a lane (``w1 · pid 4242``; ``… @ host`` for
   another machine), and each execution of a message is a span on it, with the
@@ -23,16 +25,18 @@ its length (``thread_time``), else ``esperando`` (the reason is not known).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from .chapter import CPU_TASKS, IO_TASKS
 from .model import STATES, STATUSES, Kind, Lane, Series, State, Status
-from .taskqueue import queue_depth
+from .taskqueue import queue_depth, read_records
 from .timeline import Columns, Timeline
 
 QUEUE_LANE_PID = 0
@@ -43,8 +47,12 @@ DEPTH_SERIES = "mensagens na fila"
 _STATUS = {"ok": Status.OK, "error": Status.ERROR, "interrupted": Status.INTERRUPTED, "running": Status.RUNNING}
 
 
+_WAITING_QUEUE_TASKS = ("grava_log_instavel", "falha")
+"""Tasks of `conctutor.queue_tasks` that wait (sleep) like the chapter's."""
+
+
 def _kind(name: str) -> Kind:
-    if name in IO_TASKS:
+    if name in IO_TASKS or name in _WAITING_QUEUE_TASKS:
         return Kind.IO
     if name in CPU_TASKS:
         return Kind.CPU
@@ -184,3 +192,56 @@ def _reorder(columns: Columns, order: np.ndarray) -> Columns:
     return Columns(columns.lane[order], columns.name[order], columns.start[order], columns.end[order],
                    columns.cpu[order], columns.seconds[order], columns.status[order], columns.seg_offsets,
                    columns.seg_start[order], columns.seg_end[order], columns.seg_state[order])
+
+
+class QueueRun:
+    """What `record_queue` yields; after its block, it stands for the finished `Timeline`.
+
+    ``timeline.plot()``, ``timeline.spans``, ``checks.max_concurrent(timeline)``
+    and the rest work on it as on what ``record()`` yields. Inside the block,
+    `snapshot()` is the timeline so far.
+    """
+
+    def __init__(self, app: Any, start_ns: int, offsets: Any = None) -> None:
+        self.app = app
+        self.start_ns = start_ns
+        self.offsets = offsets
+        self.timeline: Timeline | None = None
+
+    def snapshot(self) -> Timeline:
+        if self.timeline is not None:
+            return self.timeline
+        return self._build(time.perf_counter_ns())
+
+    def _build(self, stop_ns: int) -> Timeline:
+        records = [r for r in read_records(self.app, offsets=self.offsets)
+                   if r.publish_ns is not None and self.start_ns <= r.publish_ns <= stop_ns]
+        return queue_timeline(records, origin_ns=self.start_ns, stop_ns=stop_ns)
+
+    def _finish(self) -> None:
+        self.timeline = self._build(time.perf_counter_ns())
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.snapshot(), name)
+
+    def __repr__(self) -> str:
+        return repr(self.snapshot())
+
+
+@contextlib.contextmanager
+def record_queue(app: Any, *, offsets: Any = None) -> Iterator[QueueRun]:
+    """The messages published through `app` inside the block, with every execution of them, as a timeline.
+
+    Time zero is the start of the block. Wait for the results you want to see
+    inside it (``.get(timeout=...)``): a message still waiting or running when
+    the block ends is drawn up to the end, with status ``"running"``.
+    `offsets` (from `conctutor.taskqueue.measure_clock_offsets`) align the
+    clocks of workers on other machines.
+    """
+    run = QueueRun(app, time.perf_counter_ns(), offsets)
+    try:
+        yield run
+    finally:
+        run._finish()

@@ -34,6 +34,7 @@ import contextlib
 import json
 import numbers
 import os
+import re
 import select
 import shutil
 import signal
@@ -815,6 +816,12 @@ def _check_count(value: object, what: str, maximum: int) -> int:
     return int(value)
 
 
+_POOL_PRINT = re.compile(r"^\[([^\]]*): INFO/ForkPoolWorker-\d+\] (.*)$")
+"""A line a task printed, as the worker logs it: ``[date: INFO/ForkPoolWorker-1] text``."""
+_TASK_LOG = re.compile(r"Task [\w.]+\[[0-9a-f-]+\] (?:succeeded|raised|retry|ignored)")
+"""Celery's own line about a task, logged from the pool process too."""
+
+
 class WorkerGroup:
     """The worker processes a `run_workers` block started."""
 
@@ -829,6 +836,7 @@ class WorkerGroup:
         self._lifelines: list[int] = []
         self.stop_seconds: float | None = None
         """How long the last `stop` took."""
+        self._printed: dict[int, int] = {}
 
     @property
     def pids(self) -> list[int]:
@@ -848,6 +856,30 @@ class WorkerGroup:
                 except psutil.Error:
                     pass
         return sorted(found)
+
+    def prints(self) -> list[str]:
+        """What the tasks printed since the last call, in time order: ``"w1: Gravando log..."``.
+
+        A worker is a separate program: its tasks' prints go to its log, not
+        to the notebook. This picks them out of `output` (Celery logs them
+        from the pool processes at INFO level, with the time to the millisecond).
+        """
+        stamped = []
+        for index, (hostname, path) in enumerate(zip(self.hostnames, self.logs)):
+            short = hostname.split("-", 1)[0]
+            try:
+                with open(path, "rb") as file:
+                    file.seek(self._printed.get(index, 0))
+                    data = file.read()
+            except OSError:
+                continue
+            complete = data[:data.rfind(b"\n") + 1]  # a line still being written waits for the next call
+            self._printed[index] = self._printed.get(index, 0) + len(complete)
+            for line in complete.decode("utf-8", errors="replace").splitlines():
+                match = _POOL_PRINT.match(line)
+                if match and not _TASK_LOG.match(match.group(2)):
+                    stamped.append((match.group(1), index, f"{short}: {match.group(2)}"))
+        return [text for *_, text in sorted(stamped, key=lambda item: item[:2])]
 
     def output(self) -> str:
         """Everything the workers wrote (their logs and the tasks' prints), worker by worker."""
@@ -985,9 +1017,9 @@ class WorkerGroup:
         return self.stop_seconds
 
 
-def run_workers(app: celery.Celery, workers: int = 2, concurrency: int = 1, *, ready_timeout: float = 60.0,
-                stop_timeout: float = 10.0, stop: str = "term", env: Mapping[str, str] | None = None,
-                extra_args: Iterable[str] = ()) -> WorkerGroup:
+def run_workers(app: celery.Celery, workers: int = 2, concurrency: int = 1, *, include: Iterable[str] = (),
+                ready_timeout: float = 60.0, stop_timeout: float = 10.0, stop: str = "term",
+                env: Mapping[str, str] | None = None, extra_args: Iterable[str] = ()) -> WorkerGroup:
     """Start `workers` real ``celery worker`` processes for `app`; use the result in a ``with``.
 
     ::
@@ -1004,8 +1036,25 @@ def run_workers(app: celery.Celery, workers: int = 2, concurrency: int = 1, *, r
     ``group.stop()`` yourself (a notebook can keep one group for several
     cells). If this process dies, even by SIGKILL, each worker notices on its
     own within a fraction of a second and kills its own process group.
+
+    `include` names modules of your own tasks (``["minhas_tarefas"]``) that
+    the workers import, found like an ``import`` in this process (the
+    current directory first): a worker cannot see a task defined in a
+    notebook cell.
     """
     workers = _check_count(workers, "workers (o número de processos worker)", MAX_WORKERS)
+    if isinstance(include, str):
+        include = [include]
+    modules = list(include)
+    for module in modules:
+        if not isinstance(module, str) or not all(part.isidentifier() for part in module.split(".")):
+            raise ValueError(f"include deve ser uma lista de nomes de módulos, como ['minhas_tarefas']; "
+                             f"recebido {module!r}")
+    if modules:
+        extra_args = [*extra_args, f"--include={','.join(modules)}"]
+        env = dict(env or {})
+        env.setdefault("PYTHONPATH", os.pathsep.join(
+            [os.getcwd(), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]))
     concurrency = _check_count(concurrency, "concurrency (processos por worker)", MAX_CONCURRENCY)
     if stop not in ("term", "quit", "kill"):
         raise ValueError(f"stop deve ser 'term', 'quit' ou 'kill'; recebido {stop!r}")

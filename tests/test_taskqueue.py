@@ -26,7 +26,7 @@ os.environ.setdefault("CONCTUTOR_TIME_SCALE", "0.05")
 
 from conctutor import checks, taskqueue  # noqa: E402
 from conctutor.model import State, Status  # noqa: E402
-from conctutor.queue_timeline import DEPTH_SERIES, queue_timeline  # noqa: E402
+from conctutor.queue_timeline import DEPTH_SERIES, queue_timeline, record_queue  # noqa: E402
 from conctutor.taskqueue import (  # noqa: E402
     CLOCK_OFFSET_VARIABLE,
     BrokerUnavailable,
@@ -408,3 +408,54 @@ def test_redis_clock_offset_is_measured_and_corrected(redis_url):
             assert record.offset_ns == measured.offset_ns
             # without the offset, its tasks would seem to start 3 s late
             assert unaligned.start_ns - record.start_ns == pytest.approx(offset, abs=slack + 1e6)
+
+
+# --- what notebook 07 uses: record_queue, prints, retries, a student's own module ------------------
+
+
+def test_a_retried_task_runs_at_least_once_and_prints_each_time(embedded):
+    app, group = embedded
+    group.prints()  # forget what earlier tests printed
+    with record_queue(app) as timeline:
+        assert task(app, "grava_log_instavel").delay(falhas=2).get(timeout=TIMEOUT) is None
+    runs = [s for s in timeline.spans if not s.queued]
+    assert [s.status for s in runs] == [Status.ERROR, Status.ERROR, Status.OK]
+    assert all("Retry" in s.error for s in runs[:2])
+    assert len([s for s in timeline.spans if s.queued]) == 3  # published three times
+    printed = group.prints()
+    assert [line.split(": ", 1)[1] for line in printed] == ["Gravando log..."] * 3
+    assert all(line.split(":")[0] in ("w1", "w2") for line in printed)
+    assert group.prints() == []  # only what came since the last call
+    assert timeline.makespan > 0 and checks.max_concurrent(timeline) == 1
+
+
+def test_checks_run_queue_reports_an_unwritten_program(embedded, capsys):
+    app, _ = embedded
+
+    def not_yet():
+        raise NotImplementedError("escreva o produtor")
+
+    assert checks.run_queue(app, not_yet) is None
+    assert "ainda não: escreva o produtor" in capsys.readouterr().out
+    timeline = checks.run_queue(app, lambda: task(app, "grava_log").delay().get(timeout=TIMEOUT))
+    assert [s.name for s in timeline.spans if not s.queued] == ["grava_log"]
+
+
+def test_workers_import_a_students_module_with_include(tmp_path, monkeypatch):
+    (tmp_path / "tarefas_do_aluno.py").write_text(
+        "from celery import shared_task\n\n\n@shared_task(name='tarefas_do_aluno.dobro')\n"
+        "def dobro(x):\n    return 2 * x\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    app = make_app()  # a queue of its own: no other test's workers take these messages
+    import tarefas_do_aluno
+
+    with pytest.raises(ValueError, match="include deve ser uma lista de nomes de módulos"):
+        run_workers(app, include=["não é módulo!"])
+    with run_workers(app, workers=1, concurrency=1, include="tarefas_do_aluno") as group, \
+            record_queue(app) as timeline:
+        assert tarefas_do_aluno.dobro.delay(21).get(timeout=TIMEOUT) == 42
+        pool = group.all_pids()
+    (run,) = [s for s in timeline.spans if not s.queued]
+    assert run.name == "dobro" and run.status == Status.OK
+    assert run.pid in pool and run.pid not in group.pids  # a pool process of the worker

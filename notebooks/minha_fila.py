@@ -1,0 +1,7 @@
+# Solução do exercício 2: tente antes de olhar!
+from celery import shared_task
+
+
+@shared_task(name="minha_fila.quadrado")
+def quadrado(x):
+    return x * x
