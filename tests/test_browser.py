@@ -49,6 +49,8 @@ NOTEBOOK = Path(os.environ.get("CONCTUTOR_BROWSER_NOTEBOOK", ROOT / "notebooks" 
 """The notebook of the slider test (the variable is for trying the test on another notebook with a panel)."""
 QUEUE_NOTEBOOK = ROOT / "notebooks" / "05-sincronizacao-e-filas.ipynb"
 """Notebook 05: run top to bottom, then its producer/consumer panel."""
+TASK_QUEUE_NOTEBOOK = ROOT / "notebooks" / "07-filas-de-tarefas.ipynb"
+"""Notebook 07: run top to bottom (Celery workers started from cells), then its worker panel."""
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -325,9 +327,9 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """One JupyterLab server on copies of both notebooks, and one chromium; both stopped at the end."""
+    """One JupyterLab server on copies of the notebooks, and one chromium; both stopped at the end."""
     chromium = _chromium()
-    for path in (NOTEBOOK, QUEUE_NOTEBOOK):
+    for path in (NOTEBOOK, QUEUE_NOTEBOOK, TASK_QUEUE_NOTEBOOK):
         if not path.exists():
             pytest.fail(f"{path} is missing")
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
@@ -335,7 +337,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     for old in ARTIFACTS.glob("browser-*.*"):
         old.unlink()
     tmp = tmp_path_factory.mktemp("lab")
-    root = _prepare_root(tmp, list(dict.fromkeys([NOTEBOOK, QUEUE_NOTEBOOK])))
+    root = _prepare_root(tmp, list(dict.fromkeys([NOTEBOOK, QUEUE_NOTEBOOK, TASK_QUEUE_NOTEBOOK])))
     ours_before = {p.pid for p in _descendants(os.getpid())}
     try:
         with jupyterlab(root, tmp) as url, sync_playwright() as playwright:
@@ -499,3 +501,56 @@ def test_queue_notebook_runs_and_its_panel_reruns_with_one_consumer(lab: Lab) ->
     # two consumers need at least 20 × 60 ms / 2; one consumer handles the 20 items one after another
     assert before["measured"] >= QUEUE_ITEMS * QUEUE_HANDLE_S / 2 - 0.01, before
     assert after["measured"] >= QUEUE_ITEMS * QUEUE_HANDLE_S - 0.01, (before, after)
+
+
+WORKER_PROCESS = "conctutor.taskqueue"
+"""In the command line of every Celery worker that `run_workers` starts."""
+
+
+def _celery_workers() -> list[Any]:
+    import psutil
+
+    found = []
+    for process in _descendants(os.getpid()):
+        with contextlib.suppress(psutil.Error):
+            if any(WORKER_PROCESS in part for part in process.cmdline()):
+                found.append(process)
+    return found
+
+
+def test_task_queue_notebook_runs_and_its_panel_restarts_the_workers(lab: Lab) -> None:
+    page = _run_all_cells(lab, TASK_QUEUE_NOTEBOOK, "browser-07")
+    try:
+        errors = page.locator(ERROR_OUTPUTS)
+        assert errors.count() == 0, f"a cell wrote an error:\n{errors.first.inner_text()[-2000:]}"
+        figures = page.locator(FIGURES).count()
+        workers_after_all_cells = _celery_workers()
+        page.screenshot(path=str(ARTIFACTS / "browser-07-2-all-cells-ran.png"))
+
+        # the panel (interact_manual): one worker instead of two, then "Run Interact"
+        panel = page.locator(".jp-Notebook .widget-interact").filter(
+            has=page.locator(".widget-slider", has_text="workers")).first
+        panel.scroll_into_view_if_needed()
+        panel.locator(".widget-slider", has_text="workers").locator(".noUi-handle").first.click()
+        page.keyboard.press("ArrowLeft")
+        readout = panel.locator(".widget-slider", has_text="workers").locator(".widget-readout").first
+        _wait(page, "(el) => el.textContent.trim() === '1'", 30, "the workers slider to read 1",
+              arg=readout.element_handle())
+        panel.locator("button", has_text="Run Interact").click()
+        _wait(page, "(el) => !!el.querySelector('img')", RUN_DONE_S, "the panel's figure",
+              arg=panel.element_handle())
+        _wait(page, KERNEL_IDLE, RUN_DONE_S, "the kernel to be idle after the panel ran")
+        panel.screenshot(path=str(ARTIFACTS / "browser-07-3-panel.png"))
+        title = panel.locator("img").first.get_attribute("src") or ""
+        errors_after = errors.count()
+        workers_after_panel = _celery_workers()
+    finally:
+        page.close()
+        _stop_kernels(lab.url)
+
+    assert figures >= _saved_figures(TASK_QUEUE_NOTEBOOK), f"{figures} figures in the browser"
+    assert title.startswith("data:image/png"), "the panel showed no figure"
+    assert errors_after == 0, "the panel's run wrote an error"
+    # the notebook stops every group it starts, and so does each run of the panel
+    assert not workers_after_all_cells, [p.cmdline() for p in workers_after_all_cells]
+    assert not workers_after_panel, [p.cmdline() for p in workers_after_panel]
