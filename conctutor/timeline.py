@@ -364,7 +364,8 @@ class Timeline:
 
     def __repr__(self) -> str:
         state = "gravando" if self.live else "concluída"
-        return f"<Timeline {state}: {len(self)} tarefas, {self.makespan:.2f} s, {self.cores} núcleos>"
+        return f"<Timeline {state}: {len(self) - _queued_count(self)} tarefas, {self.makespan:.2f} s, " \
+               f"{self.cores} núcleos>"
 
 
 def _times(values: object, what: str) -> np.ndarray:
@@ -625,6 +626,17 @@ def _event_segments(raw: RawSpan, stop: int, finished: bool) -> list[tuple[int, 
 
 
 # --- the ideal time ---------------------------------------------------------------------------
+
+
+def _queued_count(timeline: Timeline) -> int:
+    """Spans that are messages waiting in a task queue (all their segments "na fila"), not executions."""
+    c = timeline.columns
+    if len(c) == 0:
+        return 0
+    segments = np.diff(c.seg_offsets)
+    other = np.append(c.seg_state != _STATE[State.QUEUED], False).astype(int)
+    not_queued = np.add.reduceat(other, c.seg_offsets[:-1])
+    return int(((segments > 0) & (not_queued == 0)).sum())
 
 
 def _own_lengths(timeline: Timeline) -> np.ndarray:

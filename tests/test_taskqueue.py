@@ -194,6 +194,7 @@ def test_queue_timeline_shows_each_message_waiting_then_running_on_a_worker(embe
     waits = [s for s in timeline.spans if s.queued]
     runs = [s for s in timeline.spans if not s.queued]
     assert len(waits) == len(runs) == 7
+    assert repr(timeline).startswith("<Timeline concluída: 7 tarefas")  # a wait in the queue is no task
     # every execution starts when its message leaves the queue, in the task's own colour (name)
     for wait in waits:
         assert wait.waits == ((wait.start, wait.end, State.QUEUED),) and not wait.running
