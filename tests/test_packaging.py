@@ -179,9 +179,15 @@ def test_mini_toml_reads_pyproject_like_tomllib() -> None:
 
 
 def readme_commands() -> list[str]:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"^```(?:bash|sh|console)?\n(.*?)^```", readme, flags=re.MULTILINE | re.DOTALL)
-    return [line for block in blocks for line in block.splitlines() if line.strip()]
+    """The lines of the README's shell blocks (```bash, ```sh, ```console or no language), fence by fence."""
+    commands: list[str] = []
+    language = None  # the language of the block we are in; None outside blocks
+    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            language = line[3:].strip() if language is None else None
+        elif language in ("bash", "sh", "console", "") and line.strip():
+            commands.append(line)
+    return commands
 
 
 def test_readme_has_exactly_two_single_line_commands() -> None:
