@@ -27,7 +27,7 @@ from kombu.exceptions import OperationalError
 
 import conctutor
 
-TASK_NAMES = ("consulta_dados", "processa_dados", "grava_log", "calcula", "falha", "grava_log_instavel")
+TASK_NAMES = ("consulta_dados", "processa_dados", "grava_log", "calcula", "falha", "grava_log_instavel", "baixa")
 """The short names of the tasks this module defines."""
 
 
@@ -131,7 +131,7 @@ def _seconds(task: Task, short_name: str, segundos: object) -> object:
 def _headers(task: Task) -> dict:
     request = task.request
     found = {}
-    for key in ("conctutor_scale", "conctutor_defaults"):
+    for key in ("conctutor_scale", "conctutor_defaults", "conctutor_rate"):
         value = getattr(request, key, None)
         if value is None and isinstance(getattr(request, "headers", None), dict):
             value = request.headers.get(key)
@@ -160,7 +160,19 @@ def grava_log(self: Task, segundos: float | None = None) -> None:
 
 @shared_task(bind=True, base=QueueTask, name="conctutor.calcula")
 def calcula(self: Task, segundos: float | None = None) -> int:
-    """The package's CPU-bound `calcula` in a worker."""
+    """The package's CPU-bound `calcula` in a worker.
+
+    It does the amount of work that `segundos` means on the producer's
+    machine: the producer's calibrated rate comes in the message. A pool
+    process that measured its own rate would measure it while the other
+    pool processes start their own `calcula` on the same cores, and take a
+    fraction of the machine's speed for all of it.
+    """
+    rate = _headers(self).get("conctutor_rate")
+    if isinstance(rate, (int, float)) and _is_number(rate) and rate > 0:
+        from . import calibration
+
+        calibration.adopt(float(rate))
     return conctutor.calcula(segundos=_seconds(self, "calcula", segundos))
 
 
@@ -174,6 +186,14 @@ def grava_log_instavel(self: Task, falhas: int = 1, segundos: float | None = Non
     conctutor.grava_log(segundos=_seconds(self, "grava_log", segundos))
     if isinstance(falhas, numbers.Integral) and self.request.retries < falhas:
         raise self.retry(exc=ConnectionError("a confirmação da gravação não chegou"), countdown=0)
+
+
+@shared_task(bind=True, base=QueueTask, name="conctutor.baixa")
+def baixa(self: Task, url: str) -> int:
+    """`conctutor.workloads.baixa` in a worker (notebook 08): fetch `url`, return how many bytes came."""
+    from .workloads import baixa as fetch
+
+    return fetch(url)
 
 
 @shared_task(bind=True, base=QueueTask, name="conctutor.falha")

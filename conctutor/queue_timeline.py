@@ -18,7 +18,8 @@ or, from records read by hand, ``queue_timeline(read_records(app))``.
   drawn under the lanes.
 
 The workers do not sample their threads: inside an execution, the chapter's
-waiting tasks are drawn as ``E/S`` and `calcula` as ``rodando``; another
+waiting tasks (and the queue's own `grava_log_instavel`, `falha` and
+`baixa`) are drawn as ``E/S`` and `calcula` as ``rodando``; another
 task is ``rodando`` when its worker measured it on the CPU at least half of
 its length (``thread_time``), else ``esperando`` (the reason is not known).
 """
@@ -47,23 +48,22 @@ DEPTH_SERIES = "mensagens na fila"
 _STATUS = {"ok": Status.OK, "error": Status.ERROR, "interrupted": Status.INTERRUPTED, "running": Status.RUNNING}
 
 
-_WAITING_QUEUE_TASKS = ("grava_log_instavel", "falha")
-"""Tasks of `conctutor.queue_tasks` that wait (sleep) like the chapter's."""
+_WAITING_QUEUE_TASKS = ("grava_log_instavel", "falha", "baixa")
+"""Tasks of `conctutor.queue_tasks` that wait (a sleep, a download) like the chapter's."""
 
 
 def _kind(name: str) -> Kind:
+    """Waiting tasks count in the ideal time by their length; the others by the CPU time their worker
+    measured (a `calcula` that shared a core with another took twice its work's time, but no more CPU)."""
     if name in IO_TASKS or name in _WAITING_QUEUE_TASKS:
         return Kind.IO
-    if name in CPU_TASKS:
-        return Kind.CPU
     return Kind.MEASURED
 
 
 def _state_inside(name: str, duration_ns: int, cpu_ns: int | None) -> State:
-    kind = _kind(name)
-    if kind == Kind.IO:
+    if _kind(name) == Kind.IO:
         return State.IO
-    if kind == Kind.CPU:
+    if name in CPU_TASKS:
         return State.RUNNING
     if cpu_ns is not None and duration_ns > 0 and cpu_ns >= duration_ns / 2:
         return State.RUNNING

@@ -460,3 +460,37 @@ def test_workers_import_a_students_module_with_include(tmp_path, monkeypatch):
     (run,) = [s for s in timeline.spans if not s.queued]
     assert run.name == "dobro" and run.status == Status.OK
     assert run.pid in pool and run.pid not in group.pids  # a pool process of the worker
+
+
+def test_calcula_in_a_worker_does_the_work_the_producers_rate_says(embedded):
+    from conctutor import calibration
+
+    app, group = embedded
+    rate = calibration.iterations_per_second()
+
+    def cpu_of_one_calcula(producer_rate):
+        calibration.adopt(producer_rate)
+        try:
+            result = task(app, "calcula").delay(4.0)  # 0.2 s at the test time scale
+            get_all([result], app, group)
+        finally:
+            calibration.adopt(rate)
+        (record,) = [r for r in read_records(app) if r.task_id == result.id]
+        return record.cpu_ns / 1e9
+
+    full, half = cpu_of_one_calcula(rate), cpu_of_one_calcula(rate / 2)
+    # the rate travels in the message: half the rate, about half the work (CPU time), whatever the worker measures
+    assert 0.3 < half / full < 0.75, (half, full)
+
+
+def test_the_ideal_counts_cpu_bound_executions_by_their_cpu_time_not_their_length():
+    app = make_app()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    processes = 2 * cores  # more pool processes than cores: each calcula shares a core
+    with run_workers(app, workers=1, concurrency=processes) as group, record_queue(app) as timeline:
+        get_all([task(app, "calcula").delay(2.0) for _ in range(processes)], app, group)
+    runs = [s for s in timeline.spans if not s.queued]
+    assert len(runs) == processes and all(s.running for s in runs)  # drawn as running
+    assert timeline.ideal_time >= sum(s.cpu_time for s in runs) / cores * 0.99
+    # what the executions needed, on this machine's cores, is never more than what they took
+    assert timeline.ideal_time <= timeline.makespan * 1.05 + 0.02, (timeline.ideal_time, timeline.makespan)
