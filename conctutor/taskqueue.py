@@ -205,10 +205,43 @@ class _AppInfo(NamedTuple):
 _apps: weakref.WeakKeyDictionary[celery.Celery, _AppInfo] = weakref.WeakKeyDictionary()
 
 
+RUN_DIRECTORY_PREFIX = "conctutor-fila-"
+OWNER_FILE = "owner"
+"""In each private run directory: ``"pid boot-id"`` of the process that made it."""
+
+
 def _private_directory() -> str:
-    directory = tempfile.mkdtemp(prefix="conctutor-fila-")  # mode 0700
+    _remove_orphaned_directories()
+    directory = tempfile.mkdtemp(prefix=RUN_DIRECTORY_PREFIX)  # mode 0700
     os.chmod(directory, 0o700)
+    with open(os.path.join(directory, OWNER_FILE), "w", encoding="ascii") as owner:
+        owner.write(f"{os.getpid()} {_BOOT_ID}")
     return directory
+
+
+def _remove_orphaned_directories() -> None:
+    """Remove the run directories of processes that died without cleaning up (a kernel killed by SIGKILL).
+
+    A finished run's directory goes with its app (garbage collection, or the
+    interpreter's exit); a killed process leaves it behind: its broker, its
+    results and its records. The next `make_app` removes it.
+    """
+    base = tempfile.gettempdir()
+    try:
+        names = [name for name in os.listdir(base) if name.startswith(RUN_DIRECTORY_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(base, name)
+        try:
+            with open(os.path.join(path, OWNER_FILE), encoding="ascii") as owner:
+                pid_text, _, boot = owner.read().partition(" ")
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            continue  # not ours to judge: no owner written (yet)
+        if boot == _BOOT_ID and _pid_alive(pid):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def make_app(broker_url: str | None = None, *, result_backend: str | None = None,

@@ -494,3 +494,19 @@ def test_the_ideal_counts_cpu_bound_executions_by_their_cpu_time_not_their_lengt
     assert timeline.ideal_time >= sum(s.cpu_time for s in runs) / cores * 0.99
     # what the executions needed, on this machine's cores, is never more than what they took
     assert timeline.ideal_time <= timeline.makespan * 1.05 + 0.02, (timeline.ideal_time, timeline.makespan)
+
+
+def test_make_app_removes_the_run_directories_that_killed_processes_left_behind():
+    import tempfile
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tempfile.mkdtemp(prefix=taskqueue.RUN_DIRECTORY_PREFIX)
+    with open(os.path.join(orphan, taskqueue.OWNER_FILE), "w") as owner:
+        owner.write(f"{dead.pid} {taskqueue._BOOT_ID}")
+    mine = make_app()
+    directory = taskqueue._info(mine).directory
+    assert not os.path.exists(orphan)
+    assert os.path.isdir(directory)  # a live owner's directory stays
+    make_app()
+    assert os.path.isdir(directory)
