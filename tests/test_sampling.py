@@ -173,6 +173,10 @@ def test_two_threads_take_turns_in_switch_interval_slices(spool: str, sampler: o
     b = max(r1["window"][1], r2["window"][1])
     running = {}
     report = {}
+    stats = sampling.read_sampler_stats(spool)
+    # the sampler dates each change halfway between two rounds: each edge of a slice is known to half
+    # the time between rounds, which grows when the machine is busy (fewer rounds per second)
+    round_s = 1.0 / stats["rounds_per_s"] if stats.get("rounds_per_s") else sidecar.MAX_INTERVAL
     for tid, r in result.items():
         wa, wb = r["window"]
         iv = intervals(samples, tid, wa, wb)
@@ -202,11 +206,12 @@ def test_two_threads_take_turns_in_switch_interval_slices(spool: str, sampler: o
             if k not in (ThreadState.RUNNING, ThreadState.READY, ThreadState.GIL)
         )
         assert other <= 0.05, report
-        # on a core about as long as the thread's own CPU clock says (the
-        # edges of each slice are known to half a sampling interval, and on
-        # an oversubscribed machine slices are cut by waits for a core)
+        # on a core about as long as the thread's own CPU clock says: within a quarter, plus the
+        # uncertainty of the slices' edges (two edges per slice, each to half a round), since on an
+        # oversubscribed machine slices are also cut by waits for a core
         running_s = sum(hi - lo for lo, hi in runs) / 1e9
-        assert abs(running_s - r["cpu_s"]) <= 0.4 * r["cpu_s"], report
+        report[tid]["edges_uncertainty_s"] = round(len(runs) * round_s, 3)
+        assert abs(running_s - r["cpu_s"]) <= 0.25 * r["cpu_s"] + len(runs) * round_s, report
     report["sampler"] = {
         k: v
         for k, v in sampling.read_sampler_stats(spool).items()

@@ -464,23 +464,21 @@ def test_workers_import_a_students_module_with_include(tmp_path, monkeypatch):
 
 def test_calcula_in_a_worker_does_the_work_the_producers_rate_says(embedded):
     from conctutor import calibration
+    from conctutor.settings import time_scale
 
     app, group = embedded
     rate = calibration.iterations_per_second()
-
-    def cpu_of_one_calcula(producer_rate):
-        calibration.adopt(producer_rate)
-        try:
-            result = task(app, "calcula").delay(4.0)  # 0.2 s at the test time scale
-            get_all([result], app, group)
-        finally:
-            calibration.adopt(rate)
-        (record,) = [r for r in read_records(app) if r.task_id == result.id]
-        return record.cpu_ns / 1e9
-
-    full, half = cpu_of_one_calcula(rate), cpu_of_one_calcula(rate / 2)
-    # the rate travels in the message: half the rate, about half the work (CPU time), whatever the worker measures
-    assert 0.3 < half / full < 0.75, (half, full)
+    scale = time_scale()
+    calibration.adopt(rate / 2)  # as if this machine were half as fast
+    try:
+        result = task(app, "calcula").delay(4.0)
+        (answer,) = get_all([result], app, group)
+    finally:
+        calibration.adopt(rate)
+    # calcula returns where its fixed loop ended: the answer names how many iterations the worker did
+    seconds = 4.0 * scale / scale * scale  # what the worker computes: the producer's scale, then its own
+    assert answer == calibration.spin(round(seconds * (rate / 2)))
+    assert answer != calibration.spin(round(seconds * rate))
 
 
 def test_the_ideal_counts_cpu_bound_executions_by_their_cpu_time_not_their_length():
