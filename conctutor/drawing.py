@@ -184,7 +184,9 @@ def plot_stacked(
         runs[str(title)] = timeline
     th = get_theme(theme)
     longest = max(max(t.makespan, float(t.columns.end.max()) if len(t) else 0.0) for t in runs.values())
-    scenes = [build_scene(t, title=title, theme=th, cpu=cpu, axis_until=longest) for title, t in runs.items()]
+    names = list(dict.fromkeys(name for t in runs.values() for name in t.names))
+    scenes = [build_scene(t, title=title, theme=th, cpu=cpu, axis_until=longest, colour_names=names)
+              for title, t in runs.items()]
     figure_width = width if width is not None else th.figure_width
     heights = [scene.height for scene in scenes]
     root = TimelineFigure(figsize=(figure_width, sum(heights)), dpi=th.dpi, facecolor=th.background)

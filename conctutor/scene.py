@@ -249,8 +249,13 @@ def build_scene(
     cpu: bool = True,
     series: bool = True,
     axis_until: float | None = None,
+    colour_names: Sequence[str] = (),
 ) -> Scene:
-    """The layout of `timeline` (see the module docstring). Bad options raise here, clearly."""
+    """The layout of `timeline` (see the module docstring). Bad options raise here, clearly.
+
+    `colour_names`: the tasks of several runs drawn together (`plot_stacked`), so that
+    each name gets one colour in all of them and two names never share one.
+    """
     th = get_theme(theme)
     size = check_figsize(figsize)
     if title is not None and not isinstance(title, str):
@@ -267,7 +272,9 @@ def build_scene(
     used_names = list(dict.fromkeys(c.name.tolist()))
     name_pos = {name: i for i, name in enumerate(used_names)}
     names = tuple(timeline.names[i] for i in used_names)
-    colors = tuple(task_colors(names, th.palette))
+    everyone = list(dict.fromkeys([*colour_names, *names]))
+    colour_of = dict(zip(everyone, task_colors(everyone, th.palette)))
+    colors = tuple(colour_of[name] for name in names)
     light = tuple(to_hex(lighten(color, th.wait_lighten)) for color in colors)
     n = len(c)
     lane_of = np.array([lane_pos[v] for v in c.lane.tolist()], dtype=np.int64) if n else np.zeros(0, np.int64)

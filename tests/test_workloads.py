@@ -121,3 +121,25 @@ def test_free_threaded_pythons_only_lists_interpreters_that_say_they_run_without
     monkeypatch.setenv("CONCTUTOR_PYTHONS_DIR", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # nothing found on the PATH
     assert free_threaded_pythons() == {"3.14.9t": without_gil}
+
+
+def test_plot_stacked_gives_each_task_one_colour_across_runs_and_never_two_tasks_the_same():
+    async def one(url: str) -> int:
+        return await baixa_async(url)
+
+    with ServidorLento(0.01) as url:
+        with record() as threads:
+            baixa(url)
+        with record() as coroutines:
+            asyncio.run(one(url))
+        with record() as both:
+            baixa(url)
+            asyncio.run(one(url))
+    figure = plot_stacked({"threads": threads, "asyncio": coroutines, "os dois": both})
+    colours = {}
+    for legend in figure.legends:
+        for handle, text in zip(legend.legend_handles, legend.get_texts()):
+            if text.get_text() in ("baixa", "baixa_async"):
+                colours[text.get_text()] = tuple(handle.get_facecolor())
+    assert set(colours) == {"baixa", "baixa_async"}
+    assert colours["baixa"] != colours["baixa_async"]  # each run alone would have given both the first colour
