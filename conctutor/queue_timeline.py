@@ -37,6 +37,7 @@ import numpy as np
 
 from .chapter import CPU_TASKS, IO_TASKS
 from .model import STATES, STATUSES, Kind, Lane, Series, State, Status
+from .recording import LiveTimeline
 from .taskqueue import queue_depth, read_records
 from .timeline import Columns, Timeline
 
@@ -194,54 +195,35 @@ def _reorder(columns: Columns, order: np.ndarray) -> Columns:
                    columns.seg_start[order], columns.seg_end[order], columns.seg_state[order])
 
 
-class QueueRun:
-    """What `record_queue` yields; after its block, it stands for the finished `Timeline`.
+class _QueueRecords:
+    """A task queue's records as a `recording.Snapshots`: the messages published since `origin_ns`."""
 
-    ``timeline.plot()``, ``timeline.spans``, ``checks.max_concurrent(timeline)``
-    and the rest work on it as on what ``record()`` yields. Inside the block,
-    `snapshot()` is the timeline so far.
-    """
-
-    def __init__(self, app: Any, start_ns: int, offsets: Any = None) -> None:
+    def __init__(self, app: Any, offsets: Any = None) -> None:
         self.app = app
-        self.start_ns = start_ns
         self.offsets = offsets
-        self.timeline: Timeline | None = None
 
-    def snapshot(self) -> Timeline:
-        if self.timeline is not None:
-            return self.timeline
-        return self._build(time.perf_counter_ns())
-
-    def _build(self, stop_ns: int) -> Timeline:
+    def snapshot(self, origin_ns: int, stop_ns: int | None = None, final: bool = False) -> Timeline:
+        stop = time.perf_counter_ns() if stop_ns is None else stop_ns
         records = [r for r in read_records(self.app, offsets=self.offsets)
-                   if r.publish_ns is not None and self.start_ns <= r.publish_ns <= stop_ns]
-        return queue_timeline(records, origin_ns=self.start_ns, stop_ns=stop_ns)
-
-    def _finish(self) -> None:
-        self.timeline = self._build(time.perf_counter_ns())
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.snapshot(), name)
-
-    def __repr__(self) -> str:
-        return repr(self.snapshot())
+                   if r.publish_ns is not None and origin_ns <= r.publish_ns <= stop]
+        return queue_timeline(records, origin_ns=origin_ns, stop_ns=stop)
 
 
 @contextlib.contextmanager
-def record_queue(app: Any, *, offsets: Any = None) -> Iterator[QueueRun]:
+def record_queue(app: Any, *, offsets: Any = None) -> Iterator[LiveTimeline]:
     """The messages published through `app` inside the block, with every execution of them, as a timeline.
 
-    Time zero is the start of the block. Wait for the results you want to see
-    inside it (``.get(timeout=...)``): a message still waiting or running when
-    the block ends is drawn up to the end, with status ``"running"``.
-    `offsets` (from `conctutor.taskqueue.measure_clock_offsets`) align the
-    clocks of workers on other machines.
+    It yields what ``record()`` yields: during the block, the timeline so far;
+    after it, the finished one (``timeline.plot()``, ``timeline.spans``,
+    ``checks.max_concurrent(timeline)``...). Time zero is the start of the
+    block. Wait for the results you want to see inside it
+    (``.get(timeout=...)``): a message still waiting or running when the block
+    ends is drawn up to the end, with status ``"running"``. `offsets` (from
+    `conctutor.taskqueue.measure_clock_offsets`) align the clocks of workers
+    on other machines.
     """
-    run = QueueRun(app, time.perf_counter_ns(), offsets)
+    timeline = LiveTimeline(_QueueRecords(app, offsets), time.perf_counter_ns())
     try:
-        yield run
+        yield timeline
     finally:
-        run._finish()
+        timeline.finish(time.perf_counter_ns())

@@ -161,6 +161,13 @@ class View(Protocol):
     def finish(self, timeline: LiveTimeline) -> Any: ...
 
 
+class Snapshots(Protocol):
+    """Where a `LiveTimeline` takes its timelines from: a `Recording`, or a task queue's records
+    (`conctutor.queue_timeline.record_queue`)."""
+
+    def snapshot(self, origin_ns: int, stop_ns: int | None = None, final: bool = False) -> Timeline: ...
+
+
 class LiveTimeline:
     """What ``record()`` yields: a timeline that can be read while its block runs.
 
@@ -169,8 +176,8 @@ class LiveTimeline:
     (`final`). Take one snapshot when reading several attributes at once.
     """
 
-    def __init__(self, recording: Recording, origin_ns: int) -> None:
-        self._recording = recording
+    def __init__(self, source: Snapshots, origin_ns: int) -> None:
+        self._source = source
         self._origin_ns = origin_ns
         self.final: Timeline | None = None
 
@@ -178,10 +185,10 @@ class LiveTimeline:
         """The timeline as it is now (the finished one after the block)."""
         if self.final is not None:
             return self.final
-        return self._recording.snapshot(self._origin_ns)
+        return self._source.snapshot(self._origin_ns)
 
     def finish(self, end_ns: int) -> None:
-        self.final = self._recording.snapshot(self._origin_ns, end_ns, final=True)
+        self.final = self._source.snapshot(self._origin_ns, end_ns, final=True)
 
     @property
     def is_live(self) -> bool:

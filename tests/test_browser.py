@@ -461,13 +461,18 @@ ERROR_OUTPUTS = ".jp-Notebook .jp-OutputArea-output[data-mime-type='application/
 FIGURES = ".jp-Notebook .jp-Cell-outputArea img"
 
 
+def _ran_clean(page: Any, shots: str) -> tuple[Any, int]:
+    """After Run All: no cell wrote an error. Returns the error outputs' locator and how many figures show."""
+    errors = page.locator(ERROR_OUTPUTS)
+    assert errors.count() == 0, f"a cell wrote an error:\n{errors.first.inner_text()[-2000:]}"
+    page.screenshot(path=str(ARTIFACTS / f"{shots}-2-all-cells-ran.png"))
+    return errors, page.locator(FIGURES).count()
+
+
 def test_queue_notebook_runs_and_its_panel_reruns_with_one_consumer(lab: Lab) -> None:
     page = _run_all_cells(lab, QUEUE_NOTEBOOK, "browser-05")
     try:
-        errors = page.locator(ERROR_OUTPUTS)
-        assert errors.count() == 0, f"a cell wrote an error:\n{errors.first.inner_text()[-2000:]}"
-        figures = page.locator(FIGURES).count()
-        page.screenshot(path=str(ARTIFACTS / "browser-05-2-all-cells-ran.png"))
+        errors, figures = _ran_clean(page, "browser-05")
 
         panel = _panel(page, QUEUE_SLIDER)
         before = page.evaluate(panel_state(QUEUE_SLIDER))
@@ -521,11 +526,8 @@ def _celery_workers() -> list[Any]:
 def test_task_queue_notebook_runs_and_its_panel_restarts_the_workers(lab: Lab) -> None:
     page = _run_all_cells(lab, TASK_QUEUE_NOTEBOOK, "browser-07")
     try:
-        errors = page.locator(ERROR_OUTPUTS)
-        assert errors.count() == 0, f"a cell wrote an error:\n{errors.first.inner_text()[-2000:]}"
-        figures = page.locator(FIGURES).count()
+        errors, figures = _ran_clean(page, "browser-07")
         workers_after_all_cells = _celery_workers()
-        page.screenshot(path=str(ARTIFACTS / "browser-07-2-all-cells-ran.png"))
 
         # the panel (interact_manual): one worker instead of two, then "Run Interact"
         panel = page.locator(".jp-Notebook .widget-interact").filter(
