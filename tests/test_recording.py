@@ -165,17 +165,16 @@ def test_plain_threads_are_recorded_with_their_own_lanes():
 
 
 def test_two_calcula_in_threads_take_about_twice_one_and_run_in_gil_slices():
-    with record() as alone:
-        calcula(4.0)
     with record() as threads:
         with concurrent.futures.ThreadPoolExecutor(2) as executor:
             for future in [executor.submit(calcula, 4.0) for _ in range(2)]:
                 future.result()
-    # Compared with the CPU time one calcula needs (which other programs on a
-    # busy machine do not change), two in threads take about twice as long.
-    work = alone.spans[0].cpu_time
-    assert threads.makespan > 1.5 * work, (threads.makespan, work)
     first, second = threads.spans
+    # Compared with the CPU time each calcula needed, two in threads take about
+    # twice as long. Each thread's own CPU time is the measure, not a separate
+    # run of one calcula: the VM's speed drifts by 30-40 % between runs.
+    work = max(first.cpu_time, second.cpu_time)
+    assert threads.makespan > 1.5 * work, (threads.makespan, first.cpu_time, second.cpu_time)
     # Together they never used more than one core's worth of CPU: the GIL.
     assert first.cpu_time + second.cpu_time < 1.25 * threads.makespan
     assert overlap(first, second) > 0.5 * min(first.duration, second.duration)
