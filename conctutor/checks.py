@@ -125,8 +125,8 @@ def run_catching(
     import conctutor
 
     error: BaseException | None = None
-    output = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
-    with output, conctutor.record() as timeline:
+    # A quiet recording silences worker processes too, spawned ones included.
+    with conctutor.record(quiet=quiet) as timeline:
         try:
             program(*args, **kwargs)
         except Exception as exc:

@@ -127,9 +127,10 @@ class Collector:
         except OSError:
             pass  # the recording is over: nothing to watch
 
-    def invitation(self) -> tuple[str, int, settings.Settings]:
-        """What a worker process needs to report here: the directory, our pid, our settings."""
-        return (self.directory, self.owner_pid, settings.current(self.overrides))
+    def invitation(self) -> tuple[str, int, settings.Settings, bool]:
+        """What a worker process needs to report here: the directory, our pid, our settings,
+        and whether the recording is quiet (a spawned worker does not inherit the quiet stdout)."""
+        return (self.directory, self.owner_pid, settings.current(self.overrides), self.quiet)
 
     def after_fork_in_child(self) -> None:
         self._local = threading.local()
@@ -203,6 +204,51 @@ def leave(collector: Collector, token: contextvars.Token[Collector | None]) -> N
         _current.reset(token)
     except ValueError:  # left in another context than it was entered (a notebook cell's manual __exit__)
         _current.set(None)
+
+
+# --- quiet recordings: what their code prints is dropped -----------------------------------
+
+
+class _QuietStream:
+    """``sys.stdout`` while a quiet recording is open: drops what its recorded code prints.
+
+    Other code (another thread's recording, the notebook itself) prints as usual.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        collector = current_collector()
+        if collector is not None and collector.quiet:
+            return len(text)
+        written: int = self.stream.write(text)
+        return written
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+_quiet_count = 0
+_quiet_lock = threading.Lock()
+
+
+def quiet_begin() -> None:
+    """A quiet recording opens here: from now on `sys.stdout` asks whose code prints."""
+    global _quiet_count
+    with _quiet_lock:
+        _quiet_count += 1
+        if sys.stdout is not None and not isinstance(sys.stdout, _QuietStream):
+            sys.stdout = _QuietStream(sys.stdout)
+
+
+def quiet_end() -> None:
+    """Undo `quiet_begin`; the last quiet recording to end puts the plain `sys.stdout` back."""
+    global _quiet_count
+    with _quiet_lock:
+        _quiet_count -= 1
+        if _quiet_count == 0 and isinstance(sys.stdout, _QuietStream):
+            sys.stdout = sys.stdout.stream
 
 
 # --- the task wrappers ------------------------------------------------------------------
@@ -591,7 +637,7 @@ def accept_invitation(invitation: tuple | None) -> None:
             with _open_lock:
                 _open.clear()
         return
-    directory, owner_pid, travelling = invitation
+    directory, owner_pid, travelling, quiet = invitation
     if owner_pid == _pid:
         return  # pickled and unpickled in the recording process itself
     settings.adopt(travelling)
@@ -599,6 +645,9 @@ def accept_invitation(invitation: tuple | None) -> None:
     if collector is None:
         collector = _adopted[directory] = Collector(directory, owner_pid, travelling.durations)
     collector.overrides = dict(travelling.durations)
+    collector.quiet = quiet
+    if quiet and not isinstance(sys.stdout, _QuietStream):
+        quiet_begin()  # for good: a later job of a recording that is not quiet prints as usual
     with _open_lock:
         _open[:] = [collector]  # a worker runs one job at a time: the last one sent decides
 

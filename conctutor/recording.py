@@ -22,7 +22,6 @@ import contextlib
 import numbers
 import os
 import shutil
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -238,46 +237,6 @@ class LiveTimeline:
         return repr(self.snapshot())
 
 
-class _QuietStream:
-    """``sys.stdout`` while a quiet recording is open: drops what its recorded code prints.
-
-    Other code (another thread's recording, the notebook itself) prints as usual.
-    """
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-
-    def write(self, text: str) -> int:
-        collector = recorder.current_collector()
-        if collector is not None and collector.quiet:
-            return len(text)
-        written: int = self.stream.write(text)
-        return written
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.stream, name)
-
-
-_quiet_count = 0
-_quiet_lock = threading.Lock()
-
-
-def _quiet_begin() -> None:
-    global _quiet_count
-    with _quiet_lock:
-        _quiet_count += 1
-        if not isinstance(sys.stdout, _QuietStream):
-            sys.stdout = _QuietStream(sys.stdout)
-
-
-def _quiet_end() -> None:
-    global _quiet_count
-    with _quiet_lock:
-        _quiet_count -= 1
-        if _quiet_count == 0 and isinstance(sys.stdout, _QuietStream):
-            sys.stdout = sys.stdout.stream
-
-
 def _check_interval(cpu_interval: object) -> float:
     if isinstance(cpu_interval, bool) or not isinstance(cpu_interval, numbers.Real) or not (
             MIN_CPU_INTERVAL <= float(cpu_interval) <= MAX_CPU_INTERVAL):
@@ -342,7 +301,7 @@ def record(
         recording.overrides = {**recording.overrides, **overrides}
         recording.quiet = recording.quiet or quiet
     if quiet:
-        _quiet_begin()
+        recorder.quiet_begin()
     home = recorder._current_asyncio_task()  # in a notebook, the cell's task: its calls keep the thread's lane
     added_home = home is not None and home not in recording.home_tasks
     if added_home:
@@ -359,7 +318,7 @@ def record(
         if view is not None:
             view.stop()  # before the recording closes: the drawing thread reads it
         if quiet:
-            _quiet_end()
+            recorder.quiet_end()
         if token is not None:
             if recording.owner_pid == os.getpid():
                 recording.close()

@@ -7,6 +7,11 @@ a function defined in a notebook cell cannot be found there.
 ``consulta_dados``, ``processa_dados`` and ``grava_log`` print and wait exactly
 like the chapter's versions (``time.sleep`` simulates the I/O); ``calcula``
 computes. Each takes ``segundos=`` to override its default duration.
+
+Their prints are flushed at once. A worker started with *spawn* or
+*forkserver* writes to the file its parent's stdout was, which is a pipe in
+Jupyter: unflushed, its lines would wait in a buffer until the worker exits,
+and reach the notebook all together instead of when each task starts.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from .recorder import chapter_task, current_span, wait
 @chapter_task("io")
 def consulta_dados(segundos: float = 2.0) -> str:
     """Simula uma consulta: imprime, espera `segundos` (E/S simulada) e devolve ``"dados"``."""
-    print("Consultando dados...")
+    print("Consultando dados...", flush=True)
     wait(segundos)
     return "dados"
 
@@ -28,14 +33,14 @@ def consulta_dados(segundos: float = 2.0) -> str:
 @chapter_task("io")
 def processa_dados(dados: str, segundos: float = 2.0) -> None:
     """Simula o processamento de `dados`: imprime e espera `segundos`."""
-    print("Processando dados...")
+    print("Processando dados...", flush=True)
     wait(segundos)
 
 
 @chapter_task("io")
 def grava_log(segundos: float = 2.0) -> None:
     """Simula a gravação de um log: imprime e espera `segundos`."""
-    print("Gravando log...")
+    print("Gravando log...", flush=True)
     wait(segundos)
 
 

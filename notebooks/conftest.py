@@ -1,6 +1,6 @@
 """`pytest notebooks/` run on its own gets the tests' setup too: the time scale and the start method.
 
-The setup lives in tests/conftest.py; this file only runs it (pytest does not load that
+The setup lives in tests/conftest.py; this file only runs it and uses its hook (pytest does not load that
 conftest for paths outside tests/).
 """
 
@@ -11,4 +11,6 @@ _spec = importlib.util.spec_from_file_location(
     "_conctutor_tests_conftest", Path(__file__).resolve().parents[1] / "tests" / "conftest.py"
 )
 assert _spec is not None and _spec.loader is not None
-_spec.loader.exec_module(importlib.util.module_from_spec(_spec))
+_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_conftest)
+pytest_runtest_setup = _conftest.pytest_runtest_setup

@@ -164,7 +164,9 @@ def all_samples(spool: str) -> list:
 
 
 def test_two_threads_take_turns_in_switch_interval_slices(spool: str, sampler: object) -> None:
-    result = run_child(spool, 2, 0.3)
+    # 0.5 s: about 50 slices of 5 ms each, of which a busy machine lets the sampler tell apart
+    # fewer (9 of 37 in one CI run of 0.3 s)
+    result = run_child(spool, 2, 0.5)
     sampler.stop()  # type: ignore[attr-defined]
     samples = all_samples(spool)
     switch_ms = sys.getswitchinterval() * 1e3
@@ -217,10 +219,19 @@ def test_two_threads_take_turns_in_switch_interval_slices(spool: str, sampler: o
         for k, v in sampling.read_sampler_stats(spool).items()
         if k in ("cpu_fraction", "rounds_per_s", "interval_s")
     }
-    both = overlap(running[t1], running[t2]) / (b - a)
+    # Never both on a core at once, beyond what the edges' uncertainty blurs: each slice is
+    # trimmed by half a round at both ends first (on a busy machine rounds are fewer and longer,
+    # and two threads that trade the GIL would seem to overlap by up to a round at each switch).
+    edge_ns = round(round_s / 2 * 1e9)
+
+    def trimmed(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        return [(lo + edge_ns, hi - edge_ns) for lo, hi in runs if hi - lo > 2 * edge_ns]
+
+    both = overlap(trimmed(running[t1]), trimmed(running[t2])) / (b - a)
     report["overlap"] = round(both, 3)
+    report["overlap_untrimmed"] = round(overlap(running[t1], running[t2]) / (b - a), 3)
     print(json.dumps(report))
-    assert both <= 0.25, report
+    assert both <= 0.2, report  # two threads without a GIL: about 0.9
 
 
 # --------------------------------------------------------------------------

@@ -365,6 +365,36 @@ def test_a_quiet_block_does_not_silence_another_threads_prints(capsys):
     assert "Gravando log" not in out
 
 
+@pytest.mark.parametrize("method", START_METHODS)
+def test_a_quiet_block_silences_its_worker_processes_under_every_start_method(method, tmp_path):
+    # A spawned worker writes to the file descriptor it inherited, not to the parent's
+    # sys.stdout: only the recording's invitation can tell it to keep quiet. In a script of
+    # its own: a forkserver started by an earlier test would write to that test's capture.
+    script = tmp_path / "quiet_workers.py"
+    script.write_text(textwrap.dedent(f'''
+        import concurrent.futures, multiprocessing
+        from conctutor import grava_log, record
+
+        def run_one(**options):
+            with record(**options) as timeline:
+                context = multiprocessing.get_context({method!r})
+                with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+                    pool.submit(grava_log, 0).result()
+            return [s.name for s in timeline.spans]
+
+        if __name__ == "__main__":
+            print("quiet:", flush=True)
+            print(run_one(quiet=True), flush=True)
+            print("not quiet:", flush=True)
+            print(run_one(), flush=True)
+    '''), encoding="utf-8")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    quiet, not_quiet = result.stdout.split("not quiet:")
+    assert quiet.split() == ["quiet:", "['grava_log']"]
+    assert "Gravando log" in not_quiet  # the same kind of worker, in a recording that is not quiet, prints
+
+
 @pytest.mark.skipif(sys.version_info < (3, 12) or "fork" not in START_METHODS,
                     reason="the warning exists from Python 3.12 on")
 def test_forking_inside_record_gives_no_multithreading_warning():
