@@ -24,6 +24,7 @@ import os
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,7 +33,7 @@ from . import recorder, sampling, settings
 from .cpu import CpuSampler
 from .events import Assembler, FileSource, MemorySource, file_sources
 from .model import CpuUsage, Span, State, Status
-from .timeline import Timeline, build
+from .timeline import Timeline, build, free_threaded_build, gil_enabled
 from .watch import Watcher, check_interval, check_watch
 
 _STATE_OF = {
@@ -247,6 +248,23 @@ def _check_interval(cpu_interval: object) -> float:
     return float(cpu_interval)
 
 
+_warned_gil_on = False
+
+
+def _warn_if_the_gil_came_back() -> None:
+    """Once per process: a free-threaded build running with the GIL shows threads taking turns."""
+    global _warned_gil_on
+    if _warned_gil_on or not free_threaded_build() or not gil_enabled():
+        return
+    _warned_gil_on = True
+    warnings.warn(
+        "este Python é free-threaded, mas o GIL está ligado: as threads vão se revezar como num Python "
+        "comum. Uma extensão em C importada antes pode tê-lo ligado (o aviso do Python diz qual), ou o "
+        "programa rodou com -X gil=1 ou PYTHON_GIL=1.",
+        RuntimeWarning, stacklevel=4,
+    )
+
+
 @contextlib.contextmanager
 def record(
     cpu_interval: float = 0.05,
@@ -276,6 +294,7 @@ def record(
     overrides = settings.check_durations(durations)
     watched = check_watch(watch)
     watch_every = check_interval(watch_interval)
+    _warn_if_the_gil_came_back()
     view: View | None
     if live is True:
         from .live import open_view

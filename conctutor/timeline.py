@@ -25,6 +25,7 @@ import math
 import os
 import platform
 import sys
+import sysconfig
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,8 +68,21 @@ def gil_enabled() -> bool:
     return True if check is None else bool(check())
 
 
+def free_threaded_build() -> bool:
+    """Whether this interpreter was built free-threaded (3.13t, 3.14t): it may still run with the
+    GIL, when started with ``-X gil=1`` or after importing a C extension that does not declare it
+    can run without one (Python then warns, and turns the GIL on for good)."""
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
 def python_description() -> str:
-    build = " (sem GIL)" if not gil_enabled() else ""
+    """"CPython 3.14.7 (sem GIL)": saved with each run (`Timeline.python`)."""
+    if not gil_enabled():
+        build = " (sem GIL)"
+    elif free_threaded_build():
+        build = " (free-threaded, mas com o GIL ligado)"
+    else:
+        build = ""
     return f"{platform.python_implementation()} {platform.python_version()}{build}"
 
 

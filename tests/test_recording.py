@@ -13,7 +13,9 @@ import multiprocessing
 import os
 import pickle
 import signal
+import subprocess
 import sys
+import sysconfig
 import threading
 import time
 
@@ -533,3 +535,33 @@ def test_a_forked_worker_reports_tasks_it_calls_and_tasks_it_is_sent():
             executor.submit(calls_a_task_itself).result()
     assert [s.name for s in timeline.spans] == ["grava_log", "calcula", "grava_log"]
     assert len({s.pid for s in timeline.spans}) == 1
+
+
+# --- free-threaded builds -------------------------------------------------------------
+
+
+def test_a_free_threaded_build_running_with_the_gil_is_reported(monkeypatch):
+    real = sysconfig.get_config_var
+    monkeypatch.setattr(sysconfig, "get_config_var", lambda name: 1 if name == "Py_GIL_DISABLED" else real(name))
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
+    monkeypatch.setattr(recording_module, "_warned_gil_on", False)
+    with pytest.warns(RuntimeWarning, match="free-threaded, mas o GIL está ligado"):
+        with record() as timeline:
+            pass
+    assert timeline.python.endswith("(free-threaded, mas com o GIL ligado)")
+    assert timeline.gil_enabled is True
+
+
+@pytest.mark.skipif(not sysconfig.get_config_var("Py_GIL_DISABLED"), reason="needs a free-threaded build")
+@pytest.mark.parametrize("gil", ["0", "1"])
+def test_a_free_threaded_build_says_whether_its_gil_was_on(gil):
+    code = "from conctutor import record\nwith record() as t:\n    pass\nprint(t.python, t.gil_enabled)"
+    result = subprocess.run([sys.executable, "-X", f"gil={gil}", "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    if gil == "1":
+        assert result.stdout.strip().endswith("(free-threaded, mas com o GIL ligado) True")
+        assert "o GIL está ligado" in result.stderr
+    else:
+        assert result.stdout.strip().endswith("(sem GIL) False")
+        assert "GIL" not in result.stderr
