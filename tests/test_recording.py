@@ -430,19 +430,30 @@ def storm(tasks_per_worker: int) -> None:
 
 
 def test_a_storm_of_threads_and_processes_loses_no_span():
-    threads, processes, per_worker = 16, 3, 150
+    # 32 threads x 200 tasks at once (on a free-threaded build, truly at once: nothing in the
+    # recorder may rely on the GIL), then 3 worker processes x 150.
+    threads, per_thread, processes, per_process = 32, 200, 3, 150
+    go = threading.Barrier(threads)
+
+    def storm() -> None:
+        go.wait()
+        for _ in range(per_thread):
+            grava_log(0)
+
     with record() as timeline:
         with contextlib.redirect_stdout(io.StringIO()):
-            with concurrent.futures.ThreadPoolExecutor(threads) as executor:
-                for _ in range(threads * per_worker):
-                    executor.submit(grava_log, 0)
+            workers = [threading.Thread(target=storm) for _ in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
             with concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as executor:
-                list(executor.map(calcula, [0] * (processes * per_worker), chunksize=10))
+                list(executor.map(calcula, [0] * (processes * per_process), chunksize=10))
     spans = timeline.spans
-    assert len(spans) == (threads + processes) * per_worker
+    assert len(spans) == threads * per_thread + processes * per_process
     assert all(s.status == "ok" for s in spans)
-    assert sum(s.name == "grava_log" for s in spans) == threads * per_worker
-    assert len({s.worker for s in spans if s.name == "grava_log"}) <= threads
+    assert sum(s.name == "grava_log" for s in spans) == threads * per_thread
+    assert len({s.worker for s in spans if s.name == "grava_log"}) == threads
 
 
 # --- reading while recording; consecutive and nested recordings ---------------------------------
