@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-_SCALE_GIVEN = os.environ.get("CONCTUTOR_TIME_SCALE")
+# Whether the person running the tests chose a scale. Noted in the environment by the first of the
+# two conftests that run this file (notebooks/conftest.py runs it again, after the default is set).
+os.environ.setdefault("CONCTUTOR_TEST_SCALE_GIVEN", "1" if "CONCTUTOR_TIME_SCALE" in os.environ else "0")
+_SCALE_GIVEN = os.environ["CONCTUTOR_TEST_SCALE_GIVEN"] == "1"
 os.environ.setdefault("CONCTUTOR_TIME_SCALE", "0.05")
 
 FAST_SCALE = 0.05
@@ -105,7 +108,7 @@ def _starts_processes_slowly() -> bool:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Each notebook's kernel starts (at its first cell) with that notebook's time scale; every
     other test finds the usual one."""
-    if _SCALE_GIVEN is not None:
+    if _SCALE_GIVEN:
         return
     slow = item.path.name in NOTEBOOKS_STARTING_PROCESSES and _starts_processes_slowly()
     os.environ["CONCTUTOR_TIME_SCALE"] = PROCESS_START_SCALE if slow else str(FAST_SCALE)
