@@ -8,9 +8,12 @@ Each PYTHON (default: this one) must import conctutor, e.g. the matrix's environ
 
 All interpreters run in this one invocation, one after the other, so that their numbers come
 from the same machine at about the same time. For each: the median wall time of one
-``calcula(seconds)`` and of two in a ThreadPoolExecutor(2), their ratio, and whether the GIL was
-on. The ratio needs two free cores to reach 1x without the GIL; the other programs' CPU use is
-printed beside it (from /proc/stat, for the whole run).
+``calcula(seconds)``, and the ratios to it of two in a ThreadPoolExecutor(2) and of two in a
+warmed-up ProcessPoolExecutor(2), each measured right after its own run of one (median and range),
+and whether the GIL was on. Two processes show what
+the machine's two cores give at best (two virtual cores of one physical core give less than 2x):
+without the GIL, threads should come close to it. The share of the cores in use (ours included,
+from /proc/stat over the whole run) is printed beside them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -37,26 +41,43 @@ def alone():
     calcula(seconds)
     return time.perf_counter() - start
 
-def two_threads():
+def two(executor):
     start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        for future in [pool.submit(calcula, seconds) for _ in range(2)]:
+    with executor:
+        for future in [executor.submit(calcula, seconds) for _ in range(2)]:
             future.result()
     return time.perf_counter() - start
 
+def warm_processes():
+    # the processes' start is not what is measured: a pool started and warmed beforehand
+    pool = concurrent.futures.ProcessPoolExecutor(2)
+    list(pool.map(calcula, [0.01, 0.01]))
+    return pool
+
+if __name__ != "__main__":
+    raise SystemExit  # a worker process importing this program
 calcula(0.1)  # calibrates (cached per machine and interpreter)
 before = busy()
-one = [alone() for _ in range(runs)]
-two = [two_threads() for _ in range(runs)]
+one, threads, processes = [], [], []
+for _ in range(runs):  # interleaved: a virtual machine's speed drifts, even by 2x within a minute
+    one.append(alone())
+    threads.append(two(concurrent.futures.ThreadPoolExecutor(2)) / one[-1])
+    processes.append(two(warm_processes()) / one[-1])
 after = busy()
 gil = getattr(sys, "_is_gil_enabled", lambda: True)()
 print(json.dumps({
     "python": sys.version.split()[0] + ("" if gil else " (sem GIL)"),
     "alone_s": statistics.median(one),
-    "threads_s": statistics.median(two),
+    "threads_ratios": sorted(threads),
+    "processes_ratios": sorted(processes),
     "busy_cores": (after[0] - before[0]) / (after[1] - before[1]),
 }))
 """
+
+
+def ratios(values: list[float]) -> str:
+    """'1.95x (1.80-2.10)': the median of the runs' ratios, and their range."""
+    return f"{statistics.median(values):.2f}x ({values[0]:.2f}-{values[-1]:.2f})"
 
 
 def main() -> None:
@@ -65,7 +86,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=1.0)
     options = parser.parse_args()
-    print(f"{'python':24} {'one calcula':>12} {'two, threads':>13} {'ratio':>6}  machine busy")
+    print(f"{'python':18} {'one calcula':>11} {'two in threads / one':>26} {'two in processes / one':>26}"
+          "  machine busy")
     for python in options.pythons:
         result = subprocess.run([python, "-c", CHILD, str(options.seconds), str(options.runs)],
                                 capture_output=True, text=True, timeout=600,
@@ -74,10 +96,9 @@ def main() -> None:
             print(f"{python}: failed\n{result.stderr}", file=sys.stderr)
             continue
         row = json.loads(result.stdout.strip().splitlines()[-1])
-        ratio = row["threads_s"] / row["alone_s"]
         # busy_cores: the share of all cores' time in use (ours included) over the whole run
-        print(f"{row['python']:24} {row['alone_s']:11.2f}s {row['threads_s']:12.2f}s {ratio:5.2f}x  "
-              f"{row['busy_cores']:.0%} of the cores")
+        print(f"{row['python']:18} {row['alone_s']:10.2f}s {ratios(row['threads_ratios']):>26} "
+              f"{ratios(row['processes_ratios']):>26}  {row['busy_cores']:.0%} of the cores")
 
 
 if __name__ == "__main__":
