@@ -59,6 +59,13 @@ class _SlowHandler(http.server.BaseHTTPRequestHandler):
         pass  # no line per request in the notebook
 
 
+class _ThreadingServer(http.server.ThreadingHTTPServer):
+    # socketserver's backlog of 5 drops connections when a student opens dozens at once
+    # (or eight while the CPU is busy): the kernel then retries them only after 1 s.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class ServidorLento:
     """Um servidor HTTP em 127.0.0.1 que responde cada pedido depois de `atraso` segundos.
 
@@ -73,8 +80,7 @@ class ServidorLento:
     def __init__(self, atraso: float = 0.5) -> None:
         delay = _check_delay(atraso)
         handler = type("SlowHandler", (_SlowHandler,), {"delay": delay})
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
+        self._server = _ThreadingServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="conctutor-servidor", daemon=True)
         self._thread.start()
