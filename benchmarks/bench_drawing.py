@@ -22,12 +22,12 @@ import time
 os.environ.setdefault("CONCTUTOR_TIME_SCALE", "0.02")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
 
-import conctutor  # noqa: E402
-from conctutor.drawing import plot_timeline  # noqa: E402
+import conctutor
+from conctutor.drawing import plot_timeline
 
 TARGETS = {1_000: 0.2, 10_000: 1.0, 100_000: 5.0}
 
@@ -39,14 +39,13 @@ def _worker(calls: int) -> None:
 
 def real_timeline(spans: int, threads: int) -> conctutor.Timeline:
     """Record a real run with about `spans` spans over `threads` lanes."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        with conctutor.record() as timeline:
-            workers = [threading.Thread(target=_worker, args=(spans // threads,)) for _ in range(threads)]
-            workers.append(threading.Thread(target=conctutor.calcula, args=(1.0,)))  # GIL slices too
-            for worker in workers:
-                worker.start()
-            for worker in workers:
-                worker.join()
+    with contextlib.redirect_stdout(io.StringIO()), conctutor.record() as timeline:
+        workers = [threading.Thread(target=_worker, args=(spans // threads,)) for _ in range(threads)]
+        workers.append(threading.Thread(target=conctutor.calcula, args=(1.0,)))  # GIL slices too
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
     return timeline
 
 

@@ -128,7 +128,8 @@ def main() -> int:
                   f"  -> {'OK' if ok else 'OVER'}")
             print(f"  refreshes/s sent by the kernel: median {statistics.median(r['rate'] for r in on):.1f}"
                   f"  (frames per run: {statistics.median(r['frames'] for r in on):.0f})")
-            print(f"  refreshes/s received by the client: median {statistics.median(r['received_rate'] for r in on):.1f}")
+            received = statistics.median(r["received_rate"] for r in on)
+            print(f"  refreshes/s received by the client: median {received:.1f}")
             print(f"  frame cost in the kernel: median {1000 * statistics.median(r['cost'] for r in on):.2f} ms,"
                   f" worst {1000 * max(r['max_cost'] for r in on):.2f} ms")
     finally:

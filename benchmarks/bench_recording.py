@@ -34,7 +34,7 @@ from time import perf_counter_ns, thread_time_ns
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from conctutor import Timeline, record, task  # noqa: E402
+from conctutor import Timeline, record, task
 
 ROUNDS = 7
 
@@ -226,7 +226,8 @@ def viztracer_save(spans: int) -> dict[str, float] | None:
     with open(os.path.join(directory, "viz.json"), encoding="utf-8") as source:
         json.load(source)
     load = time.perf_counter() - started
-    return {"save s": save, "load s (json.load)": load, "file MB": os.path.getsize(os.path.join(directory, "viz.json")) / 1e6}
+    size_mb = os.path.getsize(os.path.join(directory, "viz.json")) / 1e6
+    return {"save s": save, "load s (json.load)": load, "file MB": size_mb}
 
 
 def row(label: str, value: float, unit: str = "us", target: float | None = None, scale: float = 1e6) -> str:

@@ -29,8 +29,8 @@ import time
 
 os.environ.setdefault("CONCTUTOR_TIME_SCALE", "1")
 
-import conctutor  # noqa: E402
-from conctutor.taskqueue import make_app, read_records, run_workers, set_recording  # noqa: E402
+import conctutor
+from conctutor.taskqueue import make_app, read_records, run_workers, set_recording
 
 
 def ms(seconds: float) -> str:

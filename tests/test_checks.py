@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from conctutor import checks, grava_log, consulta_dados, processa_dados
+from conctutor import checks, consulta_dados, grava_log, processa_dados
 
 pytestmark = pytest.mark.usefixtures("fast_tasks")  # tests/conftest.py
 
@@ -67,7 +67,7 @@ def test_named_first_and_workers():
     assert [s.start for s in checks.named(timeline, "g")] == [1, 2]
     assert checks.first(timeline, "g").start == 1
     assert checks.workers(timeline) == ["thread 1", "thread 2"]
-    with pytest.raises(LookupError, match="nenhuma tarefa 'x'.*c, g"):
+    with pytest.raises(LookupError, match=r"nenhuma tarefa 'x'.*c, g"):
         checks.first(timeline, "x")
 
 
@@ -88,7 +88,8 @@ def test_report_and_conclude_print_portuguese(capsys):
     assert checks.conclude([True, False]) is False
     assert checks.conclude([True, True]) is True
     out = capsys.readouterr().out.splitlines()
-    assert out == ["✔ feito", "✘ ainda não: falta", "Falta pouco: 1 de 2 conferências passaram.", "Exercício resolvido!"]
+    assert out == ["✔ feito", "✘ ainda não: falta", "Falta pouco: 1 de 2 conferências passaram.",
+                   "Exercício resolvido!"]
 
 
 def test_run_says_not_yet_for_unwritten_code_and_errors(capsys):

@@ -18,15 +18,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import pytest  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
-from matplotlib.colors import to_rgba  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
+import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.text import Text
 
-import conctutor  # noqa: E402
-from conctutor import drawing  # noqa: E402
-from conctutor.drawing import THEMES, Theme, get_theme, plot_timeline, use_theme  # noqa: E402
+import conctutor
+from conctutor import drawing
+from conctutor.drawing import THEMES, Theme, get_theme, plot_timeline, use_theme
 
 SCALE = "0.02"
 

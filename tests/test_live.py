@@ -9,11 +9,11 @@ from __future__ import annotations
 import concurrent.futures
 import warnings
 import xml.etree.ElementTree as ET
+from typing import ClassVar
 
 import pytest
 
-from conctutor import consulta_dados, grava_log, processa_dados, record
-from conctutor import Timeline
+from conctutor import Timeline, consulta_dados, grava_log, processa_dados, record
 from conctutor.live import TEXT, LiveView, figure_bundle, open_view
 from conctutor.scene import axis_end, build_scene, nice_ceiling
 from conctutor.svg import render
@@ -196,7 +196,7 @@ def test_in_a_real_kernel_frames_are_display_updates_and_the_figure_stays() -> N
     nbclient = pytest.importorskip("nbclient")
 
     class Client(nbclient.NotebookClient):
-        updates: list = []
+        updates: ClassVar[list] = []
 
         def process_message(self, msg, cell, cell_index):
             if msg["msg_type"] == "update_display_data":
@@ -235,7 +235,7 @@ def test_inside_an_output_widget_frames_go_to_an_html_widget() -> None:
     pytest.importorskip("ipywidgets")
 
     class Client(nbclient.NotebookClient):
-        svg_values: list = []
+        svg_values: ClassVar[list] = []
 
         def process_message(self, msg, cell, cell_index):
             if msg["msg_type"] == "comm_msg":
@@ -300,7 +300,8 @@ def test_nbval_accepts_a_live_cell_stored_by_nbclient(tmp_path) -> None:
     path = tmp_path / "live.ipynb"
     nbformat.write(notebook, path)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "--nbval", str(path), "-p", "no:cacheprovider", "--rootdir", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-q", "--nbval", str(path), "-p", "no:cacheprovider",
+         "--rootdir", str(tmp_path)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

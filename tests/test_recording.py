@@ -22,8 +22,7 @@ import time
 import pytest
 
 import conctutor
-from conctutor import calcula, consulta_dados, grava_log, processa_dados, record
-from conctutor import recorder
+from conctutor import calcula, consulta_dados, grava_log, processa_dados, record, recorder
 from conctutor import recording as recording_module
 
 SCALE = 0.05
@@ -447,7 +446,8 @@ def test_a_storm_of_threads_and_processes_loses_no_span():
                 worker.start()
             for worker in workers:
                 worker.join()
-            with concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as executor:
+            fork = multiprocessing.get_context("fork")
+            with concurrent.futures.ProcessPoolExecutor(processes, mp_context=fork) as executor:
                 list(executor.map(calcula, [0] * (processes * per_process), chunksize=10))
     spans = timeline.spans
     assert len(spans) == threads * per_thread + processes * per_process

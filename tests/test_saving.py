@@ -6,12 +6,11 @@ import concurrent.futures
 import contextlib
 import io
 import json
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-
-import time
 
 from conctutor import Span, Timeline, calcula, consulta_dados, grava_log, processa_dados, record, task
 from conctutor.perfetto import CPU_COUNTER, RUNNING_SLICE
@@ -235,7 +234,7 @@ def test_spans_and_running_intervals_are_nested_slices(timeline: Timeline, trace
         assert parent["args"]["cpu_time"] == span.cpu_time
         assert parent["args"]["seconds"] == span.seconds
         assert parent["args"]["error"] == span.error
-        for a, b in span.running:
+        for a, _b in span.running:
             [child] = [
                 e
                 for e in running

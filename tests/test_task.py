@@ -442,7 +442,8 @@ def test_a_notebook_cell_task_records_in_forked_workers_and_fails_under_spawn_li
             with record() as timeline:
                 with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
                     print(list(pool.map(quadrado, range(4))))
-            print(len(timeline.spans), len({s.pid for s in timeline.spans} - {multiprocessing.current_process().pid}) > 0)
+            workers = {s.pid for s in timeline.spans} - {multiprocessing.current_process().pid}
+            print(len(timeline.spans), len(workers) > 0)
     '''), encoding="utf-8")
     if "fork" not in START_METHODS:
         pytest.skip("needs fork")
