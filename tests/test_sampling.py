@@ -438,13 +438,17 @@ def test_cpu_split_between_this_program_and_others(spool: str) -> None:
         sampling.register_thread(spool, ours_registered.pid, ours_registered.pid)
         ours_child = subprocess.Popen([sys.executable, "-c", BUSY.format(s=1.2)])
         time.sleep(0.2)
+        earlier, cursor = sampling.read_cpu(spool, 0)
+        before = time.perf_counter()
         ours_cpu0 = _cpu_s(ours_registered.pid) + _cpu_s(ours_child.pid)
         other_cpu0 = _cpu_s(other)
-        _, cursor = sampling.read_cpu(spool, 0)
+        started = (before + time.perf_counter()) / 2  # when psutil read them, about
         time.sleep(0.8)
         samples, _ = sampling.read_cpu(spool, cursor)
+        before = time.perf_counter()
         ours_cpu = _cpu_s(ours_registered.pid) + _cpu_s(ours_child.pid) - ours_cpu0
         other_cpu = _cpu_s(other) - other_cpu0
+        elapsed = (before + time.perf_counter()) / 2 - started
         ours_registered.wait()
         ours_child.wait()
     finally:
@@ -454,27 +458,38 @@ def test_cpu_split_between_this_program_and_others(spool: str) -> None:
         except ProcessLookupError:
             pass
     assert len(samples) >= 10
-    # sums over cores, averaged over the samples: in cores
-    busy = statistics.fmean(sum(x.busy) for x in samples)
-    ours = statistics.fmean(sum(x.ours) for x in samples)
-    others = statistics.fmean(sum(x.others) for x in samples)
-    wall = (samples[-1].t_ns - samples[0].t_ns) / 1e9 * len(samples) / (len(samples) - 1)
+    # Each sample covers the time since the one before it. With three busy loops on two cores
+    # the sampler runs late and unevenly, so the samples are weighted by what they cover, and
+    # psutil's truth is divided by the time it was measured over (not by the samples' span).
+    previous_ns = earlier[-1].t_ns if earlier else samples.pop(0).t_ns
+    covered = [(x.t_ns - t_ns) / 1e9 for x, t_ns in zip(samples, [previous_ns] + [x.t_ns for x in samples])]
+    window = sum(covered)
+
+    def in_cores(values: list[float]) -> float:
+        return sum(v * dt for v, dt in zip(values, covered)) / window
+
+    # sums over cores, averaged over the window: in cores
+    busy = in_cores([sum(x.busy) for x in samples])
+    ours = in_cores([sum(x.ours) for x in samples])
+    others = in_cores([sum(x.others) for x in samples])
     report = {
         "busy": round(busy, 2),
         "ours": round(ours, 2),
         "others": round(others, 2),
-        "ours_truth": round(ours_cpu / wall, 2),
-        "other_truth": round(other_cpu / wall, 2),
+        "ours_truth": round(ours_cpu / elapsed, 2),
+        "other_truth": round(other_cpu / elapsed, 2),
+        "window": round(window, 3),
+        "elapsed": round(elapsed, 3),
         "ncpu": len(samples[0].busy),
     }
     print(json.dumps(report))
     for x in samples:
         assert all(0.0 <= o <= b <= 1.0 for b, o in zip(x.busy, x.ours, strict=False)), x
     # this program's two busy loops are ours, within 25 % of psutil's count
-    assert abs(ours - ours_cpu / wall) <= 0.25 * ours_cpu / wall + 0.1, report
+    assert abs(ours - ours_cpu / elapsed) <= 0.25 * ours_cpu / elapsed + 0.1, report
     # the unrelated busy loop is not ours, but it is busy
-    assert others >= 0.8 * other_cpu / wall - 0.1, report
-    assert busy >= ours + 0.8 * other_cpu / wall - 0.15, report
+    assert others >= 0.8 * other_cpu / elapsed - 0.1, report
+    assert busy >= ours + 0.8 * other_cpu / elapsed - 0.15, report
 
 
 # --------------------------------------------------------------------------
