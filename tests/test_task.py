@@ -22,7 +22,7 @@ import warnings
 import pytest
 
 import conctutor
-from conctutor import calcula, consulta_dados, grava_log, processa_dados, record, task
+from conctutor import calcula, checks, consulta_dados, grava_log, processa_dados, record, task
 from conctutor import recorder as recorder_module
 from conctutor.widgets import panel, run_and_show, run_recorded
 
@@ -481,7 +481,10 @@ def test_the_chapters_coroutines_wait_together_on_one_thread(capsys):
     assert spans["processa_dados"].worker != spans["grava_log"].worker
     step = 2.0 * SCALE
     assert spans["processa_dados"].start >= spans["consulta_dados"].end - 1e-3
-    assert timeline.makespan < 2.8 * step  # two steps, not three
+    # two steps, not three: the last two waited together (their overlap, not the makespan, which
+    # a stall of the busy machine around asyncio.run once stretched to 5.5 steps)
+    together = checks.overlap(spans["processa_dados"], spans["grava_log"])
+    assert together > 0.5 * min(spans["processa_dados"].duration, spans["grava_log"].duration)
     for span in spans.values():
         assert span.seconds == pytest.approx(step)
         assert any(str(state) == "E/S" for _, _, state in span.waits)
