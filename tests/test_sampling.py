@@ -199,9 +199,12 @@ def test_two_threads_take_turns_in_switch_interval_slices(spool: str, sampler: o
             "own_running_s": round(sum(own) / 1e3, 3),
             "cpu_s": round(r["cpu_s"], 3),
         }
-        # interleaved slices about as long as the switch interval
+        # Interleaved slices about as long as the switch interval, or as the sampler's round where
+        # a busy machine slows its rounds down: a switch inside one round is not seen, and the
+        # slices on both sides of it read as one (22 slices seen for 90 in one spawn session).
+        report[tid]["round_ms"] = round(round_s * 1e3, 2)
         assert len(runs) >= 10, report
-        assert 0.5 * switch_ms <= statistics.median(inner) <= 4 * switch_ms, report
+        assert 0.5 * switch_ms <= statistics.median(inner) <= 4 * max(switch_ms, round_s * 1e3), report
         # the time it did not run was a wait for the GIL (or for a core)
         assert frac.get(ThreadState.GIL, 0.0) >= 0.1, report
         other = sum(
