@@ -26,10 +26,11 @@ PROCESS_START_SCALE = "0.5"
 """The time scale of the notebooks that start worker processes, when new processes start with
 spawn or forkserver (``CONCTUTOR_START_METHOD``, or Python 3.14's default). Such a worker is a new
 Python that imports conctutor: 0.2-1 s on a busy 2-core machine. The chapter's 2 s tasks scaled
-to 0.1 s would end before the next worker is up, and notebooks 02 and 04 would show fewer processes
-at work than a student, at full scale, sees (notebook 02's two `calcula` in a process pool ran one
-after the other in one worker). Scaled by 0.5 they last 1 s."""
-NOTEBOOKS_STARTING_PROCESSES = frozenset({"02-concorrencia-e-paralelismo.ipynb", "04-processos.ipynb"})
+to 0.1 s would end before the next worker is up, and notebooks 02, 04 and 08 would show fewer
+processes at work than a student, at full scale, sees (in the matrix, one worker ran notebook 02's two
+`calcula` one after the other, and notebook 08's four). Scaled by 0.5 they last 1 s."""
+NOTEBOOKS_STARTING_PROCESSES = frozenset({"02-concorrencia-e-paralelismo.ipynb", "04-processos.ipynb",
+                                          "08-comparativo.ipynb"})
 
 
 @pytest.fixture
