@@ -369,6 +369,9 @@ def psutil_children():
 
 
 def test_keyboard_interrupt_marks_the_span_interrupted_and_cleans_up():
+    # what a Ctrl-C needs: Python's own handler, and SIGINT not blocked in this thread
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
     before_threads = set(threading.enumerate())
     timer = threading.Timer(STEP / 2, lambda: os.kill(os.getpid(), signal.SIGINT))
     with pytest.raises(KeyboardInterrupt):
