@@ -373,10 +373,10 @@ def test_keyboard_interrupt_marks_the_span_interrupted_and_cleans_up():
     # inherits SIGINT ignored, and Python then leaves it ignored (the 3.13t matrix sessions, run
     # with `&`; started the same way, the sessions with Jupyter had the handler back by this test).
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
     before_threads = set(threading.enumerate())
     timer = threading.Timer(STEP / 2, lambda: os.kill(os.getpid(), signal.SIGINT))
     try:
+        assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
         with pytest.raises(KeyboardInterrupt):
             with record() as timeline:
                 timer.start()
