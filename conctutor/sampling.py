@@ -43,6 +43,7 @@ from .sidecar import (
     _REC,
     CPU_FILE,
     DEFAULT_BUDGET,
+    DEFAULT_CONTENDED_BUDGET,
     DEFAULT_CPU_INTERVAL,
     DEFAULT_INTERVAL,
     LOG_FILE,
@@ -220,12 +221,15 @@ def start_sampler(
     budget: float = DEFAULT_BUDGET,
     cpu_interval: float = DEFAULT_CPU_INTERVAL,
     use_syscall: bool = True,
+    contended_budget: float = DEFAULT_CONTENDED_BUDGET,
 ) -> Sampler:
     """Start the sidecar sampler for the program rooted at ``root_pid``.
 
     ``interval`` is the shortest time between two thread-sampling rounds
     (default 0.5 ms); the sidecar lengthens it whenever its own CPU use
     (``time.process_time``) goes over ``budget`` (a fraction of one core).
+    While recorded threads take turns on the GIL it samples every 2 ms, if
+    that stays within ``contended_budget``.
     ``cpu_interval`` is the per-core CPU sampling period. ``use_syscall=False``
     explains waits from ``wchan`` only, as on a machine where the sidecar may
     not read ``/proc/<pid>/task/<tid>/syscall``.
@@ -257,6 +261,8 @@ def start_sampler(
         repr(float(budget)),
         "--cpu-interval",
         repr(float(cpu_interval)),
+        "--contended-budget",
+        repr(float(contended_budget)),
     ]
     if not use_syscall:
         args.append("--no-syscall")
@@ -396,7 +402,8 @@ def read_cpu(spool_dir: str, cursor: int = 0) -> tuple[list[CpuSample], int]:
 def read_sampler_stats(spool_dir: str) -> dict[str, float]:
     """The sidecar's own figures: ``cpu_s`` (its CPU time), ``wall_s``,
     ``cpu_fraction`` (of one core), ``rounds``, ``rounds_per_s``,
-    ``interval_s`` (current), ``threads`` (sampled now), ``syscall_ok``.
+    ``interval_s`` (current), ``threads`` (sampled now), ``syscall_ok``,
+    ``contended_s`` (time spent at the contended budget: threads took turns on the GIL).
     Empty before the first report (~0.5 s after start) or when unavailable.
     """
     try:

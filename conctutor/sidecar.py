@@ -43,12 +43,22 @@ for a core learnt afterwards can still be written in place.
 
 Cost and rate: the sidecar keeps its own CPU use (``time.process_time``) at
 ``budget`` (2 % of one core by default) by lengthening the interval between
-rounds, from 0.5 ms up to 20 ms. On the 2-core development VM one wake-up
-alone costs 13-20 us of CPU (a C program sleeping 0.5 ms in a loop uses 2 %),
-and a pread of a /proc file 2-5 us, so a quiet machine gets a round every
-~1-2 ms; when the machine is oversubscribed (load average 6-8 there) each
-round costs 100-250 us (cold caches) and the interval grows to 8-20 ms:
-slices shorter than that blur. ``read_sampler_stats`` reports the figures.
+rounds, from 0.5 ms up to 20 ms. While a recorded thread waits for the GIL
+(or, without the syscall file, for a futex), and for 0.25 s after, it samples
+every 2 ms instead (``CONTENDED_INTERVAL``), within ``contended_budget`` (10 %
+at most; about 5 % here): the GIL's slices last the switch interval (5 ms),
+and rounds longer than about 2 ms run neighbouring slices together. Only then
+does the finer rate matter, and then the recorded program, which the GIL
+holds to one core, leaves the other cores free.
+
+What a round costs depends on how long the sidecar slept before it. On the
+2-core development VM, a Python loop that only sleeps costs 20 us of CPU per
+wake-up at 0.5 ms intervals and 85-140 us at 5-20 ms (cold caches), and a
+pread of a /proc file 2-5 us. So at 2 % a quiet machine gets a round every
+16-20 ms (about 300 us each); at 2 ms, they cost about 100 us each (5 %);
+when the machine is oversubscribed (load average 6-8 there) each round costs
+100-250 us and the interval grows: slices shorter than that blur.
+``read_sampler_stats`` reports the figures.
 
 Files in the spool directory:
 
@@ -88,6 +98,12 @@ MAX_INTERVAL = 0.02
 """Longest time between two rounds, whatever the cost."""
 DEFAULT_BUDGET = 0.02
 """The sidecar's CPU budget, as a fraction of one core."""
+CONTENDED_INTERVAL = 0.002
+"""Time between two rounds while recorded threads take turns on the GIL (see the module's docstring)."""
+DEFAULT_CONTENDED_BUDGET = 0.10
+"""The most CPU the sidecar may use meanwhile, as a fraction of one core."""
+CONTENDED_HOLD_NS = 250_000_000
+"""How long the contended budget holds after the last wait for the GIL was seen."""
 DEFAULT_CPU_INTERVAL = 0.05
 """Time between two per-core CPU samples (seconds)."""
 
@@ -369,12 +385,18 @@ class _Sidecar:
         budget: float,
         cpu_interval: float,
         use_syscall: bool,
+        contended_budget: float = DEFAULT_CONTENDED_BUDGET,
     ) -> None:
         self.spool = spool
         self.root_pid = root_pid
         self.min_interval = max(1e-5, interval)
         self.interval = self.min_interval
-        self.budget = budget
+        self.budgets = (budget, max(budget, contended_budget))
+        # 0: normal, 1: contended (threads take turns on the GIL); each has its own cost estimate
+        self.mode = 0
+        self.contended_until = 0
+        self.contended_ns = 0
+        self.contended_since = 0
         self.cpu_interval_ns = int(max(0.005, cpu_interval) * 1e9)
         table = _syscall_table() if use_syscall else None
         self.use_syscall = table is not None
@@ -422,7 +444,7 @@ class _Sidecar:
         self.t0_cpu = time.process_time()
         self.win_rounds = 0
         self.win_cpu = self.t0_cpu
-        self.cost = self._round_cost_model(0)
+        self.costs = [self._round_cost_model(0)] * 2
         self._set_interval()
 
     # -- registration --------------------------------------------------------
@@ -471,9 +493,7 @@ class _Sidecar:
         self.tracked[tid] = th
         n = len(self.threads)
         self.threads.append(th)
-        # the next measurement will tell; meanwhile scale the estimate
-        self.cost *= self._round_cost_model(n + 1) / self._round_cost_model(n)
-        self._set_interval()
+        self._scale_costs(n, n + 1)
         self._sample_one(th, now)
 
     def _open_syscall(self, th: _Thread) -> None:
@@ -529,6 +549,8 @@ class _Sidecar:
                     self._check_ready(th, now, now)
                 else:
                     th.last_not_r_t = now
+                    if th.code == _GIL or (th.fallback and th.code == _WAITING):
+                        self._contended(now)
                 th.last_t = now
             else:
                 self._new_data(th, data, now)
@@ -575,7 +597,23 @@ class _Sidecar:
             if code != th.code:
                 self._change(th, t, code)
             th.last_not_r_t = now
+            if code == _GIL or (th.fallback and code == _WAITING):
+                self._contended(now)
         th.last_t = now
+
+    def _contended(self, now: int) -> None:
+        """A recorded thread waits for the GIL: sample finely until a while after the last such wait."""
+        self.contended_until = now + CONTENDED_HOLD_NS
+        if self.mode == 0:
+            self.contended_since = now
+            self._switch_mode(1)
+
+    def _switch_mode(self, mode: int) -> None:
+        self.mode = mode
+        # a window of rounds measures one mode's cost only
+        self.win_cpu = time.process_time()
+        self.win_rounds = self.rounds
+        self._set_interval()
 
     def _classify_syscall(self, th: _Thread, data: bytes) -> int:
         parts = data.split()
@@ -689,8 +727,7 @@ class _Sidecar:
         n = len(self.threads)
         self.threads.remove(th)
         del self.tracked[th.tid]
-        self.cost *= self._round_cost_model(n - 1) / self._round_cost_model(n)
-        self._set_interval()
+        self._scale_costs(n, n - 1)
 
     def _flush_thread(self, th: _Thread, upto: int) -> None:
         pend = th.pending
@@ -904,6 +941,12 @@ class _Sidecar:
         """A first guess of one round's CPU cost (s), before any measurement."""
         return _WAKE_COST + _THREAD_COST * nthreads
 
+    def _scale_costs(self, before: int, after: int) -> None:
+        """A thread came or went: the next measurement will tell; meanwhile scale the estimates."""
+        ratio = self._round_cost_model(after) / self._round_cost_model(before)
+        self.costs = [cost * ratio for cost in self.costs]
+        self._set_interval()
+
     def _adapt(self) -> None:
         """Set the interval so that the measured cost per round fits the budget."""
         cpu = time.process_time()
@@ -913,16 +956,27 @@ class _Sidecar:
         per_round = (cpu - self.win_cpu) / rounds
         self.win_cpu = cpu
         self.win_rounds = self.rounds
-        self.cost = 0.5 * self.cost + 0.5 * per_round
+        self.costs[self.mode] = 0.5 * self.costs[self.mode] + 0.5 * per_round
         self._set_interval()
 
     def _set_interval(self) -> None:
-        if self.budget <= 0 or self.budget >= 1:
+        budget = self.budgets[self.mode]
+        if budget <= 0 or budget >= 1:
             self.interval = self.min_interval
             return
         # aim a little under the budget: the estimate lags behind the load
-        target = self.cost / (0.85 * self.budget)
+        target = self.costs[self.mode] / (0.85 * budget)
+        if self.mode == 1:
+            # A fixed rate, not the most the budget allows: a round costs more after a longer
+            # sleep (colder caches), so a rate set by the budget alone could settle at slow rounds.
+            target = max(target, CONTENDED_INTERVAL)
         self.interval = min(MAX_INTERVAL, max(self.min_interval, target))
+
+    def _contended_total(self, now: int) -> int:
+        """Time spent in the contended mode so far (ns)."""
+        if self.mode == 1:
+            return self.contended_ns + now - self.contended_since
+        return self.contended_ns
 
     def _write_stats(self, now: int) -> None:
         wall = (now - self.t0_wall) / 1e9
@@ -935,6 +989,7 @@ class _Sidecar:
             f"interval_s {self.interval:.6f}\nthreads {len(self.threads)}\n"
             f"syscall_ok {self.syscall_ok}\n"
             f"cpu_round_s {self.cpu_round_s:.6f}\nprobes {self.probes}\n"
+            f"contended_s {self._contended_total(now) / 1e9:.6f}\n"
         )
         path = os.path.join(self.spool, STATS_FILE)
         tmp = path + ".tmp"
@@ -976,6 +1031,9 @@ class _Sidecar:
             if now >= next_flush:
                 self._flush(now - flush_lag)
                 next_flush = now + 20_000_000
+            if self.mode == 1 and now >= self.contended_until:
+                self.contended_ns += now - self.contended_since
+                self._switch_mode(0)
             if now >= next_adapt:
                 self._adapt()
                 next_adapt = now + 100_000_000
@@ -1033,6 +1091,7 @@ def _main(argv: list[str]) -> int:
         "--interval": DEFAULT_INTERVAL,
         "--budget": DEFAULT_BUDGET,
         "--cpu-interval": DEFAULT_CPU_INTERVAL,
+        "--contended-budget": DEFAULT_CONTENDED_BUDGET,
     }
     use_syscall = True
     i = 2
@@ -1053,6 +1112,7 @@ def _main(argv: list[str]) -> int:
         opts["--budget"],
         opts["--cpu-interval"],
         use_syscall,
+        opts["--contended-budget"],
     )
     sys.stdout.buffer.write(b"ready\n")
     sys.stdout.buffer.flush()

@@ -194,6 +194,49 @@ def test_two_calcula_in_threads_take_about_twice_one_and_run_in_gil_slices():
     assert both_running < 0.25 * min(first.running_time, second.running_time)
 
 
+def _iterations_in(seconds: float) -> int:
+    """How many turns of the loop below this machine runs in about ``seconds`` of CPU."""
+    n, start = 0, time.thread_time()
+    while time.thread_time() - start < 0.05:
+        _sum_of_squares_mod_7(2_000)
+        n += 2_000
+    return int(n * seconds / (time.thread_time() - start))
+
+
+def _sum_of_squares_mod_7(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+
+
+@pytest.mark.skipif(not GIL_ON, reason="a free-threaded build without the GIL: the threads do not take turns")
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="the sampler needs Linux /proc")
+def test_a_students_own_loop_in_two_threads_shows_gil_slices_about_the_switch_interval():
+    # A function the package did not write: only the sampler can see it take turns on the GIL.
+    soma = conctutor.task(_sum_of_squares_mod_7)
+    n = _iterations_in(0.4)
+    with record() as timeline:
+        threads = [threading.Thread(target=soma, args=(n,)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    first, second = timeline.spans
+    assert overlap(first, second) > 0.5 * min(first.duration, second.duration)
+    switch = sys.getswitchinterval()
+    for span in (first, second):
+        # turns about as long as the switch interval: as many as its time on a core holds
+        expected_turns = span.running_time / switch
+        report = (len(span.running), expected_turns, span.running_time, span.cpu_time)
+        assert 0.5 * expected_turns <= len(span.running) <= 2 * expected_turns, report
+        assert abs(span.running_time - span.cpu_time) <= 0.25 * span.cpu_time, report
+    both_running = sum(
+        max(0.0, min(b1, b2) - max(a1, a2)) for a1, b1 in first.running for a2, b2 in second.running
+    )
+    assert both_running < 0.25 * min(first.running_time, second.running_time)
+
+
 @pytest.mark.skipif(GIL_ON or not TWO_CORES, reason="needs a free-threaded build (GIL off) and two cores")
 def test_without_the_gil_two_calcula_in_threads_run_side_by_side_as_solid_bars():
     with record() as threads:
