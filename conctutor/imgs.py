@@ -5,14 +5,17 @@
 
 Writes ``sync.png`` (the sequential program), ``threads.png`` (the
 ThreadPoolExecutor program), ``processos.png`` (the same program with a
-ProcessPoolExecutor), ``gil.png`` (two ``calcula`` in threads), and two of
+ProcessPoolExecutor), ``gil.png`` (two ``calcula`` in threads), ``laco.png``
+(a plain loop of one's own in two threads), and two of
 notebook 05's programs with a number watched under the lanes: ``fila.png``
 (a producer and two consumer threads, the items in the queue) and
 ``corrida.png`` (two threads updating a counter without a lock, the counter).
 Every image is a recording of a run on this machine; the chapter's programs
 run at the chapter's durations (2 s per task). ``gil.png`` uses two
 ``calcula`` of 0.2 s: the GIL hands over every few milliseconds, and over
-4 s those slices would be too thin to see. It takes about 17 seconds; the
+4 s those slices would be too thin to see. ``laco.png`` is the same with a
+loop of one's own (`programs.soma_quadrados`, about 0.2 s of CPU each), which
+reports nothing about itself: its slices are what the sampler saw. It takes about 18 seconds; the
 images are never edited by hand. Run it on a quiet machine: other busy
 programs show up in the CPU strip.
 """
@@ -63,6 +66,11 @@ def watch_counter() -> tuple[dict[str, Any], Watch]:
     return {}, {"contador": lambda: programs.contador}
 
 
+def loop_of_02_seconds() -> tuple[dict[str, Any], Watch]:
+    """`programs.own_loop_in_threads`'s loop sized to about 0.2 s of CPU, measured before the run."""
+    return {"n": programs.iterations_in(0.2)}, {}
+
+
 IMAGES: dict[str, Image] = {
     "sync.png": Image("Programa sequencial", programs.sequential),
     "threads.png": Image("Com ThreadPoolExecutor", programs.with_threads),
@@ -72,6 +80,12 @@ IMAGES: dict[str, Image] = {
         programs.side_by_side,
         {"calcula": 0.2},
         {"task": "calcula", "count": 2, "model": "threads"},
+    ),
+    "laco.png": Image(
+        "Seu próprio laço em duas threads: o GIL",
+        programs.own_loop_in_threads,
+        options={"threads": 2},
+        setup=loop_of_02_seconds,
     ),
     "fila.png": Image(
         "Um produtor, dois consumidores",

@@ -281,3 +281,42 @@ def producer_consumer(
             queue.put(FIM)
         for thread in threads:
             thread.join()
+
+
+# --- a loop of one's own, for the image of the GIL seen from outside -------------------------------
+
+
+@task
+def soma_quadrados(n: int) -> int:
+    """Sum the squares of 0 .. n-1 the slow way: a plain loop, as a student would write it."""
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def iterations_in(seconds: float) -> int:
+    """How many turns of `soma_quadrados`'s loop this machine runs in about `seconds` of CPU."""
+    seconds = check_seconds(seconds)
+    plain = soma_quadrados.__wrapped__
+    turns, start = 0, time.thread_time()
+    while time.thread_time() - start < 0.05:
+        plain(5_000)
+        turns += 5_000
+    return max(1, int(turns * seconds / (time.thread_time() - start)))
+
+
+def own_loop_in_threads(threads: int = 2, n: int = 1_000_000) -> None:
+    """`threads` threads each run `soma_quadrados(n)` (`iterations_in` says how long a loop takes).
+
+    The function has no kind and says nothing about itself while it runs: what
+    the timeline shows inside its spans (running, waiting for the GIL) comes
+    from the sampler alone, as for any student's code.
+    """
+    threads = check_count(threads, "o número de threads", 1, MAX_WORKERS)
+    n = check_count(n, "o número de voltas", 1, 10**9)
+    workers = [threading.Thread(target=soma_quadrados, args=(n,)) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()

@@ -1,4 +1,4 @@
-"""The images' programs (conctutor/imgs.py, conctutor/programs.py): notebook 05's race and queue.
+"""The images' programs (conctutor/imgs.py, conctutor/programs.py): notebook 05's race and queue, a loop of one's own.
 
 The millisecond and second arguments of these programs are not scaled by
 ``CONCTUTOR_TIME_SCALE``, so the tests pass small values themselves.
@@ -7,7 +7,9 @@ The millisecond and second arguments of these programs are not scaled by
 from __future__ import annotations
 
 import dataclasses
+import os
 import queue
+import sys
 import threading
 from itertools import product
 
@@ -15,6 +17,7 @@ import pytest
 
 from conctutor import checks, programs, record
 from conctutor.imgs import IMAGES, generate, record_image
+from conctutor.model import State
 from conctutor.widgets import check_inputs
 
 
@@ -127,6 +130,20 @@ def test_every_image_passes_its_program_only_options_it_has() -> None:
         assert image.title, name
         for function in watch.values():
             assert function() == 0, name  # an empty queue, a counter from 0
+
+
+@pytest.mark.skipif(not getattr(sys, "_is_gil_enabled", lambda: True)(), reason="without the GIL there are no turns")
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="the sampler needs Linux /proc")
+def test_a_loop_of_ones_own_in_two_threads_is_drawn_in_turns_on_the_gil() -> None:
+    image = dataclasses.replace(IMAGES["laco.png"], setup=lambda: ({"n": programs.iterations_in(0.15)}, {}))
+    timeline = record_image(image)
+    loops = checks.named(timeline, "soma_quadrados")
+    assert len(loops) == 2 and len(checks.workers(loops)) == 2
+    for span in loops:
+        # what the sampler saw: many turns on a core, and waits for the GIL between them
+        assert len(span.running) >= 5, span.running
+        gil = sum(end - start for start, end, state in span.waits if state == State.GIL)
+        assert gil > 0.2 * (span.end - span.start), span.waits
 
 
 def test_the_images_refuse_a_time_scale(tmp_path, monkeypatch) -> None:
