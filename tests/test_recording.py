@@ -22,7 +22,7 @@ import time
 import pytest
 
 import conctutor
-from conctutor import calcula, consulta_dados, grava_log, processa_dados, record, recorder
+from conctutor import calcula, consulta_dados, grava_log, processa_dados, record, recorder, sidecar
 from conctutor import recording as recording_module
 
 SCALE = 0.05
@@ -231,10 +231,17 @@ def test_a_students_own_loop_in_two_threads_shows_gil_slices_about_the_switch_in
         report = (len(span.running), expected_turns, span.running_time, span.cpu_time)
         assert 0.5 * expected_turns <= len(span.running) <= 2 * expected_turns, report
         assert abs(span.running_time - span.cpu_time) <= 0.25 * span.cpu_time, report
+    # Never both on a core at once, beyond the blur of the slices' edges: the sampler dates each
+    # change halfway between two looks, so each edge is known to about half the time between them.
+    edge = sidecar.CONTENDED_INTERVAL / 2
+
+    def trimmed(span):
+        return [(a + edge, b - edge) for a, b in span.running if b - a > 2 * edge]
+
     both_running = sum(
-        max(0.0, min(b1, b2) - max(a1, a2)) for a1, b1 in first.running for a2, b2 in second.running
+        max(0.0, min(b1, b2) - max(a1, a2)) for a1, b1 in trimmed(first) for a2, b2 in trimmed(second)
     )
-    assert both_running < 0.25 * min(first.running_time, second.running_time)
+    assert both_running < 0.25 * min(first.running_time, second.running_time), both_running
 
 
 @pytest.mark.skipif(GIL_ON or not TWO_CORES, reason="needs a free-threaded build (GIL off) and two cores")
