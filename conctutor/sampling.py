@@ -3,8 +3,9 @@
 A thread that runs pure Python cannot be watched from inside its own process:
 a sampler thread would need the GIL itself, so it sees nothing shorter than
 the switch interval. This module starts a small *separate process* (the
-sidecar) that reads ``/proc`` every fraction of a millisecond and writes what
-it saw into a spool directory; the recording process reads it back
+sidecar) that reads ``/proc`` every few milliseconds (every 2 ms while
+recorded threads take turns on the GIL, whose slices last 5 ms) and writes
+what it saw into a spool directory; the recording process reads it back
 incrementally.
 
 What it records:
