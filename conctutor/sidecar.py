@@ -103,7 +103,7 @@ CONTENDED_INTERVAL = 0.002
 DEFAULT_CONTENDED_BUDGET = 0.10
 """The most CPU the sidecar may use meanwhile, as a fraction of one core."""
 CONTENDED_HOLD_NS = 250_000_000
-"""How long the contended budget holds after the last wait for the GIL was seen."""
+"""How long the contended mode lasts after the last wait for the GIL it saw."""
 DEFAULT_CPU_INTERVAL = 0.05
 """Time between two per-core CPU samples (seconds)."""
 
