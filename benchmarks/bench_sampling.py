@@ -14,24 +14,25 @@ The sidecar (``conctutor/sidecar.py``) runs on the standard library alone, so
 the figures do not depend on the rest of the package.
 
 While sampled threads take turns on the GIL ("contended" is the share of the
-time the sidecar saw that), it works to a budget of 6 % instead: at 2 % a
-round comes every 16-20 ms on this VM, and the GIL's 5 ms slices run together
-(a third of them seen); at 6 % every 1.5-3 ms, and the slices it sees agree
+time the sidecar saw that), it looks at least every 2 ms instead, and more
+often when its rounds are cheap enough to fit 6 % of a core, up to 10 % at
+most: at 2 % a round comes every 16-20 ms on this VM, and the GIL's 5 ms
+slices run together (a third of them seen); at 2 ms the slices it sees agree
 with the threads' own count (``tests/test_sampling.py``). One thread alone
 takes no turns, so it stays at 2 %. ``benchmarks/bench_overhead.py`` shows the
 recorded program is not slowed by it.
 
-Measured on the 2-core development VM (Python 3.11.7, load average 0.3), 3 s each:
+Measured on the 2-core development VM (Python 3.11.7, load average 0.5), 3 s each:
 
     threads  workload  CPU % of 1 core  rounds/s  interval  contended
-          1      wait             1.80        55   19.87ms        0 %
-          2      wait             1.80        52   20.00ms        0 %
-          4      wait             1.97        53   20.00ms        0 %
-          8      wait             2.15        50   20.00ms        0 %
-          1       gil             1.77        57   17.62ms        0 %
-          2       gil             4.76       440    1.72ms      100 %
-          4       gil             5.37       292    3.28ms      100 %
-          8       gil             5.34       182    7.21ms      100 %
+          1      wait             1.77        57   17.37ms        0 %
+          2      wait             1.82        56   19.00ms        0 %
+          4      wait             1.83        53   20.00ms        0 %
+          8      wait             2.09        50   20.00ms        0 %
+          1       gil             1.88        70   17.58ms        0 %
+          2       gil             5.14       504    2.00ms      100 %
+          4       gil             6.65       487    2.00ms      100 %
+          8       gil             8.32       467    2.00ms      100 %
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A thread that runs pure Python cannot be watched from inside its own process:
 a sampler thread would need the GIL itself, so it sees nothing shorter than
 the switch interval. This module starts a small *separate process* (the
-sidecar) that reads ``/proc`` every few milliseconds (every 2 ms while
+sidecar) that reads ``/proc`` every few milliseconds (at least every 2 ms while
 recorded threads take turns on the GIL, whose slices last 5 ms) and writes
 what it saw into a spool directory; the recording process reads it back
 incrementally.
@@ -229,7 +229,7 @@ def start_sampler(
     ``interval`` is the shortest time between two thread-sampling rounds
     (default 0.5 ms); the sidecar lengthens it whenever its own CPU use
     (``time.process_time``) goes over ``budget`` (a fraction of one core).
-    While recorded threads take turns on the GIL it samples every 2 ms, if
+    While recorded threads take turns on the GIL it samples at least every 2 ms, if
     that stays within ``contended_budget``.
     ``cpu_interval`` is the per-core CPU sampling period. ``use_syscall=False``
     explains waits from ``wchan`` only, as on a machine where the sidecar may

@@ -45,9 +45,10 @@ Cost and rate: the sidecar keeps its own CPU use (``time.process_time``) at
 ``budget`` (2 % of one core by default) by lengthening the interval between
 rounds, from 0.5 ms up to 20 ms. While a recorded thread waits for the GIL
 (or, without the syscall file, for a futex), and for 0.25 s after, it samples
-every 2 ms instead (``CONTENDED_INTERVAL``), within ``contended_budget`` (10 %
-at most; about 5 % here): the GIL's slices last the switch interval (5 ms),
-and rounds longer than about 2 ms run neighbouring slices together. Only then
+at least every 2 ms instead (``CONTENDED_INTERVAL``; more often when rounds
+are cheap enough to fit 6 % of a core), within ``contended_budget`` (10 % at
+most; about 5 % here): the GIL's slices last the switch interval (5 ms), and
+rounds longer than about 2 ms run neighbouring slices together. Only then
 does the finer rate matter, and then the recorded program, which the GIL
 holds to one core, leaves the other cores free.
 
@@ -99,7 +100,10 @@ MAX_INTERVAL = 0.02
 DEFAULT_BUDGET = 0.02
 """The sidecar's CPU budget, as a fraction of one core."""
 CONTENDED_INTERVAL = 0.002
-"""Time between two rounds while recorded threads take turns on the GIL (see the module's docstring)."""
+"""Longest time between two rounds while recorded threads take turns on the GIL (see the module's
+docstring), unless that would cost more than the contended budget."""
+CONTENDED_AIM = 0.06
+"""Meanwhile, rounds come more often than that when they are cheap enough to fit this share of a core."""
 DEFAULT_CONTENDED_BUDGET = 0.10
 """The most CPU the sidecar may use meanwhile, as a fraction of one core."""
 CONTENDED_HOLD_NS = 250_000_000
@@ -965,11 +969,12 @@ class _Sidecar:
             self.interval = self.min_interval
             return
         # aim a little under the budget: the estimate lags behind the load
-        target = self.costs[self.mode] / (0.85 * budget)
+        cost = self.costs[self.mode]
+        target = cost / (0.85 * budget)
         if self.mode == 1:
-            # A fixed rate, not the most the budget allows: a round costs more after a longer
-            # sleep (colder caches), so a rate set by the budget alone could settle at slow rounds.
-            target = max(target, CONTENDED_INTERVAL)
+            # At least every 2 ms, not only as often as a budget allows: a round costs more after a
+            # longer sleep (colder caches), so a rate set by a budget alone can settle at slow rounds.
+            target = max(min(cost / (0.85 * min(CONTENDED_AIM, budget)), CONTENDED_INTERVAL), target)
         self.interval = min(MAX_INTERVAL, max(self.min_interval, target))
 
     def _contended_total(self, now: int) -> int:
