@@ -17,12 +17,26 @@ the sampler, building the timeline), once per block whatever the work.
 
 Target (issue 8): recorded work within 3 % of plain work.
 
-Measured on the 2-core development VM (Python 3.11.7, load average about 1), 9 rounds:
+Measured on the 2-core development VM (Python 3.11.7, load average 0.5-1), 9 rounds,
+two runs a few minutes apart:
 
     shape              plain    recorded (work)  ratio   block extra
-    one thread         1.04 s   0.78 s           0.75    +35 ms
-    two threads        2.04 s   2.07 s           1.01    +34 ms
-    two processes      1.06 s   1.09 s           1.03    +38 ms
+    one thread         1.35 s   1.29 s           0.96    +34 ms
+    two threads        2.28 s   2.55 s           1.12    +36 ms
+    two processes      1.37 s   1.35 s           0.99    +35 ms
+
+    one thread         1.06 s   0.90 s           0.84    +33 ms
+    two threads        2.15 s   2.23 s           1.04    +38 ms
+    two processes      1.12 s   1.16 s           1.03    +37 ms
+
+The VM's speed moves by 10-20 % from one second to the next (single pairs of the
+two-thread shape gave ratios from 0.76 to 1.21), so a median of 9 pairs is not
+sharper than a few per cent. A sharper figure for the two threads, which the
+sidecar samples most often: their makespan over the sum of their CPU times
+(1.0 when the GIL hands over at no cost), two ``calcula(1.0)`` recorded, 9 runs
+each: 1.017-1.026 in 7 of them with the sidecar looking every 2 ms (1.046 and
+1.088 in the other two), 1.002-1.007 in 6 with it looking every 20 ms (1.03-1.07
+in the other three). Its finer rate costs them about 1.5 %.
 
 A ratio under 1 is this VM, not the recorder: the undecorated loop, run inside
 ``record()``, was as fast as the decorated one (0.46-0.49 s against 0.41-0.54 s
