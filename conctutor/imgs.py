@@ -15,7 +15,7 @@ run at the chapter's durations (2 s per task). ``gil.png`` uses two
 ``calcula`` of 0.2 s: the GIL hands over every few milliseconds, and over
 4 s those slices would be too thin to see. ``laco.png`` is the same with a
 loop of one's own (`programs.soma_quadrados`, about 0.2 s of CPU each), which
-reports nothing about itself: its slices are what the sampler saw. It takes about 18 seconds; the
+reports nothing about itself: its slices are what the sampler saw. It takes about 21 seconds; the
 images are never edited by hand. Run it on a quiet machine: other busy
 programs show up in the CPU strip.
 """

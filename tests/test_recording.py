@@ -22,7 +22,7 @@ import time
 import pytest
 
 import conctutor
-from conctutor import calcula, consulta_dados, grava_log, processa_dados, record, recorder, sidecar
+from conctutor import calcula, consulta_dados, grava_log, processa_dados, programs, record, recorder, sidecar
 from conctutor import recording as recording_module
 
 SCALE = 0.05
@@ -194,34 +194,14 @@ def test_two_calcula_in_threads_take_about_twice_one_and_run_in_gil_slices():
     assert both_running < 0.25 * min(first.running_time, second.running_time)
 
 
-def _iterations_in(seconds: float) -> int:
-    """How many turns of the loop below this machine runs in about ``seconds`` of CPU."""
-    n, start = 0, time.thread_time()
-    while time.thread_time() - start < 0.05:
-        _sum_of_squares_mod_7(2_000)
-        n += 2_000
-    return int(n * seconds / (time.thread_time() - start))
-
-
-def _sum_of_squares_mod_7(n: int) -> int:
-    total = 0
-    for i in range(n):
-        total += i * i % 7
-    return total
-
-
 @pytest.mark.skipif(not GIL_ON, reason="a free-threaded build without the GIL: the threads do not take turns")
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="the sampler needs Linux /proc")
 def test_a_students_own_loop_in_two_threads_shows_gil_slices_about_the_switch_interval():
-    # A function the package did not write: only the sampler can see it take turns on the GIL.
-    soma = conctutor.task(_sum_of_squares_mod_7)
-    n = _iterations_in(0.4)
+    # A plain loop with a bare @task, which reports nothing about itself: only the sampler can
+    # see it take turns on the GIL.
+    n = programs.iterations_in(0.4)
     with record() as timeline:
-        threads = [threading.Thread(target=soma, args=(n,)) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        programs.own_loop_in_threads(2, n)
     first, second = timeline.spans
     assert overlap(first, second) > 0.5 * min(first.duration, second.duration)
     switch = sys.getswitchinterval()
