@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .model import RUNNING_STATE, STATES, STATUSES
+from .model import RUNNING_STATE, STATES, STATUSES, process_labels
 
 if TYPE_CHECKING:
     from .timeline import Timeline
@@ -44,10 +44,11 @@ def trace_events(timeline: Timeline) -> list[str]:
     pids: dict[int, list[int]] = {}
     for lane in used:
         pids.setdefault(timeline.lanes[lane].pid, []).append(lane)
+    process_names = process_labels(timeline.lanes, timeline.main_pid)
+    process_names[timeline.main_pid] = f"processo principal (pid {timeline.main_pid})"
     out: list[str] = []
     for order, (pid, lanes) in enumerate(pids.items()):
-        name = "processo principal" if pid == timeline.main_pid else timeline.labels[lanes[0]].split(" · ")[0]
-        out.append(_meta("process_name", pid, 0, name=f"{name}" if "pid" in name else f"{name} (pid {pid})"))
+        out.append(_meta("process_name", pid, 0, name=process_names[pid]))
         out.append(_meta("process_sort_index", pid, 0, sort_index=order))
         for lane in lanes:
             out.append(_meta("thread_name", pid, tid_of[lane], name=timeline.labels[lane]))

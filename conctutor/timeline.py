@@ -33,7 +33,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .chapter import DEPENDS_ON
-from .model import RUNNING_STATE, STATES, STATUSES, CpuUsage, Kind, Lane, Series, Span, State, Status
+from .model import (
+    RUNNING_STATE,
+    STATES,
+    STATUSES,
+    CpuUsage,
+    Kind,
+    Lane,
+    Series,
+    Span,
+    State,
+    Status,
+    process_labels,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -95,16 +107,15 @@ def lane_labels(lanes: Sequence[Lane], main_pid: int) -> list[str]:
     asyncio task's lane adds its name: ``principal · Task-2``.
     """
     labels = []
+    processes = process_labels(lanes, main_pid)
     threads: dict[tuple, int] = {}
-    processes: dict[int, int] = {}
     process_threads: dict[tuple, int] = {}
     for lane in lanes:
         thread_key = (lane.pid, lane.thread_id, lane.thread_name)
         if lane.pid == main_pid:
             label = "principal" if lane.main_thread else f"thread {threads.setdefault(thread_key, len(threads) + 1)}"
         else:
-            number = processes.setdefault(lane.pid, len(processes) + 1)
-            label = f"processo {number} (pid {lane.pid})"
+            label = processes[lane.pid]
             if not lane.main_thread:
                 inner = sum(1 for key in process_threads if key[0] == lane.pid)
                 label += f" · thread {process_threads.setdefault(thread_key, inner + 1)}"

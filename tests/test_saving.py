@@ -206,6 +206,9 @@ def test_one_track_per_lane_in_lane_order(timeline: Timeline, trace: dict) -> No
     process_names = {e["pid"]: e["args"]["name"] for e in trace["traceEvents"] if e["name"] == "process_name"}
     for pid in workers:
         assert process_names[pid].startswith("processo ") and f"pid {pid}" in process_names[pid]
+    for span in timeline.spans:  # numbered as on the figure's lanes
+        if span.pid in workers:
+            assert span.worker.startswith(process_names[span.pid])
 
 
 def test_spans_and_running_intervals_are_nested_slices(timeline: Timeline, trace: dict) -> None:
