@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,3 +115,32 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     slow = item.path.name in NOTEBOOKS_STARTING_PROCESSES and _starts_processes_slowly()
     os.environ["CONCTUTOR_TIME_SCALE"] = PROCESS_START_SCALE if slow else str(FAST_SCALE)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With pytest-xdist (``-n``), each notebook is one unit of work, run whole on one worker (its
+    cells share one kernel), and all the package tests are one more, run one after another as they
+    would alone: their timing checks allow for one other busy core, not for two tests of their own
+    at once. The notebooks run beside each other and beside the tests.
+
+    The longest units start first, so that the workers end together: the package tests, then the
+    notebooks from the last to the first (the later ones run more models, and take longer)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    package_tests = "package tests"
+
+    class NotebooksApart(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path.endswith(".ipynb") else package_tests
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not getattr(self, "ordered", False):  # the first call comes after the queue is filled
+                notebooks = sorted((scope for scope in self.workqueue if scope != package_tests), reverse=True)
+                order = [package_tests] * (package_tests in self.workqueue) + notebooks
+                self.workqueue = type(self.workqueue)((scope, self.workqueue[scope]) for scope in order)
+                self.ordered = True
+            super()._assign_work_unit(node)
+
+    return NotebooksApart(config, log)

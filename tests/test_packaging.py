@@ -195,7 +195,7 @@ def test_readme_has_exactly_two_single_line_commands() -> None:
     assert len(commands) == 2, commands
     lab, test = commands
     assert "jupyter lab notebooks" in lab and '".[lab]"' in lab
-    assert test.endswith("-m pytest") and '".[test]"' in test
+    assert "-m pytest" in test and '".[test]"' in test
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
