@@ -10,6 +10,7 @@ calibration cache (``CONCTUTOR_CACHE_DIR``) keeps its default.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     package_tests = "package tests"
 
     class NotebooksApart(LoadScopeScheduling):
+        workqueue: OrderedDict[str, dict[str, bool]]  # scope -> {test id: done}, filled by the base class
+
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
             return path if path.endswith(".ipynb") else package_tests
@@ -139,7 +142,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             if not getattr(self, "ordered", False):  # the first call comes after the queue is filled
                 notebooks = sorted((scope for scope in self.workqueue if scope != package_tests), reverse=True)
                 order = [package_tests] * (package_tests in self.workqueue) + notebooks
-                self.workqueue = type(self.workqueue)((scope, self.workqueue[scope]) for scope in order)
+                self.workqueue = OrderedDict((scope, self.workqueue[scope]) for scope in order)
                 self.ordered = True
             super()._assign_work_unit(node)
 
