@@ -333,6 +333,9 @@ class Timeline:
     def to_dict(self) -> dict[str, Any]:
         c = self.columns
         cpu = self.cpu
+        # the words looked up once, not once per span (an enum member's .value is slow)
+        status_words = [status.value for status in STATUSES]
+        state_words = [state.value for state in STATES]
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -354,14 +357,14 @@ class Timeline:
                 "end": c.end.tolist(),
                 "cpu_time": c.cpu.tolist(),
                 "seconds": [None if math.isnan(s) else s for s in c.seconds.tolist()],
-                "status": [STATUSES[code].value for code in c.status.tolist()],
+                "status": [status_words[code] for code in c.status.tolist()],
             },
             "errors": {str(index): text for index, text in self.errors.items()},
             "segments": {
                 "offsets": c.seg_offsets.tolist(),
                 "start": c.seg_start.tolist(),
                 "end": c.seg_end.tolist(),
-                "state": [STATES[code].value for code in c.seg_state.tolist()],
+                "state": [state_words[code] for code in c.seg_state.tolist()],
             },
             "cpu": {"times": list(cpu.times), "percent": [list(p) for p in cpu.percent], "start": cpu.start,
                     "ours": None if cpu.ours is None else [list(p) for p in cpu.ours]},
