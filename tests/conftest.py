@@ -133,13 +133,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class NotebooksApart(LoadScopeScheduling):
         workqueue: OrderedDict[str, dict[str, bool]]  # scope -> {test id: done}, filled by the base class
+        ordered = False
 
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
             return path if path.endswith(".ipynb") else package_tests
 
         def _assign_work_unit(self, node: Any) -> None:
-            if not getattr(self, "ordered", False):  # the first call comes after the queue is filled
+            if not self.ordered:  # the first call comes after the queue is filled
                 notebooks = sorted((scope for scope in self.workqueue if scope != package_tests), reverse=True)
                 order = [package_tests] * (package_tests in self.workqueue) + notebooks
                 self.workqueue = OrderedDict((scope, self.workqueue[scope]) for scope in order)

@@ -18,12 +18,14 @@ import sys
 import sysconfig
 import threading
 import time
+import types
 
 import pytest
 
 import conctutor
 from conctutor import calcula, consulta_dados, grava_log, processa_dados, programs, record, recorder, sidecar
 from conctutor import recording as recording_module
+from conctutor.checks import overlap, running_overlap
 
 SCALE = 0.05
 STEP = 2.0 * SCALE  # one chapter task, scaled
@@ -36,10 +38,6 @@ pytestmark = pytest.mark.usefixtures("fast_tasks")  # tests/conftest.py
 def quietly(function, *args):
     with contextlib.redirect_stdout(io.StringIO()):
         return function(*args)
-
-
-def overlap(a, b) -> float:
-    return max(0.0, min(a.end, b.end) - max(a.start, b.start))
 
 
 # --- the chapter's programs, exactly as written --------------------------------------
@@ -188,10 +186,7 @@ def test_two_calcula_in_threads_take_about_twice_one_and_run_in_gil_slices():
     assert overlap(first, second) > 0.5 * min(first.duration, second.duration)
     # the GIL lets one of them run at a time: many slices, taking turns
     assert len(first.running) >= 3 and len(second.running) >= 3
-    both_running = sum(
-        max(0.0, min(b1, b2) - max(a1, a2)) for a1, b1 in first.running for a2, b2 in second.running
-    )
-    assert both_running < 0.25 * min(first.running_time, second.running_time)
+    assert running_overlap(first, second) < 0.25 * min(first.running_time, second.running_time)
 
 
 @pytest.mark.skipif(not GIL_ON, reason="a free-threaded build without the GIL: the threads do not take turns")
@@ -216,11 +211,9 @@ def test_a_students_own_loop_in_two_threads_shows_gil_slices_about_the_switch_in
     edge = sidecar.CONTENDED_INTERVAL / 2
 
     def trimmed(span):
-        return [(a + edge, b - edge) for a, b in span.running if b - a > 2 * edge]
+        return types.SimpleNamespace(running=[(a + edge, b - edge) for a, b in span.running if b - a > 2 * edge])
 
-    both_running = sum(
-        max(0.0, min(b1, b2) - max(a1, a2)) for a1, b1 in trimmed(first) for a2, b2 in trimmed(second)
-    )
+    both_running = running_overlap(trimmed(first), trimmed(second))
     assert both_running < 0.25 * min(first.running_time, second.running_time), both_running
 
 
