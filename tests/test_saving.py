@@ -277,3 +277,25 @@ def test_span_is_exported_from_a_loaded_timeline_too(timeline: Timeline, tmp_pat
         (tmp_path / "b.json").read_text(encoding="utf-8")
     )
     assert isinstance(timeline.spans[0], Span)
+
+
+# --- runs saved by earlier versions -------------------------------------------------
+
+SAVED_BY_0_2_0 = Path(__file__).parent / "data" / "run-0.2.0.json"
+"""A real run saved by conctutor 0.2.0 (format version 2, Portuguese state words in the data):
+the chapter's tasks in the main thread and a thread pool, calcula in a process and in two threads,
+a failing task, two asyncio tasks and a watched number."""
+
+
+def test_a_run_saved_by_0_2_0_still_loads() -> None:
+    saved = json.loads(SAVED_BY_0_2_0.read_text(encoding="utf-8"))
+    loaded = load_timeline(SAVED_BY_0_2_0)
+    assert len(loaded.spans) == len(saved["spans"]["start"]) == 9
+    assert [span.status for span in loaded.spans].count("error") == 1
+    names = {span.name for span in loaded.spans}
+    assert {"consulta_dados", "processa_dados", "grava_log", "calcula", "falha", "espera"} <= names
+    assert any(span.task for span in loaded.spans)
+    calcula_in_threads = [s for s in loaded.spans if s.name == "calcula" and s.pid == saved["main_pid"]]
+    assert len(calcula_in_threads) == 2 and all(s.running for s in calcula_in_threads)
+    assert loaded.series and loaded.series[0].name == "itens"
+    assert loaded.ideal_time > 0
