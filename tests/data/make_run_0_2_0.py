@@ -3,9 +3,13 @@ understood, not re-run (a later conctutor writes a later format).
 
     CONCTUTOR_TIME_SCALE=0.05 python tests/data/make_run_0_2_0.py tests/data/run-0.2.0.json
 """
-import asyncio, concurrent.futures, queue, sys
-import conctutor
-from conctutor import record, consulta_dados, processa_dados, grava_log, calcula, task
+import asyncio
+import concurrent.futures
+import queue
+import sys
+
+from conctutor import calcula, consulta_dados, grava_log, processa_dados, record, task
+
 
 @task
 def falha():
@@ -22,7 +26,8 @@ def main():
         q.put(1)
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             futures = [pool.submit(processa_dados, dados), pool.submit(grava_log)]
-            for f in futures: f.result()
+            for future in futures:
+                future.result()
         with concurrent.futures.ProcessPoolExecutor(1) as pool:
             pool.submit(calcula, 0.5).result()
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
