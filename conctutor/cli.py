@@ -15,6 +15,12 @@ prints a summary and writes the figure. Worker processes under *spawn* and
 conctutor's own options may come before the script or after its arguments;
 after ``--`` every word goes to the script.
 
+When the script fails (an exception, Ctrl-C, a non-zero ``SystemExit``), the
+figure and files show what was recorded up to the failure, and say so; when
+nothing was recorded by then, none is written. A forked child that reaches the
+end of the script exits as it would under ``python programa.py``: the run is
+ended (summary, figure, files) only by the process that started it.
+
 Exit codes: the script's own when it fails (the ``SystemExit`` code, 1 for an
 uncaught exception, whose traceback is printed, 130 for Ctrl-C), 2 for bad
 usage, 1 when the figure or a file cannot be written, 0 otherwise.
@@ -23,24 +29,27 @@ usage, 1 when the figure or a file cannot be written, 0 otherwise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import runpy
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 FIGURE_SUFFIXES = (".png", ".svg")
 THEMES = ("padrao", "projetor")
 USAGE_ERROR = 2
 
 # argparse's own messages, in Portuguese (argparse is translated through gettext,
-# which has no pt-BR catalogue installed here); unknown messages pass unchanged.
+# which has no pt-BR catalogue installed here, and installing one would change the
+# messages of a script's own argparse); unknown messages pass unchanged.
 _TRANSLATIONS = [
-    (r"the following arguments are required: (.*)", r"faltam argumentos obrigatórios: \1"),
     (r"unrecognized arguments: (.*)", r"argumentos não reconhecidos: \1"),
+    (r"argument (.+?): invalid choice: (.+?), maybe you meant (.+?)\? \(choose from (.*)\)",
+     r"argumento \1: valor inválido: \2; você quis dizer \3? (escolha entre \4)"),
     (r"argument (.+?): invalid choice: (.+?) \(choose from (.*)\)",
      r"argumento \1: valor inválido: \2 (escolha entre \3)"),
     (r"argument (.+?): expected one argument", r"argumento \1: falta o valor"),
@@ -69,12 +78,16 @@ class _Parser(argparse.ArgumentParser):
         self.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS, help="mostra esta ajuda e sai")
 
     def error(self, message: str) -> NoReturn:
-        for pattern, replacement in _TRANSLATIONS:
-            if re.fullmatch(pattern, message):
-                message = re.sub(pattern, replacement, message)
-                break
         self.print_usage(sys.stderr)
-        self.exit(USAGE_ERROR, f"{self.prog}: erro: {message}\n")
+        self.exit(USAGE_ERROR, f"{self.prog}: erro: {in_portuguese(message)}\n")
+
+
+def in_portuguese(message: str) -> str:
+    """One of argparse's error messages in Portuguese; a message we do not know passes unchanged."""
+    for pattern, replacement in _TRANSLATIONS:
+        if re.fullmatch(pattern, message, flags=re.DOTALL):
+            return re.sub(pattern, replacement, message, flags=re.DOTALL)
+    return message
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
             "  python -m conctutor show run.json -o figura.png"
         ),
     )
+    # The command and the file are checked after parsing (`_parse`), not by argparse, which
+    # reports a missing argument before an unknown one ("--bogus" would read "faltam argumentos").
     commands = parser.add_subparsers(dest="command", title="comandos", metavar="{run,show}", parser_class=_Parser)
-    commands.required = True
 
     run = commands.add_parser(
         "run",
@@ -104,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         " [--titulo TEXTO]",
     )
     run.set_defaults(parser=run)
-    run.add_argument("script", metavar="programa.py",
+    run.add_argument("script", metavar="programa.py", nargs="?",
                      help="o programa a executar; as palavras depois dele são os argumentos dele (sys.argv)")
     _figure_options(run, default_help="padrão: o nome do programa com .png, na pasta atual")
     run.add_argument("--save", metavar="RUN.json",
@@ -115,9 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         "show",
         help="desenha de novo uma execução gravada com --save",
         description="Desenha de novo uma execução gravada (run.json) e grava a figura.",
+        usage="%(prog)s run.json [-o FIGURA] [--tema TEMA] [--titulo TEXTO]",
     )
     show.set_defaults(parser=show)
-    show.add_argument("run", metavar="run.json", help="a execução gravada com `run --save` ou timeline.save()")
+    show.add_argument("run", metavar="run.json", nargs="?",
+                      help="a execução gravada com `run --save` ou timeline.save()")
     _figure_options(show, default_help="padrão: ao lado da execução, com o mesmo nome e .png")
     return parser
 
@@ -188,10 +204,6 @@ def split_run_arguments(words: Sequence[str]) -> tuple[list[str], list[str]]:
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _br(value: float, digits: int = 2) -> str:
-    return f"{value:.{digits}f}".replace(".", ",")
-
-
 def _figure_path(value: str | None, default: Path) -> Path:
     path = Path(value) if value else default
     if path.suffix.lower() not in FIGURE_SUFFIXES:
@@ -232,6 +244,79 @@ def _print_script_traceback(exc: BaseException, script: Path) -> None:
     traceback.print_exception(type(exc), exc, exc.__traceback__)
 
 
+class Ending(NamedTuple):
+    """How the script ended: its exit code and, when it failed, how and up to what it was recorded."""
+
+    code: int = 0
+    failure: str = ""  # "falhou com ValueError"; empty when the script ended well
+    until: str = ""  # what a partial figure reaches: "o erro"
+
+
+def _execute(script: Path) -> Ending:
+    """Run the script as `python programa.py` would, printing its traceback if it raises."""
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exc:
+        code = _exit_code(exc)
+        return Ending(code, f"saiu com o código {code}", f"a saída com o código {code}") if code else Ending()
+    except KeyboardInterrupt:
+        return Ending(130, "foi interrompido com Ctrl-C", "a interrupção")
+    except BaseException as exc:
+        sys.stdout.flush()
+        _print_script_traceback(exc, script)
+        return Ending(1, f"falhou com {type(exc).__name__}", "o erro")
+    return Ending()
+
+
+@contextlib.contextmanager
+def _as_the_script(script: Path, script_args: Sequence[str]) -> Iterator[None]:
+    """`sys.argv` and `sys.path` as `python programa.py args...` has them, restored afterwards."""
+    saved_argv, saved_path = sys.argv[:], list(sys.path)
+    sys.argv = [str(script), *script_args]
+    sys.path.insert(0, str(script.resolve().parent))
+    try:
+        yield
+    finally:
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+
+
+class Output(NamedTuple):
+    """A file the command writes: the figure, the saved run or the Perfetto trace."""
+
+    what: str  # "figura"
+    not_written: str  # "figura não gravada"
+    path: Path
+    write: Callable[[Path], None]
+    hint: str = ""
+
+
+def _outputs(
+    timeline: Any, figure: Path, save: Path | None, perfetto: Path | None, title: str, theme: str | None,
+) -> list[Output]:
+    outputs = [Output("figura", "figura não gravada", figure, lambda path: _draw(timeline, path, title, theme))]
+    if save:
+        outputs.append(Output("execução salva", "execução salva não gravada", save, timeline.save))
+    if perfetto:
+        outputs.append(Output("trace Perfetto", "trace Perfetto não gravado", perfetto, timeline.to_perfetto,
+                              " (abra em https://ui.perfetto.dev)"))
+    return outputs
+
+
+def _write_outputs(outputs: Sequence[Output], lines: list[str], note: str = "") -> bool:
+    """Write each output, adding a line about it to `lines`; False if one could not be written."""
+    ok = True
+    for output in outputs:
+        try:
+            output.write(output.path)
+        except Exception as exc:
+            lines.append(f"  erro ao gravar {output.what} em {str(output.path)!r}: {type(exc).__name__}: {exc}")
+            ok = False
+        else:
+            lines.append(f"  {output.what}{note}: {output.path}{output.hint}")
+    return ok
+
+
 def _draw(timeline: Any, output: Path, title: str, theme: str | None) -> None:
     options: dict[str, Any] = {"title": title}
     if theme:
@@ -244,16 +329,19 @@ def _draw(timeline: Any, output: Path, title: str, theme: str | None) -> None:
             sys.modules["matplotlib.pyplot"].close(figure)
 
 
-def _summary(timeline: Any, name: str) -> list[str]:
+def _summary(timeline: Any, name: str, until: str = "") -> list[str]:
+    """The summary's lines; `until` is what a failed script's run reaches ("o erro")."""
+    from .scene import br  # the figures' numbers, with a decimal comma
+
     spans = timeline.spans
     lines = [
-        f"  tempo medido: {_br(timeline.makespan)} s",
-        f"  tempo ideal:  {_br(timeline.ideal_time)} s (as mesmas tarefas, {timeline.cores} "
+        f"  tempo medido: {br(timeline.makespan)} s",
+        f"  tempo ideal:  {br(timeline.ideal_time)} s (as mesmas tarefas, {timeline.cores} "
         f"núcleo{'s' if timeline.cores != 1 else ''} desta máquina)",
     ]
     share = getattr(timeline, "others_cpu_share", None)
     if isinstance(share, (int, float)):
-        lines.append(f"  outros programas usaram {round(100 * share)} % da CPU (todos os núcleos) durante a execução")
+        lines.append(f"  outros programas usaram {br(100 * share, 0)} % da CPU (todos os núcleos) durante a execução")
         if share * timeline.cores > 0.25:
             lines.append(
                 "  atenção: outros programas usaram mais de um quarto de um núcleo em média; "
@@ -265,7 +353,9 @@ def _summary(timeline: Any, name: str) -> list[str]:
     failed = [span for span in spans if span.status != "ok"]
     if failed:
         lines.append(f"  tarefas com erro ou interrompidas: {len(failed)}")
-    if not spans:
+    if not spans and until:
+        lines.append(f"  nenhuma tarefa gravada até {until}")
+    elif not spans:
         lines.append(
             f"  nenhuma tarefa gravada: {name} não chamou as tarefas do conctutor nem funções "
             "decoradas com @conctutor.task"
@@ -287,63 +377,32 @@ def _run(ns: argparse.Namespace, script_args: list[str]) -> int:
         raise UsageError(f"programa não encontrado: {ns.script!r}")
     if not script.is_file():
         raise UsageError(f"{ns.script!r} não é um arquivo .py")
-    output = _writable(_figure_path(ns.output, Path(script.stem + ".png")), "da figura")
+    figure = _writable(_figure_path(ns.output, Path(script.stem + ".png")), "da figura")
     save = _writable(Path(ns.save), "da execução") if ns.save else None
     perfetto = _writable(Path(ns.perfetto), "do trace") if ns.perfetto else None
 
     from . import record  # after the usage checks: importing matplotlib takes a moment
 
-    code = 0
-    failure = ""
-    saved_argv, saved_path0 = sys.argv[:], list(sys.path)
-    sys.argv = [str(script), *script_args]
-    sys.path.insert(0, str(script.resolve().parent))
-    try:
-        with record() as timeline:
-            try:
-                runpy.run_path(str(script), run_name="__main__")
-            except SystemExit as exc:
-                code = _exit_code(exc)
-                failure = f"saiu com o código {code}" if code else ""
-            except KeyboardInterrupt:
-                code, failure = 130, "foi interrompido (Ctrl-C)"
-            except BaseException as exc:
-                sys.stdout.flush()
-                _print_script_traceback(exc, script)
-                code, failure = 1, f"falhou com {type(exc).__name__}"
-    finally:
-        sys.argv = saved_argv
-        sys.path[:] = saved_path0
+    started_by = os.getpid()
+    with _as_the_script(script, script_args), record() as timeline:
+        ending = _execute(script)
+    if os.getpid() != started_by:
+        # A child the script forked, at the script's end: it exits as under `python programa.py`.
+        # Summing up, drawing and saving are the starting process's: the child would overwrite them.
+        return ending.code
 
-    head = f"conctutor: {script.name} " + (failure if failure else "terminou")
-    lines = [head, *_summary(timeline, script.name)]
-    written = _write_outputs(timeline, output, save, perfetto, ns.titulo or script.name, ns.tema, lines)
+    lines = [f"conctutor: {script.name} {ending.failure or 'terminou'}", *_summary(timeline, script.name, ending.until)]
+    title = ns.titulo or script.name
+    if ending.failure:
+        title = f"{title} (parcial: {ending.failure})"
+    outputs = _outputs(timeline, figure, save, perfetto, title, ns.tema)
+    if ending.failure and not timeline.spans:
+        lines.extend(f"  {output.not_written}: {output.path}" for output in outputs)  # nothing to draw
+        written = True
+    else:
+        written = _write_outputs(outputs, lines, f" (parcial, até {ending.until})" if ending.failure else "")
     _say(lines)
-    if not written and code == 0:
-        code = 1
-    return code
-
-
-def _write_outputs(
-    timeline: Any, output: Path, save: Path | None, perfetto: Path | None, title: str, theme: str | None,
-    lines: list[str],
-) -> bool:
-    ok = True
-    jobs = [("figura", output, lambda p: _draw(timeline, p, title, theme))]
-    if save:
-        jobs.append(("execução salva", save, timeline.save))
-    if perfetto:
-        jobs.append(("trace Perfetto", perfetto, timeline.to_perfetto))
-    for what, path, write in jobs:
-        try:
-            write(path)
-        except Exception as exc:
-            lines.append(f"  erro ao gravar {what} em {str(path)!r}: {type(exc).__name__}: {exc}")
-            ok = False
-        else:
-            extra = " (abra em https://ui.perfetto.dev)" if what == "trace Perfetto" else ""
-            lines.append(f"  {what}: {path}{extra}")
-    return ok
+    return 1 if not written and ending.code == 0 else ending.code
 
 
 def _show(ns: argparse.Namespace) -> int:
@@ -361,10 +420,26 @@ def _show(ns: argparse.Namespace) -> int:
             f"{ns.run!r} não é uma execução gravada pelo conctutor (run --save ou timeline.save()): "
             f"{type(exc).__name__}: {exc}"
         ) from None
+    # A saved run holds no program's name (the format has no field for it): the title is the file's.
     lines = [f"conctutor: {run.name}", *_summary(timeline, run.name)]
-    ok = _write_outputs(timeline, output, None, None, ns.titulo or run.stem, ns.tema, lines)
+    ok = _write_outputs(_outputs(timeline, output, None, None, ns.titulo or run.stem, ns.tema), lines)
     _say(lines)
     return 0 if ok else 1
+
+
+# Each command's positional argument: its name in the namespace and in the usage.
+_REQUIRED = {"run": ("script", "programa.py"), "show": ("run", "run.json")}
+
+
+def _parse(parser: argparse.ArgumentParser, words: Sequence[str]) -> argparse.Namespace:
+    """Parse the words; an unknown option is named before a missing argument."""
+    ns = parser.parse_args(words)
+    if ns.command is None:
+        parser.error("falta o comando: run ou show")
+    dest, name = _REQUIRED[ns.command]
+    if getattr(ns, dest) is None:
+        ns.parser.error(f"falta o argumento obrigatório: {name}")
+    return ns
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -376,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         own, script_args = split_run_arguments(words[1:])
         words = ["run", *own]
     try:
-        ns = parser.parse_args(words)
+        ns = _parse(parser, words)
     except SystemExit as exc:  # argparse: 0 for --help, 2 for bad usage
         return _exit_code(exc)
     subparser: argparse.ArgumentParser = ns.parser
