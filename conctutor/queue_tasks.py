@@ -160,19 +160,8 @@ def grava_log(self: Task, segundos: float | None = None) -> None:
 
 @shared_task(bind=True, base=QueueTask, name="conctutor.calcula")
 def calcula(self: Task, segundos: float | None = None) -> int:
-    """The package's CPU-bound `calcula` in a worker.
-
-    It does the amount of work that `segundos` means on the producer's
-    machine: the producer's calibrated rate comes in the message. A pool
-    process that measured its own rate would measure it while the other
-    pool processes start their own `calcula` on the same cores, and take a
-    fraction of the machine's speed for all of it.
-    """
-    rate = _headers(self).get("conctutor_rate")
-    if isinstance(rate, (int, float)) and _is_number(rate) and rate > 0:
-        from . import calibration
-
-        calibration.adopt(float(rate))
+    """The package's CPU-bound `calcula` in a worker: it computes until its thread has used `segundos`
+    of CPU time, on whatever machine the worker runs."""
     return conctutor.calcula(segundos=_seconds(self, "calcula", segundos))
 
 

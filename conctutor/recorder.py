@@ -24,12 +24,19 @@ Outside any recording a call costs a context-variable read more than the
 plain function. Inside one, it reports a BEGIN and an END event to its
 thread's sink (`conctutor.events`).
 
-Worker processes learn about the recording in two ways: a recorded function
-that travels pickled carries it (`Task.__reduce__`), and a process started
-from inside a ``record()`` block under *spawn* or *forkserver* receives it
-with the data multiprocessing sends every new process (`install_hooks`).
-A *forked* process inherits it. Either way the worker also adopts the
-sender's `Settings` (durations, time scale, calibration).
+Worker processes learn about the recording from an *invitation*, plain data
+(the spool directory, the recording's pid, its `Settings` as data, quietness):
+
+* a job submitted to a process pool inside a ``record()`` block carries the
+  invitation taken when it was submitted, in the submitting thread, so a pool
+  made before the block records too (`install_hooks`);
+* a recorded function that travels pickled carries the invitation of the
+  thread that pickles it (`Task.__reduce__`);
+* a process started inside a block under *spawn* or *forkserver* receives it
+  with the data multiprocessing sends every new process; a *forked* process
+  inherits the recording.
+
+The worker also adopts the sender's `Settings` (durations, time scale).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ import functools
 import importlib
 import inspect
 import itertools
-import multiprocessing.spawn
+import marshal
 import os
 import sys
 import threading
@@ -48,7 +55,7 @@ import time
 import types
 from collections.abc import Callable, Generator, Mapping
 from time import perf_counter_ns
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import events, settings
 from .events import (
@@ -127,10 +134,10 @@ class Collector:
         except OSError:
             pass  # the recording is over: nothing to watch
 
-    def invitation(self) -> tuple[str, int, settings.Settings, bool]:
-        """What a worker process needs to report here: the directory, our pid, our settings,
-        and whether the recording is quiet (a spawned worker does not inherit the quiet stdout)."""
-        return (self.directory, self.owner_pid, settings.current(self.overrides), self.quiet)
+    def invitation(self) -> Invitation:
+        """What a worker process needs to report here (see `Invitation`)."""
+        durations, scale_text = settings.current(self.overrides).to_data()
+        return (self.directory, self.owner_pid, durations, scale_text, self.quiet)
 
     def after_fork_in_child(self) -> None:
         self._local = threading.local()
@@ -161,6 +168,12 @@ class _Nowhere:
 
 
 _NOWHERE: Any = _Nowhere()
+
+Invitation = tuple[str, int, dict[str, float], str, bool]
+"""What a worker process needs to report to a recording, in plain types only (a new process reads it
+before it can import anything): the spool directory, the recording process's pid, the durations and
+the time scale's text (`settings.Settings.to_data`), and whether the recording is quiet (a spawned
+worker does not inherit the quiet stdout)."""
 
 _current: contextvars.ContextVar[Collector | None] = contextvars.ContextVar("conctutor_recording", default=None)
 _open: list[Collector] = []
@@ -269,6 +282,40 @@ def _check_kind(kind: object) -> Kind:
     )
 
 
+class _Nesting(threading.local):
+    depth = 0
+    """Recorded calls running in this thread, one inside the other."""
+    extra = 0
+    """How much this thread raised the recursion limit (see `_deeper`)."""
+
+
+_nesting = _Nesting()
+NESTING_FREE = 16
+"""Recorded calls nested up to this depth cost nothing more; deeper ones raise the recursion limit."""
+FRAMES_PER_CALL = 3
+"""Recursion levels a call of a `RecursiveTask` uses besides the function's own (its two ``__call__``, and
+on 3.10 and 3.11 the C call into them): recursion under ``@task`` then reaches about as deep as without it."""
+_limit_lock = threading.Lock()
+
+
+def _deeper(nesting: _Nesting) -> None:
+    """One more recorded call deep in this thread: make room for its frames in the recursion limit."""
+    with _limit_lock:
+        sys.setrecursionlimit(sys.getrecursionlimit() + FRAMES_PER_CALL)
+    nesting.extra += FRAMES_PER_CALL
+
+
+def _shallower(nesting: _Nesting) -> None:
+    """Back at the depth where `_deeper` began: give the room back, all at once (lowering it deep
+    inside a recursion could put the limit under the depth already used)."""
+    extra, nesting.extra = nesting.extra, 0
+    with _limit_lock:
+        try:
+            sys.setrecursionlimit(max(sys.getrecursionlimit() - extra, 50))
+        except RecursionError:
+            pass
+
+
 class Task:
     """A function that reports a span each time it runs inside ``record()``.
 
@@ -317,15 +364,43 @@ class Task:
         return types.MethodType(self, instance)
 
     def __reduce__(self) -> tuple:
-        # What travels to a worker process: where to find this task, and the
-        # recording (plus its settings) the worker must report to.
-        collector = current_collector()
-        invitation = collector.invitation() if collector is not None and collector.directory else None
+        # What travels to a worker process: where to find this task, and the recording (with its
+        # settings) the worker must report to, as the pickling thread knows it. A process pool pickles
+        # in a thread of its own, started with the pool: its jobs carry the invitation taken at submit
+        # (`_Invited`), which the worker accepts last.
         qualname = getattr(self, "__qualname__", self.name)
-        return (_task_in_worker, (self.__module__, qualname, self.kind.value, invitation))
+        found_by_name = (self.__module__, qualname, self.kind.value, _invitation_here())
+        if self.__module__ == "__main__":  # a subinterpreter's __main__ is not the script's: send the code too
+            return (_task_in_worker, (*found_by_name, _portable_body(self.__wrapped__)))
+        return (_task_in_worker, found_by_name)
 
     def __repr__(self) -> str:
         return f"<conctutor task {getattr(self, '__qualname__', self.name)}>"
+
+
+class RecursiveTask(Task):
+    """A `Task` whose function calls itself: deep recursion gets room for the wrapper's frames.
+
+    Only such functions pay for counting how deep the calls go (about 0.1-0.2 us a call).
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        nesting = _nesting
+        depth = nesting.depth = nesting.depth + 1
+        if depth > NESTING_FREE:
+            _deeper(nesting)
+        try:
+            return Task.__call__(self, *args, **kwargs)
+        finally:
+            nesting.depth = depth - 1
+            if depth == NESTING_FREE + 1:
+                _shallower(nesting)
+
+
+def _calls_itself(function: Callable[..., Any]) -> bool:
+    """Whether `function`'s code names itself (a recursive function calls itself by its name)."""
+    code = getattr(function, "__code__", None)
+    return code is not None and getattr(function, "__name__", None) in code.co_names
 
 
 class ChapterTask(Task):
@@ -372,8 +447,6 @@ class ChapterTask(Task):
         args, seconds, collector = self._prepare(args, kwargs)
         if collector is None:
             return self.__wrapped__(*args, segundos=seconds, **kwargs)
-        if self.kind is Kind.CPU:
-            settings.calibration_rate()  # a first measurement (or check) must not count in the span
         sink = collector.sink()
         aio = _modules.get("asyncio")
         seq = sink.begin(self, _asyncio_lane(collector, sink, aio) if aio is not None and aio._get_running_loop()
@@ -393,12 +466,6 @@ class ChapterTask(Task):
             local.span = previous
         sink.end(seq, OK_CODE, "")
         return result
-
-    def __reduce__(self) -> tuple:
-        if self.kind == Kind.CPU:
-            settings.calibration_rate()  # measured here once, so workers never measure
-        return super().__reduce__()
-
 
 _running = threading.local()
 """``span``: the (sink, seq) of the chapter task this thread runs now, for `wait` and ``calcula``."""
@@ -569,6 +636,100 @@ class _Watched:
             sink.wait(seq, suspended, perf_counter_ns(), _AWAITING)
 
 
+class GeneratorTask(Task):
+    """A generator function whose every generator is recorded: the span lasts from its first step to
+    its end, and the time it spends suspended at a ``yield`` (its consumer runs) is drawn as waiting."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        generator = self.__wrapped__(*args, **kwargs)  # wrong arguments fail here, as without us
+        if _current.get() is None and not _open:
+            return generator
+        return _recorded_generator(self, generator)
+
+
+class AsyncGeneratorTask(Task):
+    """An ``async def`` with ``yield``: like `GeneratorTask`, on the lane of the asyncio task iterating it."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        generator = self.__wrapped__(*args, **kwargs)
+        if _current.get() is None and not _open:
+            return generator
+        return _recorded_async_generator(self, generator)
+
+
+def _recorded_generator(task: Task, generator: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
+    collector = current_collector()
+    if collector is None:
+        return (yield from generator)
+    sink = collector.sink()
+    aio = _modules.get("asyncio")
+    seq = sink.begin(task, _asyncio_lane(collector, sink, aio) if aio is not None and aio._get_running_loop() else 0)
+    value: Any = None
+    error: BaseException | None = None
+    try:
+        while True:
+            try:
+                yielded = generator.send(value) if error is None else generator.throw(error)
+            except StopIteration as done:
+                sink.end(seq, OK_CODE, "")
+                return done.value
+            suspended = perf_counter_ns()
+            try:
+                value, error = (yield yielded), None
+            except GeneratorExit:
+                generator.close()
+                raise
+            except BaseException as thrown:
+                value, error = None, thrown
+            finally:
+                sink.wait(seq, suspended, perf_counter_ns(), _AWAITING)
+    except Exception as failure:
+        sink.end(seq, ERROR_CODE, describe(failure))
+        raise
+    except BaseException as stop:  # GeneratorExit: closed before its end
+        sink.end(seq, INTERRUPTED_CODE, type(stop).__name__)
+        raise
+
+
+async def _recorded_async_generator(task: Task, generator: Any) -> Any:
+    collector = current_collector()
+    if collector is None:
+        async for item in generator:
+            yield item
+        return
+    sink = collector.sink()
+    current = _current_asyncio_task()
+    lane = sink.lane_for(current.get_name()) if current is not None and current not in collector.home_tasks \
+        else sink.lane
+    seq = sink.begin(task, lane)
+    value: Any = None
+    error: BaseException | None = None
+    try:
+        while True:
+            step = generator.asend(value) if error is None else generator.athrow(error)
+            try:
+                yielded = await _Watched(step, sink, seq)
+            except StopAsyncIteration:
+                sink.end(seq, OK_CODE, "")
+                return
+            suspended = perf_counter_ns()
+            try:
+                value, error = (yield yielded), None
+            except GeneratorExit:
+                await generator.aclose()
+                raise
+            except BaseException as thrown:
+                value, error = None, thrown
+            finally:
+                sink.wait(seq, suspended, perf_counter_ns(), _AWAITING)
+    except Exception as failure:
+        sink.end(seq, ERROR_CODE, describe(failure))
+        raise
+    except BaseException as stop:
+        sink.end(seq, INTERRUPTED_CODE, type(stop).__name__)
+        raise
+
+
 def task(function: Callable[..., Any] | str | None = None, /, *, kind: str | Kind | None = None) -> Any:
     """Record every call of `function` inside ``record()``: ``@task``, or ``@task(kind="cpu")``.
 
@@ -584,12 +745,20 @@ def task(function: Callable[..., Any] | str | None = None, /, *, kind: str | Kin
         return lambda body: task(body, kind=checked)
     if isinstance(function, Task):
         return function
+    if isinstance(function, (staticmethod, classmethod)):  # @task above @staticmethod: wrap what it holds
+        return type(function)(task(function.__func__, kind=checked))
     if not callable(function):
         raise TypeError(
             f"@task decora uma função (def ou async def); recebido {type(function).__name__}: {function!r}"
         )
     if inspect.iscoroutinefunction(function):
         return AsyncTask(function, checked)
+    if inspect.isasyncgenfunction(function):
+        return AsyncGeneratorTask(function, checked)
+    if inspect.isgeneratorfunction(function):
+        return GeneratorTask(function, checked)
+    if _calls_itself(function):
+        return RecursiveTask(function, checked)
     return Task(function, checked)
 
 
@@ -610,17 +779,58 @@ _adopted: dict[str, Collector] = {}
 
 
 _wrapped_in_worker: dict[Any, Task] = {}
+_rebuilt_in_worker: dict[bytes, Callable[..., Any]] = {}
 
 
-def _task_in_worker(module: str, qualname: str, kind: str, invitation: tuple | None) -> Any:
+def _invitation_here() -> Invitation | None:
+    """The invitation to the recording that a call made here and now belongs to, if any."""
+    collector = current_collector()
+    return collector.invitation() if collector is not None and collector.directory else None
+
+
+_PLAIN_DEFAULTS = (int, float, str, bytes, bool, type(None))
+
+
+def _portable_body(function: Callable[..., Any]) -> tuple | None:
+    """A function of a script's ``__main__`` as data (its compiled code and plain defaults), for an
+    interpreter where ``__main__`` is another module: what `concurrent.interpreters` does for a plain
+    function that uses no globals. None for a closure, or defaults that are not plain values."""
+    code = getattr(function, "__code__", None)
+    defaults = getattr(function, "__defaults__", None) or ()
+    keyword_defaults = getattr(function, "__kwdefaults__", None) or {}
+    if code is None or code.co_freevars or not all(
+            isinstance(value, _PLAIN_DEFAULTS) for value in (*defaults, *keyword_defaults.values())):
+        return None
+    return marshal.dumps(code), defaults, keyword_defaults
+
+
+def _rebuilt(body: tuple) -> Callable[..., Any]:
+    code, defaults, keyword_defaults = body
+    function = types.FunctionType(marshal.loads(code), vars(importlib.import_module("__main__")), None,
+                                  tuple(defaults) or None)
+    function.__kwdefaults__ = dict(keyword_defaults) or None
+    return function
+
+
+def _task_in_worker(module: str, qualname: str, kind: str, invitation: Invitation | None,
+                    body: tuple | None = None) -> Any:
     """Unpickle a task: find it by name, and report to the sender's recording if we are another process.
 
     Under its name there may be the plain function (``gravada = task(f)`` keeps
-    ``f`` under its own name): it is wrapped here the same way.
+    ``f`` under its own name): it is wrapped here the same way. A task of a
+    script's ``__main__`` that is not there (another interpreter of the same
+    process) is rebuilt from its `body`, as a plain function would be.
     """
     found: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        found = getattr(found, part)
+    try:
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except AttributeError:
+        if body is None:
+            raise
+        found = _rebuilt_in_worker.get(body[0])
+        if found is None:
+            found = _rebuilt_in_worker[body[0]] = _rebuilt(body)
     accept_invitation(invitation)
     if isinstance(found, Task):
         return found
@@ -630,16 +840,33 @@ def _task_in_worker(module: str, qualname: str, kind: str, invitation: tuple | N
     return wrapped
 
 
-def accept_invitation(invitation: tuple | None) -> None:
-    """In a worker process: report to this recording (None: to none) with its settings."""
-    if invitation is None:
+def _checked_invitation(invitation: object) -> Invitation | None:
+    """`invitation` if it is well formed, else None: a worker never fails because of what it was sent."""
+    if not isinstance(invitation, tuple) or len(invitation) != 5:
+        return None
+    directory, owner_pid, durations, scale_text, quiet = invitation
+    if not (isinstance(directory, str) and directory and isinstance(owner_pid, int) and isinstance(durations, dict)
+            and isinstance(scale_text, str) and isinstance(quiet, bool)):
+        return None
+    return directory, owner_pid, durations, scale_text, quiet
+
+
+def accept_invitation(invitation: object) -> None:
+    """In a worker process: report to this recording (None: to none) with its settings. Never raises."""
+    checked = _checked_invitation(invitation)
+    if checked is None:
         if _pid != _owner_of_open():
             with _open_lock:
                 _open.clear()
+            settings.adopt(None)
+            sampling = sys.modules.get("conctutor.sampling")  # loaded if this worker let a sidecar watch it
+            if sampling is not None:
+                sampling.revoke_sampler()
         return
-    directory, owner_pid, travelling, quiet = invitation
+    directory, owner_pid, durations, scale_text, quiet = checked
     if owner_pid == _pid:
-        return  # pickled and unpickled in the recording process itself
+        return  # pickled and unpickled in the recording process itself (or one of its subinterpreters)
+    travelling = settings.Settings.from_data((durations, scale_text))
     settings.adopt(travelling)
     collector = _adopted.get(directory)
     if collector is None:
@@ -670,25 +897,60 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-# --- hooks: threads, thread pools and new processes follow the recording that started them ------------
+class _Invited:
+    """A job for a process pool, with the invitation taken when it was submitted.
 
-_hooks_installed = False
+    The pool pickles its jobs in a thread of its own, started with the pool, which
+    belongs to no recording; the submitting thread knows the recording. The worker
+    accepts the invitation just before it runs the job.
+    """
+
+    def __init__(self, invitation: Invitation | None, function: Callable[..., Any]) -> None:
+        self.invitation = invitation
+        self.function = function
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        accept_invitation(self.invitation)
+        return self.function(*args, **kwargs)
+
+
+# --- hooks: threads, pools and new processes follow the recording that started them ---------------
+
+
+class _Hook(NamedTuple):
+    owner: Any
+    attribute: str
+    original: Any
+
+
+_hooks: list[_Hook] = []
 
 
 def install_hooks() -> None:
-    """Let new threads, thread-pool jobs and spawn/forkserver processes follow their recording.
+    """Let new threads, pool jobs and spawn/forkserver processes follow their recording.
 
-    Installed once, at the first ``record()``: `threading.Thread.start` notes
-    the starting code's recording on the new thread,
-    `ThreadPoolExecutor.submit` runs the job in the submitter's recording, and
-    multiprocessing's preparation data carries an invitation that a new
-    process accepts when it unpickles it (without ever failing the process).
+    Installed at the first ``record()``, undone by `uninstall_hooks`:
+
+    * `threading.Thread.start` notes the starting code's recording on the new thread;
+    * `ThreadPoolExecutor.submit` runs the job in the submitter's recording (not an
+      ``InterpreterPoolExecutor``'s: its jobs cross to another interpreter as they are);
+    * `ProcessPoolExecutor.submit` and `multiprocessing.pool.Pool`'s ways to send work
+      take the invitation in the submitting thread (`_Invited`);
+    * multiprocessing's preparation data carries the invitation that a new process
+      accepts once conctutor is imported there (`_Invitation`).
+
     Each hook costs a context-variable read when no recording is open.
     """
-    global _hooks_installed
-    if _hooks_installed:
+    if _hooks:
         return
-    _hooks_installed = True
+    import concurrent.futures.process
+    import multiprocessing.pool
+    import multiprocessing.spawn
+
+    def patch(owner: Any, attribute: str, replacement: Any) -> None:
+        _hooks.append(_Hook(owner, attribute, owner.__dict__[attribute]))
+        setattr(owner, attribute, replacement)
+
     original_start = threading.Thread.start
 
     def start(self: threading.Thread) -> None:
@@ -697,29 +959,71 @@ def install_hooks() -> None:
             self._conctutor_collector = collector  # type: ignore[attr-defined]
         original_start(self)
 
-    threading.Thread.start = start  # type: ignore[method-assign]
+    patch(threading.Thread, "start", start)
 
-    original_submit = concurrent.futures.ThreadPoolExecutor.submit
+    thread_submit = concurrent.futures.ThreadPoolExecutor.submit
 
-    def submit(self: concurrent.futures.ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any,
-               **kwargs: Any) -> concurrent.futures.Future[Any]:
+    def submit_to_threads(self: concurrent.futures.ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any,
+                          **kwargs: Any) -> concurrent.futures.Future[Any]:
         collector = current_collector() if (_open or _current.get() is not None) else None
-        if collector is not None:
+        if collector is not None and not _is_interpreter_pool(self):
             fn = functools.partial(_run_in, collector, fn)
-        return original_submit(self, fn, *args, **kwargs)
+        return thread_submit(self, fn, *args, **kwargs)
 
-    concurrent.futures.ThreadPoolExecutor.submit = submit  # type: ignore[method-assign, assignment]
+    patch(concurrent.futures.ThreadPoolExecutor, "submit", submit_to_threads)
+
+    process_submit = concurrent.futures.ProcessPoolExecutor.submit
+
+    def submit_to_processes(self: concurrent.futures.ProcessPoolExecutor, fn: Callable[..., Any], /, *args: Any,
+                            **kwargs: Any) -> concurrent.futures.Future[Any]:
+        return process_submit(self, _invited(fn), *args, **kwargs)
+
+    patch(concurrent.futures.ProcessPoolExecutor, "submit", submit_to_processes)
+
+    for name in ("apply_async", "_map_async", "imap", "imap_unordered"):
+        method = multiprocessing.pool.Pool.__dict__.get(name)
+        if method is not None:
+            patch(multiprocessing.pool.Pool, name, _pool_method(method))
 
     original_preparation = multiprocessing.spawn.get_preparation_data
 
     def get_preparation_data(name: str) -> dict[str, Any]:
         data = original_preparation(name)
-        collector = current_collector()
-        if collector is not None and collector.directory:
-            data["conctutor"] = _Invitation(collector.invitation())
+        invitation = _invitation_here()
+        if invitation is not None:
+            data["conctutor"] = _Invitation(invitation)
         return data
 
-    multiprocessing.spawn.get_preparation_data = get_preparation_data
+    patch(multiprocessing.spawn, "get_preparation_data", get_preparation_data)
+
+
+def uninstall_hooks() -> None:
+    """Put back everything `install_hooks` replaced (the next ``record()`` installs them again)."""
+    while _hooks:
+        owner, attribute, original = _hooks.pop()
+        setattr(owner, attribute, original)
+
+
+def _is_interpreter_pool(executor: object) -> bool:
+    module = sys.modules.get("concurrent.futures.interpreter")
+    pool = getattr(module, "InterpreterPoolExecutor", None)
+    return pool is not None and isinstance(executor, pool)
+
+
+def _invited(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` with the invitation of the recording that submits it, if any."""
+    if not (_open or _current.get() is not None):
+        return fn
+    invitation = _invitation_here()
+    return fn if invitation is None else _Invited(invitation, fn)
+
+
+def _pool_method(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def send(self: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return method(self, _invited(func), *args, **kwargs)
+
+    return send
 
 
 def _run_in(collector: Collector, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -730,35 +1034,40 @@ def _run_in(collector: Collector, fn: Callable[..., Any], *args: Any, **kwargs: 
         _current.reset(token)
 
 
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 _ACCEPT = """
-try:
-    import sys
+import sys
+recorder = sys.modules.get("conctutor.recorder")
+if recorder is None:
+    sys._conctutor_invitation = invitation
+else:
     try:
-        from conctutor.recorder import accept_invitation
-    except ImportError:
-        sys.path.insert(0, root)
-        try:
-            from conctutor.recorder import accept_invitation
-        finally:
-            sys.path.remove(root)
-    accept_invitation(invitation)
-except Exception:
-    pass
+        recorder.accept_invitation(invitation)
+    except Exception:
+        pass
 """
 
 
 class _Invitation:
     """Unpickled in a new spawn/forkserver process, before the job it will run: report here.
 
-    It unpickles through ``exec`` of a short, guarded piece of code, so a
-    process that cannot import conctutor simply runs unrecorded.
+    It unpickles through ``exec`` of a short piece of code that imports nothing: the
+    child has not set its ``sys.path`` yet (multiprocessing does that after reading
+    this data). Where conctutor is loaded already (a forkserver that preloaded it), it
+    accepts at once; elsewhere it leaves the invitation in ``sys`` for
+    `_accept_left_invitation`, when this module is first imported.
     """
 
-    def __init__(self, invitation: tuple) -> None:
+    def __init__(self, invitation: Invitation) -> None:
         self.invitation = invitation
 
     def __reduce__(self) -> tuple:
-        return (exec, (_ACCEPT, {"invitation": self.invitation, "root": _PACKAGE_ROOT}))
+        return (exec, (_ACCEPT, {"invitation": self.invitation}))
 
+
+def _accept_left_invitation() -> None:
+    invitation = sys.__dict__.pop("_conctutor_invitation", None)
+    if invitation is not None:
+        accept_invitation(invitation)
+
+
+_accept_left_invitation()

@@ -22,14 +22,13 @@ import contextlib
 import numbers
 import os
 import shutil
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import recorder, sampling, settings
+from . import interrupts, recorder, sampling, settings, spool
 from .cpu import CpuSampler
 from .events import Assembler, FileSource, MemorySource, file_sources
 from .model import CpuUsage, Span, State, Status
@@ -56,30 +55,33 @@ MIN_CPU_INTERVAL, MAX_CPU_INTERVAL = 0.005, 10.0
 class Recording(recorder.Collector):
     """Everything recorded between entering and leaving the outermost ``record()`` of a thread."""
 
-    def __init__(self, cpu_interval: float = 0.05, overrides: Mapping[str, float] | None = None,
-                 quiet: bool = False, watcher: Watcher | None = None) -> None:
-        super().__init__(tempfile.mkdtemp(prefix="conctutor-"), os.getpid(), overrides, quiet)
+    def __init__(self, directory: str, cpu_interval: float = 0.05, overrides: Mapping[str, float] | None = None,
+                 quiet: bool = False) -> None:
+        super().__init__(directory, os.getpid(), overrides, quiet)
         self.end_ns: int | None = None
         self._assembler = Assembler()
         self._memory: dict[int, MemorySource] = {}
         self._files: list[FileSource] = []
         self._known_files: set[tuple[int, int]] = set()
         self._read_lock = threading.Lock()
-        # A separate process samples /proc (what each thread does, and each core);
-        # where it cannot run (no /proc), a thread samples the cores with psutil.
-        self.sampler = sampling.start_sampler(self.directory, self.owner_pid, cpu_interval=cpu_interval)
+        self._cpu_interval = cpu_interval
+        self.sampler = sampling.Sampler(directory, None, "not started")
         self.cpu: CpuSampler | None = None
         self.start_ns = perf_counter_ns()
-        if not self.sampler.available:
-            self.cpu = CpuSampler(cpu_interval)
-            self.cpu.start(self.start_ns)
         self.thread_states: dict[tuple[int, int], list[tuple[int, State | None]]] = {}
         self._cpu_samples: list[sampling.CpuSample] = []
         self._cursors = [0, 0]
         self.watchers: list[Watcher] = []
         """The numbers watched: one `Watcher` per block that asked (inner blocks may add theirs)."""
-        if watcher is not None:
-            self.add_watcher(watcher)
+
+    def start_sampling(self) -> None:
+        """Start the sampler: a separate process that samples /proc (what each thread does, and each
+        core); where it cannot run (no /proc), a thread that samples the cores with psutil."""
+        self.sampler = sampling.start_sampler(self.directory, self.owner_pid, cpu_interval=self._cpu_interval)
+        self.start_ns = perf_counter_ns()
+        if not self.sampler.available:
+            self.cpu = CpuSampler(self._cpu_interval)
+            self.cpu.start(self.start_ns)
 
     def _read(self) -> None:
         """Bring the assembler up to date with every sink (call with the read lock held)."""
@@ -139,16 +141,17 @@ class Recording(recorder.Collector):
                          sampled=self.sampler.available, series=series)
 
     def close(self) -> None:
-        """Stop sampling, read the workers' last events and remove the directory."""
+        """Stop sampling and watching, and read the workers' last events (the directory stays: see
+        `record`). Safe to call more than once."""
         if self.cpu is not None:
             self.cpu.stop()
         for watcher in self.watchers:
             watcher.stop()
         self.sampler.stop()
         with self._read_lock:
-            self._read()
-            self.end_ns = perf_counter_ns()
-            shutil.rmtree(self.directory, ignore_errors=True)
+            if self.end_ns is None:
+                self._read()
+                self.end_ns = perf_counter_ns()
 
 
 class View(Protocol):
@@ -265,6 +268,77 @@ def _warn_if_the_gil_came_back() -> None:
     )
 
 
+def _check_live(live: object) -> View | None:
+    if live is True:
+        from .live import open_view
+
+        return open_view()
+    if live is False or live is None:
+        return None
+    if all(callable(getattr(live, method, None)) for method in ("start", "stop", "finish")):
+        return live  # type: ignore[return-value]
+    raise TypeError(
+        "live deve ser True (desenhar a figura enquanto o bloco roda), False (só no fim) ou um objeto de "
+        f"visualização com os métodos start, stop e finish; recebido {type(live).__name__}: {live!r}"
+    )
+
+
+def _check_quiet(quiet: object) -> bool:
+    if not isinstance(quiet, bool):
+        raise TypeError(f"quiet deve ser True (esconder o que o bloco imprime) ou False; recebido {quiet!r}")
+    return quiet
+
+
+def _open_recording(stack: contextlib.ExitStack, interval: float, overrides: dict[str, float], quiet: bool,
+                    watcher: Watcher | None) -> Recording:
+    """A new recording, entered: each step's undoing goes on `stack` as soon as the step is done."""
+    spool.remove_orphans()
+    owner = os.getpid()
+    directory = spool.new_spool()
+    stack.callback(_in_process, owner, shutil.rmtree, directory, ignore_errors=True)
+    recording = Recording(directory, interval, overrides, quiet)
+    stack.callback(_in_process, owner, recording.close)
+    recording.start_sampling()
+    if watcher is not None:
+        recording.add_watcher(watcher)
+    token = recorder.enter(recording)
+    stack.callback(recorder.leave, recording, token)
+    return recording
+
+
+def _in_process(pid: int, undo: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Undo a step of the recording process's, but not in a forked child leaving its parent's block:
+    the sampler and the spool are the parent's, still recording."""
+    if os.getpid() == pid:
+        undo(*args, **kwargs)
+
+
+def _join_recording(stack: contextlib.ExitStack, recording: Recording, overrides: dict[str, float], quiet: bool,
+                    watcher: Watcher | None) -> None:
+    """An inner block shares the outer recording: its durations and quietness hold while it runs."""
+    outer = (recording.overrides, recording.quiet)
+
+    def restore() -> None:
+        recording.overrides, recording.quiet = outer
+        if watcher is not None:
+            watcher.stop()
+        recording.sample_now()  # so this block's CPU strip reaches its end
+
+    stack.callback(restore)
+    recording.overrides = {**recording.overrides, **overrides}
+    recording.quiet = recording.quiet or quiet
+    if watcher is not None:
+        recording.add_watcher(watcher)
+
+
+def _nested_in(previous: recorder.Collector | None) -> Recording | None:
+    """The recording an inner block of this thread shares: an open one entered in this context."""
+    if isinstance(previous, Recording) and previous.owner_pid == os.getpid() and previous.is_open \
+            and previous is recorder._current.get():
+        return previous
+    return None
+
+
 @contextlib.contextmanager
 def record(
     cpu_interval: float = 0.05,
@@ -289,65 +363,80 @@ def record(
     watch:        numbers to follow over time, as name → function without
                   arguments, e.g. ``{"itens na fila": fila.qsize}``; each is
                   read every `watch_interval` seconds and drawn under the lanes.
+
+    A Ctrl-C while the block starts or closes waits until that is done (a
+    moment), so nothing stays behind: no recording left open, no sampler
+    process, no spool directory.
     """
     interval = _check_interval(cpu_interval)
     overrides = settings.check_durations(durations)
+    quiet = _check_quiet(quiet)
     watched = check_watch(watch)
     watch_every = check_interval(watch_interval)
     _warn_if_the_gil_came_back()
-    view: View | None
-    if live is True:
-        from .live import open_view
-
-        view = open_view()
-    elif live is False or live is None:
-        view = None
-    else:
-        view = live
-    previous = recorder.current_collector()
-    nested = isinstance(previous, Recording) and previous.owner_pid == os.getpid() and previous.is_open \
-        and previous is recorder._current.get()
-    watcher = Watcher(watched, watch_every) if watched else None
-    if nested and watcher is not None:
-        assert isinstance(previous, Recording)
-        previous.add_watcher(watcher)
-    recording = previous if nested else Recording(interval, overrides, quiet, watcher)
-    assert isinstance(recording, Recording)
-    token = None if nested else recorder.enter(recording)
-    # an inner block shares the outer recording: its durations and quietness hold while it runs
-    outer_settings = (recording.overrides, recording.quiet)
-    if nested:
-        recording.overrides = {**recording.overrides, **overrides}
-        recording.quiet = recording.quiet or quiet
-    if quiet:
-        recorder.quiet_begin()
-    home = recorder._current_asyncio_task()  # in a notebook, the cell's task: its calls keep the thread's lane
-    added_home = home is not None and home not in recording.home_tasks
-    if added_home:
-        recording.home_tasks.add(home)
-    timeline = LiveTimeline(recording, perf_counter_ns())
-    if view is not None:
-        view.start(timeline)
+    # From here on, every step that starts something puts its undoing on the stack at once, with
+    # Ctrl-C held (see conctutor.interrupts): an interrupt at any instant undoes exactly what was done.
     try:
+        previous_handler = interrupts.hold()
+    except ValueError:  # not the main thread: no Ctrl-C lands here
+        previous_handler = interrupts.NOT_HELD
+    stack = contextlib.ExitStack()
+    ends = _Ends()
+    try:
+        stack.callback(ends.run)  # last of all: the finished timeline, then the view's last frame
+        view = _check_live(live)
+        watcher = Watcher(watched, watch_every) if watched else None
+        outer = _nested_in(recorder.current_collector())
+        if outer is None:
+            recording = _open_recording(stack, interval, overrides, quiet, watcher)
+        else:
+            recording = outer
+            _join_recording(stack, recording, overrides, quiet, watcher)
+        if quiet:
+            recorder.quiet_begin()
+            stack.callback(recorder.quiet_end)
+        home = recorder._current_asyncio_task()  # in a notebook, the cell's task: its calls keep the thread's lane
+        if home is not None and home not in recording.home_tasks:
+            recording.home_tasks.add(home)
+            stack.callback(recording.home_tasks.discard, home)
+        timeline = ends.timeline = LiveTimeline(recording, perf_counter_ns())
+        if view is not None:
+            view.start(timeline)
+            ends.view = view
+            stack.callback(view.stop)  # before the recording closes: the drawing thread reads it
+    except BaseException:
+        try:
+            stack.close()
+        finally:
+            interrupts.release(previous_handler)
+        raise
+    try:
+        interrupts.release(previous_handler)  # a Ctrl-C held while starting is raised here
+        previous_handler = interrupts.NOT_HELD
         yield timeline
     finally:
-        end_ns = perf_counter_ns()
-        if added_home:
-            recording.home_tasks.discard(home)
-        if view is not None:
-            view.stop()  # before the recording closes: the drawing thread reads it
-        if quiet:
-            recorder.quiet_end()
-        if token is not None:
-            if recording.owner_pid == os.getpid():
-                recording.close()
-            # else: a forked child leaving its parent's block; the recording is the parent's to close
-            recorder.leave(recording, token)
-        else:
-            recording.overrides, recording.quiet = outer_settings
-            if watcher is not None:
-                watcher.stop()
-            recording.sample_now()  # so this block's CPU strip reaches its end
-        timeline.finish(end_ns)
-        if view is not None:
-            view.finish(timeline)
+        try:
+            previous_handler = interrupts.hold()
+        except ValueError:
+            pass
+        ends.end_ns = perf_counter_ns()
+        try:
+            stack.close()
+        finally:
+            interrupts.release(previous_handler)
+
+
+class _Ends:
+    """What a block does once its recording is closed: the finished timeline, the view's last frame."""
+
+    def __init__(self) -> None:
+        self.timeline: LiveTimeline | None = None
+        self.view: View | None = None
+        self.end_ns: int | None = None
+
+    def run(self) -> None:
+        if self.timeline is None or self.end_ns is None:  # the block never ran (a failed start)
+            return
+        self.timeline.finish(self.end_ns)
+        if self.view is not None:
+            self.view.finish(self.timeline)

@@ -67,6 +67,7 @@ __all__ = [
     "read_sampler_stats",
     "read_thread_states",
     "register_thread",
+    "revoke_sampler",
     "start_sampler",
 ]
 
@@ -176,6 +177,7 @@ class Sampler:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        revoke_sampler()
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 try:
@@ -279,6 +281,19 @@ def start_sampler(
             )
         except OSError as exc:
             return Sampler(spool_dir, None, f"could not start the sidecar: {exc}")
+    try:
+        line = _wait_until_ready(spool_dir, proc)
+    except BaseException:  # a full disk, an interrupt: the sidecar must not outlive this call
+        Sampler(spool_dir, proc).stop()
+        raise
+    if line.strip() != b"ready":
+        Sampler(spool_dir, proc).stop()
+        return Sampler(spool_dir, None, f"the sidecar did not start ({line!r})")
+    return Sampler(spool_dir, proc)
+
+
+def _wait_until_ready(spool_dir: str, proc: subprocess.Popen[bytes]) -> bytes:
+    """The sidecar's first line (``ready``), or what came before 2 s passed."""
     assert proc.stdout is not None
     with open(os.path.join(spool_dir, PID_FILE), "w") as f:
         f.write(f"{proc.pid}\n")
@@ -296,13 +311,12 @@ def start_sampler(
         if not chunk:
             break
         line += chunk
-    if line.strip() != b"ready":
-        Sampler(spool_dir, proc).stop()
-        return Sampler(spool_dir, None, f"the sidecar did not start ({line!r})")
-    return Sampler(spool_dir, proc)
+    return line
 
 
 _granted: set[tuple[int, str]] = set()
+_ptracer_granted = False
+"""Whether this process let a sidecar read its threads with prctl(PR_SET_PTRACER) (see `revoke_sampler`)."""
 
 
 def register_thread(spool_dir: str, pid: int, native_tid: int) -> None:
@@ -354,6 +368,23 @@ def allow_sampler(pid: int) -> bool:
     """
     if not sys.platform.startswith("linux"):
         return False
+    global _ptracer_granted
+    granted = _prctl_set_ptracer(pid)
+    _ptracer_granted = _ptracer_granted or granted
+    return granted
+
+
+def revoke_sampler() -> None:
+    """Undo `allow_sampler` in this process, once its sidecar has stopped: the right was given to a
+    pid, which the system may hand to another program later."""
+    global _ptracer_granted
+    if _ptracer_granted:
+        _prctl_set_ptracer(0)
+        _ptracer_granted = False
+    _granted.clear()
+
+
+def _prctl_set_ptracer(pid: int) -> bool:
     try:
         import ctypes
 

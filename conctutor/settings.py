@@ -1,15 +1,15 @@
-"""Every setting a recorded task reads, behind one accessor: durations, time scale, calibration.
+"""Every setting a recorded task reads, behind one accessor: durations and time scale.
 
 * **Durations** of the chapter's tasks: adjustable defaults (`set_durations`,
   what the sliders change), optionally overridden for one ``record()`` block.
 * **Time scale**: ``CONCTUTOR_TIME_SCALE`` multiplies every duration of the
   chapter's tasks, explicit ``segundos=`` included, so CI can run the 2-second
-  examples in a fraction. A user's own functions are never scaled.
-* **Calibration**: how much pure-Python work one core does per second
-  (`conctutor.calibration`), which ``calcula`` needs.
+  examples in a fraction. A user's own functions are never scaled, so a bad
+  value fails only a chapter task's call, never a program of the user's own.
 
 `Settings` is the frozen value that travels to worker processes, so a worker
-uses exactly what the process that sent it work was using.
+uses exactly what the process that sent it work was using. It travels as plain
+data (`Settings.to_data`): a new process reads it before it can import anything.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-
-from . import calibration
 
 MAX_SECONDS = 3600.0
 """The longest duration a task accepts: anything above is a typo, not a lesson."""
@@ -35,15 +33,32 @@ _adopted: Settings | None = None
 
 @dataclass(frozen=True)
 class Settings:
-    """What a chapter task needs to know to run: its durations, the time scale and the calibration."""
+    """What a chapter task needs to know to run: its durations and the time scale."""
 
     durations: Mapping[str, float] = field(default_factory=dict)
-    time_scale: float = 1.0
-    rate: float | None = None
-    """Iterations of `calibration.spin` per second (None: not measured yet)."""
+    time_scale_text: str = ""
+    """``CONCTUTOR_TIME_SCALE`` as written ("" when unset); read by `parse_time_scale` only when a
+    chapter task runs."""
+
+    def to_data(self) -> tuple[dict[str, float], str]:
+        """Plain types only: what travels to a worker process."""
+        return dict(self.durations), self.time_scale_text
+
+    @classmethod
+    def from_data(cls, data: object) -> Settings:
+        """Rebuild settings sent by `to_data`; anything malformed gives the defaults, never an error
+        (a worker must never fail because of what a recording sent it)."""
+        if not (isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], dict)
+                and isinstance(data[1], str)):
+            return cls()
+        try:
+            checked = {str(name): check_seconds(value) for name, value in data[0].items()}
+        except (TypeError, ValueError):
+            return cls()
+        return cls(MappingProxyType(checked), data[1])
 
     def __reduce__(self) -> tuple:  # MappingProxyType does not pickle
-        return (Settings, (dict(self.durations), self.time_scale, self.rate))
+        return (Settings.from_data, (self.to_data(),))
 
 
 def check_seconds(value: object, what: str = "segundos") -> float:
@@ -68,23 +83,30 @@ def check_seconds(value: object, what: str = "segundos") -> float:
     return seconds
 
 
-def time_scale() -> float:
-    """The factor from ``CONCTUTOR_TIME_SCALE`` (default 1.0) applied to the chapter's durations."""
-    if _adopted is not None:
-        return _adopted.time_scale
-    raw = os.environ.get("CONCTUTOR_TIME_SCALE", "").strip()
+def _time_scale_text() -> str:
+    return os.environ.get("CONCTUTOR_TIME_SCALE", "")
+
+
+def parse_time_scale(text: str) -> float:
+    """The factor that ``CONCTUTOR_TIME_SCALE=text`` means: 1.0 when empty; a decimal comma is fine."""
+    raw = text.strip()
     if not raw:
         return 1.0
     try:
-        scale = float(raw)
+        scale = float(raw.replace(",", ".", 1) if raw.count(",") == 1 and "." not in raw else raw)
     except ValueError:
         scale = math.nan
     if not (0 < scale <= MAX_TIME_SCALE):
         raise ValueError(
             f"CONCTUTOR_TIME_SCALE deve ser um número maior que 0 e no máximo {MAX_TIME_SCALE:g} "
-            f"(por exemplo 0.05 para rodar 20 vezes mais rápido); recebido {raw!r}"
+            f"(por exemplo 0.05 para rodar 20 vezes mais rápido); recebido {text!r}"
         )
     return scale
+
+
+def time_scale() -> float:
+    """The factor from ``CONCTUTOR_TIME_SCALE`` (default 1.0) applied to the chapter's durations."""
+    return parse_time_scale(_adopted.time_scale_text if _adopted is not None else _time_scale_text())
 
 
 def register_default(task_name: str, seconds: float) -> None:
@@ -135,15 +157,14 @@ def current(overrides: Mapping[str, float] | None = None) -> Settings:
         durations.update(_adopted.durations)
     if overrides:
         durations.update(overrides)
-    return Settings(MappingProxyType(durations), time_scale(), calibration.known_rate())
+    text = _adopted.time_scale_text if _adopted is not None else _time_scale_text()
+    return Settings(MappingProxyType(durations), text)
 
 
-def adopt(settings: Settings) -> None:
-    """In a worker process: use the settings of the process that sent the work."""
+def adopt(settings: Settings | None) -> None:
+    """In a worker process: use the settings of the process that sent the work (None: our own)."""
     global _adopted
     _adopted = settings
-    if settings.rate is not None:
-        calibration.adopt(settings.rate)
 
 
 def effective_seconds(task_name: str, segundos: object, overrides: Mapping[str, float] | None) -> float:
@@ -158,8 +179,3 @@ def effective_seconds(task_name: str, segundos: object, overrides: Mapping[str, 
     else:
         seconds = check_seconds(segundos)
     return seconds * time_scale()
-
-
-def calibration_rate() -> float:
-    """Iterations per second of pure-Python work on one core (measured once, then cached)."""
-    return calibration.iterations_per_second()

@@ -4,7 +4,9 @@
 and reads its files back. It must stay standard-library only and import little (no
 typing, enum or signal): each ``record()`` block waits for it to say ``ready``. It runs
 in a session of its own, so a Ctrl-C sent to the notebook kernel's process group does
-not cut its last samples short; it stops on ``stop`` or at the end of its stdin.
+not cut its last samples short; it stops on ``stop``. When its recording process dies without
+sending it (SIGKILL, ``os._exit``: its stdin ends, or it gets a new parent), it removes the
+spool directory, which no one else would, and exits.
 
 How a wait is explained (Linux, from ``/proc/<pid>/task/<tid>/``):
 
@@ -1017,6 +1019,7 @@ class _Sidecar:
         next_round = now
         flush_lag = 40_000_000
         stopping = False
+        owner_gone = False
         while not stopping:
             now = perf()
             self._poll_registrations(now)
@@ -1031,6 +1034,7 @@ class _Sidecar:
                 if next_cpu < now:
                     next_cpu = now + self.cpu_interval_ns
                 if os.getppid() != ppid:
+                    owner_gone = True
                     break
                 self._retry_syscall(now)
             if now >= next_flush:
@@ -1058,7 +1062,19 @@ class _Sidecar:
                     data = b""
                 if not data or b"stop" in data:
                     stopping = True
-        self.stop()
+                    # the end of stdin without "stop": every process that could still send it is gone
+                    owner_gone = b"stop" not in data
+        if owner_gone:
+            self._remove_spool()
+        else:
+            self.stop()
+
+    def _remove_spool(self) -> None:
+        """The recording process died without stopping us (SIGKILL, ``os._exit``): nobody will read
+        the spool, and nobody else would remove it."""
+        import shutil
+
+        shutil.rmtree(self.spool, ignore_errors=True)
 
     def _retry_syscall(self, now: int) -> None:
         if not self.use_syscall:

@@ -466,11 +466,6 @@ def _on_publish(sender: str | None = None, headers: dict | None = None, **_: Any
         defaults = dict(getter()) if getter else {}
     except Exception:
         defaults = {}
-    if (sender or headers.get("task")) == "conctutor.calcula":
-        # the amount of work calcula(segundos) does is this machine's: see queue_tasks.calcula
-        from . import calibration
-
-        headers["conctutor_rate"] = calibration.iterations_per_second()
     headers.update(
         conctutor_msg=message,
         conctutor_channel=channel,

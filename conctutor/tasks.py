@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 
-from . import calibration
 from .recorder import chapter_task, current_span, wait
 
 
@@ -44,40 +43,65 @@ def grava_log(segundos: float = 2.0) -> None:
     wait(segundos)
 
 
-CHECK_EVERY_SECONDS = 50e-6
-"""How often `calcula` looks at the clock to notice it was paused."""
+CHUNK_CPU_NS = 250_000
+"""What one round of `calcula`'s loop aims to cost, in CPU time: the thread's CPU clock is read once per round
+(a system call, 0.2-1 us), so reading it costs well under 1 % of the work, and `calcula` ends at most this
+late."""
+PAUSE_NS = 200_000
+"""A round whose wall time exceeds its CPU time by more than this was held back (waiting for the GIL or a core)."""
+FIRST_ROUND = 1000
+"""Iterations of the first round, before the loop knows how fast this interpreter runs right now."""
+_FINE_THREAD_CLOCK = time.get_clock_info("thread_time").resolution <= 1e-6
+"""Whether the thread's CPU clock can date a round (Windows counts it in 15.6 ms steps)."""
+
+
+def _spin(iterations: int, x: int) -> int:
+    """Integer arithmetic in a pure-Python loop, every iteration the same cost."""
+    # A local, not the constant in the loop: without the GIL, threads running this same code
+    # contended for the shared constant (its reference count, as in python/cpython#118527), and
+    # two threads took 1.3x one's time instead of 1x on 3.14t.
+    modulus = 1_000_003
+    for _ in range(iterations):
+        x = (x * 31 + 7) % modulus
+    return x
 
 
 @chapter_task("cpu")
 def calcula(segundos: float = 2.0) -> int:
-    """Calcula por cerca de `segundos` do tempo de um núcleo (uma quantidade fixa de trabalho).
+    """Calcula (contas em Python puro) até esta thread ter usado `segundos` de CPU.
 
-    A quantidade é calibrada uma vez por máquina: duas `calcula` dividindo um
-    núcleo (threads, por causa do GIL) levam cerca do dobro do tempo; duas em
-    dois núcleos (processos), cerca do mesmo tempo de uma.
+    Como ``time.sleep`` simula a espera por E/S, `calcula` simula trabalho de
+    CPU com duração conhecida, a mesma em qualquer máquina e a qualquer
+    momento: duas `calcula` em threads, revezando o GIL, levam cerca do dobro
+    de uma; em processos, ou sem o GIL, cerca do mesmo tempo de uma.
     """
-    rate = calibration.iterations_per_second()
-    total = round(segundos * rate)
-    chunk = max(1, round(rate * CHECK_EVERY_SECONDS))
+    budget_ns = round(segundos * 1e9)
     span = current_span()
-    if span is None:
-        return calibration.spin(total)
-    sink, seq = span
-    # Look at the clock after each chunk: a gap much longer than a chunk takes
-    # means this thread was not running (waiting for the GIL or for a core).
-    expected_ns = round(chunk / rate * 1e9)
-    pause_ns = 3 * expected_ns + 200_000
-    result = 1
+    sink, seq = span if span is not None else (None, 0)
+    iterations = FIRST_ROUND
+    x = 1
+    cpu_start = time.thread_time_ns()
+    used = 0
+    fastest = float("inf")  # wall ns per iteration of the quickest round: an undisturbed round's cost
     slice_start = last = time.perf_counter_ns()
-    done = 0
-    while done < total:
-        step = min(chunk, total - done)
-        result = calibration.spin(step, result)
-        done += step
+    while used < budget_ns:
+        x = _spin(iterations, x)
         now = time.perf_counter_ns()
-        if now - last > pause_ns:
-            sink.run(seq, slice_start, last)
-            slice_start = now - expected_ns
+        cpu = time.thread_time_ns() - cpu_start
+        spent, used = cpu - used, cpu
+        wall = now - last
+        fastest = min(fastest, wall / iterations)
+        # Held back for part of the round: it stopped running where the round began (at most
+        # one round early) and ran again for the round's own cost before its end.
+        own = spent if _FINE_THREAD_CLOCK else fastest * iterations
+        if wall - own > PAUSE_NS:
+            if sink is not None:
+                sink.run(seq, slice_start, last)
+            slice_start = now - round(own)
         last = now
-    sink.run(seq, slice_start, last)
-    return result
+        cost = spent / iterations if _FINE_THREAD_CLOCK and spent > 0 else fastest
+        left = budget_ns - used
+        iterations = max(1, min(round(CHUNK_CPU_NS / cost), round(left / cost) + 1)) if cost > 0 else iterations
+    if sink is not None:
+        sink.run(seq, slice_start, last)
+    return x

@@ -46,9 +46,50 @@ def check_watch(watch: object) -> dict[str, Callable[[], float]]:
                 f"watch[{name!r}] deve ser uma função sem argumentos (como fila.qsize, sem parênteses); "
                 f"recebido {type(function).__name__}: {function!r}"
             )
-        read_value(name, function)
+        if getattr(function, "__self__", None) is not None and getattr(function, "__name__", "") in _TAKERS:
+            raise TypeError(
+                f"watch[{name!r}]: {function.__name__} espera ou retira itens; observar precisa de uma função que "
+                "só conte, como fila.qsize (sem parênteses) ou lambda: len(lista)"
+            )
+        _first_reading(name, function)
         checked[name] = function
     return checked
+
+
+_TAKERS = frozenset({"get", "get_nowait", "put", "put_nowait", "join", "wait", "acquire", "recv", "accept", "pop",
+                     "popleft", "popitem"})
+"""Methods that wait or take an item: calling them to watch would hang the block or change the program."""
+
+
+FIRST_READING_LIMIT = 1.0
+"""Seconds a watched function may take the first time it is called, before the block starts."""
+STOP_LIMIT = 1.0
+"""Seconds the end of a block waits for a reading in progress."""
+
+
+def _first_reading(name: str, function: Callable[[], object]) -> float:
+    """`read_value`, in a thread of its own, for at most `FIRST_READING_LIMIT` seconds: a function that
+    waits for something (``fila.get`` where ``fila.qsize`` was meant) must not hang ``record()``."""
+    outcome: list[BaseException | float] = []
+
+    def read() -> None:
+        try:
+            outcome.append(read_value(name, function))
+        except BaseException as error:
+            outcome.append(error)
+
+    reader = threading.Thread(target=read, name="conctutor-watch-first", daemon=True)
+    reader.start()
+    reader.join(FIRST_READING_LIMIT)
+    if not outcome:
+        raise ValueError(
+            f"watch[{name!r}]: a função não devolveu um número em {FIRST_READING_LIMIT:g} s: ela parece "
+            "esperar alguma coisa, e observar não pode esperar (para o tamanho de uma fila, use fila.qsize)"
+        )
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def read_value(name: str, function: Callable[[], object]) -> float:
@@ -118,8 +159,9 @@ class Watcher:
             return
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join()
-        self._read_all()
+            self._thread.join(STOP_LIMIT)
+        if not self._thread.is_alive():  # else a function waits for something: its last value stays
+            self._read_all()
         self.stopped_ns = perf_counter_ns()
 
     def series(self, origin_ns: int, stop_ns: int) -> tuple[Series, ...]:

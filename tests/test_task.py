@@ -579,34 +579,157 @@ def test_a_task_cut_short_counts_in_the_ideal_time_for_what_it_took():
     assert timeline.ideal_time < 1.0
 
 
-def test_a_stale_cached_calibration_is_measured_again(tmp_path, monkeypatch):
-    from conctutor import calibration
-
-    monkeypatch.setenv("CONCTUTOR_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(calibration, "_rate", None)
-    calibration._write_cache({calibration._machine_key(): {"iterations_per_second": 1.0}})  # far too slow
-    rate = calibration.iterations_per_second()
-    assert rate > 1000
-    assert calibration._read_cache()[calibration._machine_key()]["iterations_per_second"] == rate
 
 
-def test_the_first_calcula_of_two_threads_measures_once_and_outside_the_spans(tmp_path, monkeypatch):
-    from conctutor import calibration
+# --- @task keeps Python's behaviour (issue 20, item 10) ----------------------------------------------
 
-    monkeypatch.setenv("CONCTUTOR_CACHE_DIR", str(tmp_path))  # nothing cached: a full measurement
-    monkeypatch.setattr(calibration, "_rate", None)
-    finished: list[int] = []
-    real_measure = calibration.measure
 
-    def measure(*args: int) -> float:
-        rate = real_measure(*args)
-        finished.append(time.perf_counter_ns())
-        return rate
+class Calculadora:
+    @task
+    @staticmethod
+    def soma(a: int, b: int) -> int:
+        return a + b
 
-    monkeypatch.setattr(calibration, "measure", measure)
-    with record() as timeline, concurrent.futures.ThreadPoolExecutor(2) as executor:
-        for future in [executor.submit(calcula, 0.02) for _ in range(2)]:
-            future.result()
-    assert len(finished) == 1
-    measured_at = (finished[0] - timeline._origin_ns) / 1e9
-    assert measured_at <= min(span.start for span in timeline.spans) + 1e-4  # before either span began
+    @task
+    @classmethod
+    def nome(cls) -> str:
+        return cls.__name__
+
+
+def test_task_over_staticmethod_and_classmethod_keeps_their_calls():
+    calculadora = Calculadora()
+    with record() as timeline:
+        assert calculadora.soma(2, 3) == 5
+        assert Calculadora.soma(1, 1) == 2
+        assert calculadora.nome() == "Calculadora" and Calculadora.nome() == "Calculadora"
+    assert [s.name for s in timeline.spans] == ["soma", "soma", "nome", "nome"]
+
+
+@task
+def contagem(n: int):
+    for i in range(n):
+        time.sleep(0.02)
+        yield i
+    return "fim"
+
+
+def test_a_generators_span_lasts_its_iteration_and_its_pauses_are_waits():
+    with record() as timeline:
+        gerador = contagem(3)
+        consumed = []
+        for value in gerador:
+            consumed.append(value)
+            time.sleep(0.03)  # the consumer's time: the generator waits at its yield
+    assert consumed == [0, 1, 2]
+    (span,) = timeline.spans
+    assert span.status == "ok"
+    assert span.duration > 0.12  # three steps of 0.02 s and three pauses of 0.03 s, not its creation
+    waited = sum(b - a for a, b, _ in span.waits)
+    assert waited > 0.06
+
+
+def test_a_generator_keeps_send_throw_close_and_its_return_value():
+    def consumidor():
+        total = 0
+        while True:
+            try:
+                value = yield total
+            except ValueError:
+                total = -1
+                continue
+            if value is None:
+                return total
+            total += value
+
+    gravado = task(consumidor)
+    with record() as timeline:
+        plain, recorded = consumidor(), gravado()
+        for generator in (plain, recorded):
+            next(generator)
+        assert plain.send(5) == recorded.send(5) == 5
+        assert plain.throw(ValueError) == recorded.throw(ValueError) == -1
+        with pytest.raises(StopIteration) as stop_plain:
+            plain.send(None)
+        with pytest.raises(StopIteration) as stop_recorded:
+            recorded.send(None)
+        assert stop_plain.value.value == stop_recorded.value.value == -1
+        closed = gravado()
+        next(closed)
+        closed.close()
+    assert [s.status for s in timeline.spans] == ["ok", "interrupted"]
+
+
+def test_an_async_generators_span_lasts_its_iteration():
+    @task
+    async def tiques(n: int):
+        for i in range(n):
+            await asyncio.sleep(0.02)
+            yield i
+
+    async def main() -> list[int]:
+        return [value async for value in tiques(3)]
+
+    with record() as timeline:
+        assert asyncio.run(main()) == [0, 1, 2]
+    (span,) = timeline.spans
+    assert span.duration > 0.05 and span.status == "ok"
+
+
+@task
+def profundidade(n: int) -> int:
+    return 0 if n == 0 else 1 + profundidade(n - 1)
+
+
+def _deepest(function) -> int:
+    low, high = 1, 5000
+    while low < high:
+        middle = (low + high + 1) // 2
+        try:
+            function(middle)
+            low = middle
+        except RecursionError:
+            high = middle - 1
+    return low
+
+
+def test_recursion_under_task_goes_about_as_deep_as_without_it():
+    def plain(n: int) -> int:
+        return 0 if n == 0 else 1 + plain(n - 1)
+
+    limit = sys.getrecursionlimit()
+    without = _deepest(plain)
+    assert _deepest(profundidade) >= 0.85 * without
+    with record():
+        assert _deepest(profundidade) >= 0.85 * without
+    assert sys.getrecursionlimit() == limit  # given back
+
+
+# --- settings and arguments (issue 20, item 13) ---------------------------------------------------------
+
+
+def test_watching_a_function_that_waits_fails_at_once_with_a_portuguese_error():
+    import queue
+
+    fila: queue.Queue[int] = queue.Queue()
+    started = time.perf_counter()
+    with pytest.raises(TypeError, match="qsize"):
+        with record(watch={"fila": fila.get}):
+            pass
+    with pytest.raises(ValueError, match="não devolveu um número em 1 s"):
+        with record(watch={"fila": lambda: fila.get()}):
+            pass
+    assert time.perf_counter() - started < 5
+    fila.put(1)  # the reader left waiting takes it: the reason to refuse get before calling it
+    assert conctutor.recorder._open == []
+
+
+def test_the_ptrace_right_given_to_a_sidecar_is_taken_back_when_it_stops(monkeypatch):
+    from conctutor import sampling
+
+    calls: list[int] = []
+    monkeypatch.setattr(sampling, "_prctl_set_ptracer", lambda pid: calls.append(pid) or True)
+    monkeypatch.setattr(sampling, "_ptracer_granted", False)
+    with record() as timeline:
+        sampling.allow_sampler(timeline._source.sampler.pid)  # what register_thread does under Yama
+        grava_log(0.01)
+    assert calls[0] != 0 and calls[-1] == 0

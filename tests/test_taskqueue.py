@@ -462,23 +462,18 @@ def test_workers_import_a_students_module_with_include(tmp_path, monkeypatch):
     assert run.pid in pool and run.pid not in group.pids  # a pool process of the worker
 
 
-def test_calcula_in_a_worker_does_the_work_the_producers_rate_says(embedded):
-    from conctutor import calibration
+def test_calcula_in_a_worker_uses_the_cpu_time_it_is_given(embedded):
     from conctutor.settings import time_scale
 
     app, group = embedded
-    rate = calibration.iterations_per_second()
-    scale = time_scale()
-    calibration.adopt(rate / 2)  # as if this machine were half as fast
-    try:
-        result = task(app, "calcula").delay(4.0)
-        (answer,) = get_all([result], app, group)
-    finally:
-        calibration.adopt(rate)
-    # calcula returns where its fixed loop ended: the answer names how many iterations the worker did
-    seconds = 4.0 * scale / scale * scale  # what the worker computes: the producer's scale, then its own
-    assert answer == calibration.spin(round(seconds * (rate / 2)))
-    assert answer != calibration.spin(round(seconds * rate))
+    result = task(app, "calcula").delay(4.0)
+    get_all([result], app, group)
+    with record_queue(app) as timeline:
+        get_all([task(app, "calcula").delay(4.0)], app, group)
+    (run,) = [s for s in timeline.spans if not s.queued]
+    asked = 4.0 * time_scale()
+    assert run.name == "calcula"
+    assert 0.9 * asked <= run.cpu_time <= 1.1 * asked + 0.01, (run.cpu_time, asked)
 
 
 def test_the_ideal_counts_cpu_bound_executions_by_their_cpu_time_not_their_length():
