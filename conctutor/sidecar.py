@@ -442,7 +442,11 @@ class _Sidecar:
         self.last_pid = -1
         self.tasks: dict[int, _Task] = {}  # tid -> task of an "ours" process
         self.prev_boot_ticks = _boot_ticks(self.hz)
-        self._scan_tree()
+        # "This program" is the recording process, the processes it starts from now on and those that
+        # run a recorded task (they register a thread): not a process it started before the block
+        # (a subprocess running something else), which counts as another program.
+        self.start_ticks = self.prev_boot_ticks
+        self.last_pid = self._last_pid()
         self._sample_tasks(attribute=False)
         # statistics
         self.rounds = 0
@@ -789,7 +793,7 @@ class _Sidecar:
             return -1
 
     def _scan_tree(self) -> None:
-        """Add the processes started by this program's processes.
+        """Add the processes started by this program's processes since the recording began.
 
         ``/proc/loadavg`` ends with the last pid the kernel handed out: when
         it has not moved, nothing was started and nothing is read. When it
@@ -820,7 +824,10 @@ class _Sidecar:
             try:
                 with open(f"/proc/{pid}/stat", "rb") as f:
                     data = f.read()
-                parents[pid] = int(data[data.rfind(b")") + 2 :].split(None, 2)[1])
+                fields = data[data.rfind(b")") + 2 :].split()
+                if int(fields[19]) < self.start_ticks:  # started before the recording
+                    continue
+                parents[pid] = int(fields[1])
             except (OSError, ValueError, IndexError):
                 continue
         changed = True

@@ -516,6 +516,33 @@ def test_cpu_split_between_this_program_and_others(spool: str) -> None:
     assert busy >= ours + 0.8 * other_cpu / elapsed - 0.15, report
 
 
+def _ours_in_cores(timeline: object) -> float:
+    """How many cores' worth of CPU the timeline counted as this program's, on average."""
+    cpu = timeline.cpu  # type: ignore[attr-defined]
+    edges = [cpu.start, *cpu.times]
+    weights = [b - a for a, b in zip(edges, edges[1:])]
+    return sum(sum(row) / 100 * w for row, w in zip(cpu.ours, weights)) / sum(weights)
+
+
+def test_a_process_started_before_the_block_is_another_program_and_one_started_inside_is_ours() -> None:
+    from conctutor import record
+
+    before = subprocess.Popen([sys.executable, "-c", BUSY.format(s=1.5)])
+    try:
+        time.sleep(0.3)
+        with record(cpu_interval=0.02) as outside:
+            time.sleep(0.6)
+    finally:
+        before.kill()
+        before.wait()
+    with record(cpu_interval=0.02) as inside:
+        child = subprocess.Popen([sys.executable, "-c", BUSY.format(s=0.6)])
+        child.wait()
+    # a busy loop uses a core; the one started 0.3 s before the block is not this program's work
+    assert _ours_in_cores(outside) < 0.3, _ours_in_cores(outside)
+    assert _ours_in_cores(inside) > 0.5, _ours_in_cores(inside)
+
+
 # --------------------------------------------------------------------------
 # (e) nothing is left behind
 # --------------------------------------------------------------------------
