@@ -299,6 +299,14 @@ class Timeline:
         others = np.clip(np.asarray(cpu.percent) - np.asarray(cpu.ours), 0, 100).mean(axis=1) / 100
         return float((others * weights).sum() / weights.sum())
 
+    @property
+    def others_delay(self) -> float | None:
+        """Seconds this program's runnable tasks waited for a core while other programs used the cores
+        (``pronta`` because of them, not because of each other); None when not sampled."""
+        from .contention import others_delay
+
+        return others_delay(self)
+
     # --- out of the notebook ---------------------------------------------------------
 
     def plot(self, **options: Any) -> Figure:
