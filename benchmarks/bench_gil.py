@@ -23,7 +23,7 @@ Measured on the 2-core CI machine, 2026-11-26, with the three interpreters in on
     3.14.7                   0.99s          2.04x (1.93-3.37)          1.02x (0.98-1.63)  65% of the cores
     3.14.7 (sem GIL)         1.03s          1.01x (0.82-1.71)          1.00x (0.90-1.58)  80% of the cores
 
-Before calibration.spin kept its modulus in a local, 3.14t gave 1.3-1.9x for threads: the two
+Before calcula's loop kept its modulus in a local, 3.14t gave 1.3-1.9x for threads: the two
 threads contended for the reference count of the constant 1_000_003.
 """
 
@@ -67,7 +67,7 @@ def warm_processes():
 
 if __name__ != "__main__":
     raise SystemExit  # a worker process importing this program
-calcula(0.1)  # calibrates (cached per machine and interpreter)
+calcula(0.1)  # warm: the first call imports and compiles what calcula needs
 before = busy()
 one, threads, processes = [], [], []
 for _ in range(runs):  # interleaved: a virtual machine's speed drifts, even by 2x within a minute
