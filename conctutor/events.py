@@ -20,13 +20,18 @@ to the same place (no lock, no reliance on the GIL):
 * `MemorySink`: in the process that recorded, a list of the tuples above;
 * `FileSink`: in a worker process, the same tuples packed into a file that is
   memory-mapped (``mmap``): one store per event, no system call, and what
-  was stored survives a SIGKILL of the worker a moment later.
+  was stored survives a SIGKILL of the worker a moment later. Its space on
+  disk is reserved before the mapping reaches it, so a full disk is an error
+  the sink sees, not a SIGBUS that kills the program; from then on it keeps
+  nothing and counts what it lost (`Loss`).
 
 `Assembler` reads both (`MemorySource`, `FileSource`) and keeps the spans.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import mmap
 import os
 import re
@@ -35,7 +40,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from enum import IntEnum
 from time import perf_counter_ns, thread_time_ns
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .model import Kind, Lane, State, Status
 
@@ -181,7 +186,14 @@ class MemorySink:
 # their total length after the first byte.
 
 SEGMENT_BYTES = 1 << 20
-"""Size of one mmap'd segment file (sparse: untouched pages cost nothing)."""
+"""Size of one mmap'd segment file (sparse: only the reserved part has space on disk)."""
+
+RESERVE_BYTES = 64 << 10
+"""Space reserved on disk ahead of a segment's writer, a piece at a time (about 1700 spans).
+
+A page of a mapped file with no space behind it kills the process that touches
+it with SIGBUS when the disk is full (a tmpfs ``/tmp``); a reservation fails
+with an error instead, which the sink can survive."""
 
 _BEGIN = struct.Struct("<BIIIqqdB")
 _WAIT = struct.Struct("<BIqqBB")
@@ -199,11 +211,26 @@ _ROOM = 64
 SEGMENT_NAME = re.compile(r"^(\d+)\.(\d+)\.(\d+)\.ev$")
 """``pid.sink.segment.ev``: anything else in the directory is not ours and is ignored."""
 
+LOSS_NAME = re.compile(r"^(\d+)\.(\d+)\.(\d+)\.lost$")
+"""``pid.sink.errno.lost``: a sink that could not keep its spans, because of ``errno``.
+
+The file holds no data (there may be no space for any): its *size* is the
+number of spans the sink could not keep, grown with ``ftruncate``, which
+needs no space on disk."""
+
+_NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOSYS}
+"""Errors of ``posix_fallocate`` that mean "not on this file system", not "no space"."""
+
+
+MAX_TEXT = SEGMENT_BYTES // 16
+"""Characters kept of one text (a message, a name) in a file: a record with two of them, at up to 4
+bytes a character, fits in a segment."""
+
 
 def _strings(*texts: str) -> bytes:
     out = b""
     for text in texts:
-        data = text.encode(ENCODING, ERRORS)
+        data = text[:MAX_TEXT].encode(ENCODING, ERRORS)  # cut as text: cut bytes may split a character
         out += _LENGTH.pack(len(data)) + data
     return out
 
@@ -213,8 +240,48 @@ def _variable(kind: int, body: bytes) -> bytes:
     return _HEAD.pack(kind, total) + body + bytes((kind,))
 
 
+def reserve(fd: int, offset: int, length: int) -> None:
+    """Give bytes ``[offset, offset + length)`` of a file their space on disk now (`OSError` if there is none).
+
+    ``posix_fallocate`` where the system and the file system have it; else
+    zeros written over the range, which reserves it as well.
+    """
+    allocate = getattr(os, "posix_fallocate", None)  # looked up at each call: tests replace it
+    if allocate is not None:
+        try:
+            allocate(fd, offset, length)
+            return
+        except OSError as error:
+            if error.errno not in _NOT_SUPPORTED:
+                raise
+    zeros = bytes(min(length, RESERVE_BYTES))
+    end = offset + length
+    while offset < end:
+        offset += _write_at(fd, zeros[: end - offset], offset)
+
+
+def _write_at(fd: int, data: bytes, offset: int) -> int:
+    if hasattr(os, "pwrite"):
+        return os.pwrite(fd, data, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # Windows
+    return os.write(fd, data)
+
+
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # Windows
+    return os.read(fd, size)
+
+
 class FileSink:
-    """Events of one thread of a worker process, packed into memory-mapped segment files."""
+    """Events of one thread of a worker process, packed into memory-mapped segment files.
+
+    When the disk has no space left for it (or any other error of the file
+    system), the sink stops keeping events, and a ``.lost`` file (see
+    `LOSS_NAME`) counts the spans it could not keep, so the recording can
+    say so; the recorded program itself goes on unharmed.
+    """
 
     def __init__(self, directory: str, pid: int, sink_id: int) -> None:
         self.pid = pid
@@ -222,79 +289,155 @@ class FileSink:
         self._sink_id = sink_id
         self._segment = -1
         self._mm: Any = None  # the current segment's mmap
+        self._path = ""  # the current segment's file
         self._pos = 0
+        self._reserved = 0
+        """Bytes of the current segment with space on disk: nothing is stored past them (0 when full)."""
+        self._full = False
+        self._lost = 0
+        self._loss_path = ""
+        self._failure: OSError | None = None
         self._seq = 0
         self._tasks: set[int] = set()
         self._texts = 0
         self._task_lanes: dict[str, int] = {}
-        self._next_segment()
         lane_id, ident, native, main, name = _thread_lane()
         self.lane = lane_id
         self._thread = (ident, native, main, name)
-        self._write_variable(LANE, _LANE_BODY.pack(lane_id, ident, native, main) + _strings(name, ""))
+        failure = self._write_variable(LANE, _LANE_BODY.pack(lane_id, ident, native, main) + _strings(name, ""))
+        if failure is not None and not self._loss_path:
+            raise failure  # nothing can be kept, nor said: the caller records nowhere
 
-    def _next_segment(self) -> int:
-        if self._mm is not None:
-            self._mm[self._pos] = Event.SEGMENT_END
-            self._mm.close()
-        self._segment += 1
-        path = os.path.join(self._directory, f"{self.pid}.{self._sink_id}.{self._segment}.ev")
+    # --- space ---------------------------------------------------------------------
+
+    def _claim(self, size: int) -> int:
+        """Where the next `size` bytes go, with their space reserved; -1 once nothing more can be kept."""
+        if self._full:
+            return -1
+        pos = self._pos
+        try:
+            if self._mm is None or pos + size > SEGMENT_BYTES:
+                self._next_segment()
+                pos = 0
+            if pos + size > self._reserved:
+                grown = min(SEGMENT_BYTES, max(pos + size, self._reserved + RESERVE_BYTES))
+                fd = os.open(self._path, os.O_RDWR)  # not kept open: a worker may have many threads
+                try:
+                    reserve(fd, self._reserved, grown - self._reserved)
+                finally:
+                    os.close(fd)
+                self._reserved = grown
+        except OSError as error:
+            self._stop(error)
+            return -1
+        return pos
+
+    def _next_segment(self) -> None:
+        """Open the next segment file: its first piece reserved before the file grows and is mapped."""
+        path = os.path.join(self._directory, f"{self.pid}.{self._sink_id}.{self._segment + 1}.ev")
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.ftruncate(fd, SEGMENT_BYTES)
-            self._mm = mmap.mmap(fd, SEGMENT_BYTES)
+            reserve(fd, 0, RESERVE_BYTES)
+            os.ftruncate(fd, SEGMENT_BYTES)  # the rest is a hole until reserved (readers use pread: no fault)
+            mm = mmap.mmap(fd, SEGMENT_BYTES)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise
         finally:
             os.close(fd)
-        self._pos = 0
-        return 0
+        if self._mm is not None:
+            self._mm[self._pos] = Event.SEGMENT_END  # reserved: the writer keeps one byte of room
+            self._mm.close()
+        self._segment += 1
+        self._mm, self._path, self._pos, self._reserved = mm, path, 0, RESERVE_BYTES
 
-    def _write_variable(self, kind: int, body: bytes) -> None:
+    def _stop(self, error: OSError) -> None:
+        """Keep nothing more: the file system refused (`error`); say so in a ``.lost`` file."""
+        self._full = True
+        self._reserved = 0
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        code = error.errno or 0
+        path = os.path.join(self._directory, f"{self.pid}.{self._sink_id}.{code}.lost")
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+            self._loss_path = path
+        self._failure = error
+
+    def _lose(self) -> None:
+        """One more span not kept (its BEGIN could not be stored)."""
+        self._lost += 1
+        if self._loss_path:
+            with contextlib.suppress(OSError):
+                os.truncate(self._loss_path, self._lost)
+
+    # --- records -------------------------------------------------------------------
+
+    def _write_variable(self, kind: int, body: bytes) -> OSError | None:
+        """Store a variable record; the error that stopped the sink if it could not."""
         record = _variable(kind, body)
-        if len(record) + 1 > SEGMENT_BYTES:  # a message longer than a segment: keep its start
-            record = _variable(kind, body[: SEGMENT_BYTES // 2])
-        if self._pos + len(record) + 1 > SEGMENT_BYTES:
-            self._next_segment()
-        assert self._mm is not None
-        self._mm[self._pos : self._pos + len(record)] = record
-        self._pos += len(record)
+        pos = self._pos
+        if pos + len(record) + 1 > self._reserved:
+            pos = self._claim(len(record) + 1)
+            if pos < 0:
+                return self._failure
+        self._mm[pos : pos + len(record)] = record
+        self._pos = pos + len(record)
+        return None
 
     def begin(self, task: TaskInfo, lane: int = 0, seconds: float = NO_SECONDS) -> int:
-        if task.task_id not in self._tasks:
-            self._tasks.add(task.task_id)
-            self._write_variable(TASK, _TASK_BODY.pack(task.task_id, KIND_CODE[task.kind]) + _strings(task.name))
         seq = self._seq = self._seq + 1
+        if task.task_id not in self._tasks:
+            if self._write_variable(TASK, _TASK_BODY.pack(task.task_id, KIND_CODE[task.kind])
+                                    + _strings(task.name)) is not None:
+                self._lose()
+                return seq
+            self._tasks.add(task.task_id)
         pos = self._pos
-        if pos + _ROOM > SEGMENT_BYTES:
-            pos = self._next_segment()
+        if pos + _ROOM > self._reserved:
+            pos = self._claim(_ROOM)
+            if pos < 0:
+                self._lose()
+                return seq
         _BEGIN.pack_into(self._mm, pos, BEGIN, seq, lane or self.lane, task.task_id, perf_counter_ns(),
                          thread_time_ns(), seconds, BEGIN)
         self._pos = pos + 38
         return seq
 
     def end(self, seq: int, status_code: int, error: str) -> None:
+        # A span whose END cannot be stored stays open in the reader, which counts it as lost.
         now, cpu = perf_counter_ns(), thread_time_ns()
         text_id = 0
         if error:
             self._texts += 1
             text_id = self._texts
-            self._write_variable(TEXT, _TEXT_BODY.pack(text_id) + _strings(error))
+            if self._write_variable(TEXT, _TEXT_BODY.pack(text_id) + _strings(error)) is not None:
+                return
         pos = self._pos
-        if pos + _ROOM > SEGMENT_BYTES:
-            pos = self._next_segment()
+        if pos + _ROOM > self._reserved:
+            pos = self._claim(_ROOM)
+            if pos < 0:
+                return
         _END.pack_into(self._mm, pos, END, seq, now, cpu, status_code, text_id, END)
         self._pos = pos + 27
 
     def wait(self, seq: int, start_ns: int, end_ns: int, state_code: int) -> None:
         pos = self._pos
-        if pos + _ROOM > SEGMENT_BYTES:
-            pos = self._next_segment()
+        if pos + _ROOM > self._reserved:
+            pos = self._claim(_ROOM)
+            if pos < 0:
+                return
         _WAIT.pack_into(self._mm, pos, WAIT, seq, start_ns, end_ns, state_code, WAIT)
         self._pos = pos + 23
 
     def run(self, seq: int, start_ns: int, end_ns: int) -> None:
         pos = self._pos
-        if pos + _ROOM > SEGMENT_BYTES:
-            pos = self._next_segment()
+        if pos + _ROOM > self._reserved:
+            pos = self._claim(_ROOM)
+            if pos < 0:
+                return
         _RUN.pack_into(self._mm, pos, RUN, seq, start_ns, end_ns, RUN)
         self._pos = pos + 22
 
@@ -305,6 +448,7 @@ class FileSink:
             ident, native, main, name = self._thread
             self._write_variable(LANE, _LANE_BODY.pack(lane, ident, native, main) + _strings(name, task_name))
         return lane
+
 
 
 def _decode_strings(data: bytes | mmap.mmap, pos: int, count: int) -> tuple[list[str], int]:
@@ -380,8 +524,17 @@ class MemorySource:
         return new
 
 
+READ_BYTES = 16 << 10
+"""What a `FileSource` reads at a time (more when one record is longer)."""
+
+
 class FileSource:
-    """The new events of one worker thread's segment files since the last read."""
+    """The new events of one worker thread's segment files since the last read.
+
+    It reads with ``pread``, not a mapping: reading a part of a file that has
+    no space on disk yet gives zeros, where touching it through a mapping
+    would fault when the disk is full.
+    """
 
     def __init__(self, directory: str, pid: int, sink_id: int) -> None:
         self.directory = directory
@@ -396,40 +549,78 @@ class FileSource:
         while True:
             path = os.path.join(self.directory, f"{self.pid}.{self._sink_id}.{self._segment}.ev")
             try:
-                with open(path, "rb") as source:
-                    if os.fstat(source.fileno()).st_size == 0:
-                        return events
-                    with mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                        finished = False
-                        for event, after in decode(data, self._pos):
-                            if event[0] == Event.SEGMENT_END:
-                                finished = True
-                                break
-                            events.append(event)
-                            self._pos = after
-            except (OSError, ValueError):
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
                 return events
+            try:
+                finished = self._read_segment(fd, events)
+            except (OSError, ValueError, struct.error):
+                return events
+            finally:
+                os.close(fd)
             if not finished:
                 return events
             self._segment += 1
             self._pos = 0
 
+    def _read_segment(self, fd: int, events: list[tuple]) -> bool:
+        """Add the segment's complete records from the cursor on; True once its end marker is read."""
+        size = os.fstat(fd).st_size
+        want = READ_BYTES
+        while self._pos < size:
+            data = _read_at(fd, min(want, size - self._pos), self._pos)
+            used = 0
+            for event, after in decode(data, 0):
+                if event[0] == Event.SEGMENT_END:
+                    self._pos += after
+                    return True
+                events.append(event)
+                used = after
+            self._pos += used
+            if used < len(data) and data[used] == 0:
+                return False  # nothing more written yet
+            if self._pos + len(data) - used >= size:
+                return False  # the rest of the file holds a record not yet complete
+            if used == 0:
+                want *= 2  # a record longer than what was read
+        return False
 
-def file_sources(directory: str, known: set[tuple[int, int]]) -> list[FileSource]:
-    """Sources for the worker sinks in `directory` not yet in `known` (stray files are ignored)."""
-    found: list[FileSource] = []
+
+class Loss(NamedTuple):
+    """Spans a worker thread could not keep: ``spans`` of them, in process ``pid``, for ``errno``."""
+
+    pid: int
+    spans: int
+    errno: int
+
+
+class Scan(NamedTuple):
+    """What `scan_spool` found: new sources, and every sink that could not keep its spans (by source key)."""
+
+    sources: list[FileSource]
+    losses: dict[tuple[int, int], Loss]
+
+
+def scan_spool(directory: str, known: set[tuple[int, int]]) -> Scan:
+    """Sources for the worker sinks in `directory` not yet in `known`, and the losses (stray files are ignored)."""
+    found = Scan([], {})
     try:
         names = os.listdir(directory)
     except OSError:
         return found
     for name in names:
         match = SEGMENT_NAME.match(name)
-        if match is None:
+        if match is not None:
+            pid, sink_id, _ = (int(part) for part in match.groups())
+            if (pid, sink_id) not in known:
+                known.add((pid, sink_id))
+                found.sources.append(FileSource(directory, pid, sink_id))
             continue
-        pid, sink_id, _ = (int(part) for part in match.groups())
-        if (pid, sink_id) not in known:
-            known.add((pid, sink_id))
-            found.append(FileSource(directory, pid, sink_id))
+        match = LOSS_NAME.match(name)
+        if match is not None:
+            pid, sink_id, code = (int(part) for part in match.groups())
+            with contextlib.suppress(OSError):
+                found.losses[(pid, sink_id)] = Loss(pid, os.stat(os.path.join(directory, name)).st_size, code)
     return found
 
 
@@ -477,6 +668,19 @@ class Assembler:
         self.finished: list[RawSpan] = []
         self.open: dict[tuple, OpenSpan] = {}
         self._texts: dict[tuple, str] = {}
+        self._losses: dict[tuple[int, int], Loss] = {}
+
+    def note_losses(self, losses: dict[tuple[int, int], Loss]) -> None:
+        """What the sinks that stopped keeping events say they lost (by source key; the latest count wins)."""
+        self._losses.update(losses)
+
+    def losses(self) -> list[Loss]:
+        """The spans not kept, per process and reason: those never stored, and those whose end was not."""
+        counts: dict[tuple[int, int], int] = {}
+        for key, loss in self._losses.items():
+            unfinished = sum(1 for source_key, _ in self.open if source_key == key)
+            counts[(loss.pid, loss.errno)] = counts.get((loss.pid, loss.errno), 0) + loss.spans + unfinished
+        return [Loss(pid, count, code) for (pid, code), count in counts.items() if count]
 
     def feed(self, source_key: tuple, pid: int, events: Iterable[tuple]) -> None:
         for event in events:
@@ -513,10 +717,15 @@ class Assembler:
                 self._texts[(source_key, event[1])] = event[2]
 
     def open_spans(self, now_ns: int, status: Status) -> list[RawSpan]:
-        """The spans still open, as if they ended at `now_ns` with `status`."""
+        """The spans still open, as if they ended at `now_ns` with `status`.
+
+        Left out: those of a sink that stopped keeping events, whose end will never come (`losses`
+        counts them).
+        """
+        lost = self._losses
         return [
             RawSpan(s.lane, s.task, s.start_ns, None, 0, s.seconds, status, "", _waits(s), s.runs)
-            for s in list(self.open.values())
+            for (source_key, _), s in list(self.open.items()) if source_key not in lost
         ]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -121,10 +121,21 @@ def trace_events(timeline: Timeline) -> list[str]:
 
 
 def write_perfetto(timeline: Timeline, path: str | os.PathLike[str]) -> None:
-    """Write `timeline` as Chrome trace-event JSON; open it at ui.perfetto.dev."""
+    """Write `timeline` as Chrome trace-event JSON; open it at ui.perfetto.dev.
+
+    Written beside `path` and then put in its place: a failure leaves an older file as it was.
+    """
+    from .timeline import check_target, replace_file
+
+    target = check_target(path, "to_perfetto")
     other = {"generator": "conctutor", "makespan_seconds": timeline.makespan, "cores": timeline.cores,
              "python": timeline.python, "gil_enabled": timeline.gil_enabled}
-    with open(path, "w", encoding="utf-8") as out:
+    if timeline.lost:
+        other["lost"] = list(timeline.lost)
+
+    def write(out: TextIO) -> None:
         out.write('{"traceEvents":[\n')
         out.write(",\n".join(trace_events(timeline)))
         out.write(f'\n],"displayTimeUnit":"ms","otherData":{_json(other)}}}\n')
+
+    replace_file(target, write, "to_perfetto")

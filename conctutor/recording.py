@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import interrupts, recorder, sampling, settings, spool
 from .cpu import CpuSampler
-from .events import Assembler, FileSource, MemorySource, file_sources
+from .events import Assembler, FileSource, MemorySource, scan_spool
 from .model import CpuUsage, Span, State, Status
 from .timeline import Timeline, build, free_threaded_build, gil_enabled
 from .watch import Watcher, check_interval, check_watch
@@ -91,7 +91,9 @@ class Recording(recorder.Collector):
         for source in self._memory.values():
             self._assembler.feed(source.key, source.sink.pid, source.read())
         if self.end_ns is None or os.path.isdir(self.directory):
-            self._files.extend(file_sources(self.directory, self._known_files))
+            found = scan_spool(self.directory, self._known_files)
+            self._files.extend(found.sources)
+            self._assembler.note_losses(found.losses)
         for file_source in self._files:
             self._assembler.feed(file_source.key, file_source.pid, file_source.read())
         if self.sampler.available:
@@ -138,7 +140,7 @@ class Recording(recorder.Collector):
                            for s in w.series(origin_ns, now))
             return build(raws, self._assembler.lanes, self._assembler.tasks, origin_ns, now, self.owner_pid,
                          self.cpu_usage(origin_ns), live=not final, thread_states=self.thread_states,
-                         sampled=self.sampler.available, series=series)
+                         sampled=self.sampler.available, series=series, losses=self._assembler.losses())
 
     def close(self) -> None:
         """Stop sampling and watching, and read the workers' last events (the directory stays: see

@@ -371,6 +371,7 @@ def build_scene(
         notes.append(warning)
     if not timeline.sampled and n:
         notes.append("sem amostras do sistema aqui: rodando e esperando vêm só do que as tarefas anotaram")
+    notes.extend(timeline.lost)  # spans a worker could not keep (a full disk): said under the title
 
     return Scene(
         theme=th, title=title, stats=stats_line(timeline, live), live=live, now=timeline.makespan, t_end=t_end,

@@ -20,15 +20,19 @@ Imports go one way: this module knows nothing of drawing; `plot` and
 from __future__ import annotations
 
 import bisect
+import contextlib
+import errno
 import json
 import math
 import os
 import platform
+import secrets
+import stat
 import sys
 import sysconfig
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -50,7 +54,7 @@ from .model import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .events import RawSpan
+    from .events import Loss, RawSpan
 
 FORMAT = "conctutor-timeline"
 """The ``format`` field of a saved timeline."""
@@ -168,6 +172,7 @@ class Timeline:
         "labels",
         "lanes",
         "live",
+        "lost",
         "main_pid",
         "makespan",
         "names",
@@ -193,6 +198,7 @@ class Timeline:
         labels: Sequence[str] | None = None,
         sampled: bool = True,
         series: Sequence[Series] = (),
+        lost: Sequence[str] = (),
     ) -> None:
         self.lanes: tuple[Lane, ...] = tuple(lanes)
         self.main_pid = os.getpid() if main_pid is None else main_pid
@@ -211,12 +217,22 @@ class Timeline:
         """Whether a sampler watched the threads (Linux); if not, running and waiting come from the tasks alone."""
         self.series: tuple[Series, ...] = tuple(series)
         """The numbers watched over the block (``record(watch=...)``), e.g. the items in a queue."""
+        self.lost: tuple[str, ...] = tuple(lost)
+        """Notes, in Portuguese, on the spans that could not be kept and why (a worker's disk was
+        full, say): ``("disco cheio: 3 tarefas do processo 2 (pid 812) não foram gravadas",)``. Empty
+        when every span was kept. `plot` shows them under the title."""
         self.live = live
 
     def __setattr__(self, name: str, value: Any) -> None:
         if hasattr(self, "live"):  # set last in __init__: from then on, frozen
             raise AttributeError("uma Timeline não muda depois de criada (é um valor)")
         object.__setattr__(self, name, value)
+
+    def __reduce__(self) -> tuple[type[Timeline], tuple]:
+        """Pickled (and copied) as the arguments that build it again: it never changes after that."""
+        return type(self), (self.lanes, self.names, self.kinds, self.columns, self.errors, self.cpu, self.makespan,
+                            self.cores, self.python, self.gil_enabled, self.live, self.main_pid, self.labels,
+                            self.sampled, self.series, self.lost)
 
     # --- spans -------------------------------------------------------------------
 
@@ -316,26 +332,34 @@ class Timeline:
         return plot_timeline(self, **options)
 
     def to_perfetto(self, path: str | os.PathLike[str]) -> None:
-        """Write a Chrome/Perfetto trace (open it at ui.perfetto.dev)."""
+        """Write a Chrome/Perfetto trace (open it at ui.perfetto.dev); a failure leaves an older file as it was."""
         from .perfetto import write_perfetto
 
         write_perfetto(self, path)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Save the run as JSON; `Timeline.load` reads it back on any machine."""
+        """Save the run as JSON; `Timeline.load` reads it back on any machine.
+
+        The file is written beside its place and then put there: a save that
+        fails (a full disk, an interrupt) leaves an older file as it was.
+        """
+        target = check_target(path, "Timeline.save")
         text = json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False)
-        with open(path, "w", encoding="utf-8") as out:
-            out.write(text)
+        replace_file(target, lambda out: out.write(text), "Timeline.save")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Timeline:
         """Read a timeline written by `save`; a clear `ValueError` if the file is not one."""
-        source = os.fspath(path)
+        source = check_source(path, "Timeline.load")
         try:
-            with open(path, encoding="utf-8") as handle:
+            with open(source, encoding="utf-8") as handle:
                 data = json.load(handle)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"{source} não é uma timeline do conctutor (não é JSON válido: {error})") from None
+        except RecursionError:
+            raise ValueError(f"{source} não é uma timeline do conctutor (JSON aninhado fundo demais)") from None
+        except OSError as error:
+            raise _os_error(error, f"Timeline.load: não foi possível ler {source!r}") from None
         return cls.from_dict(data, source)
 
     def to_dict(self) -> dict[str, Any]:
@@ -377,6 +401,7 @@ class Timeline:
             "cpu": {"times": list(cpu.times), "percent": [list(p) for p in cpu.percent], "start": cpu.start,
                     "ours": None if cpu.ours is None else [list(p) for p in cpu.ours]},
             "series": [{"name": s.name, "times": list(s.times), "values": list(s.values)} for s in self.series],
+            "lost": list(self.lost),
         }
 
     @classmethod
@@ -395,8 +420,15 @@ class Timeline:
             )
         try:
             return _from_dict(data)
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        except KeyError as error:
+            raise ValueError(f"{source}: timeline do conctutor danificada (falta o campo {error})") from None
+        except (TypeError, ValueError, IndexError, AttributeError) as error:
             raise ValueError(f"{source}: timeline do conctutor danificada ({error})") from None
+        except OverflowError:
+            raise ValueError(f"{source}: timeline do conctutor danificada (um número grande demais, ou infinito, "
+                             "onde deveria haver um inteiro)") from None
+        except RecursionError:
+            raise ValueError(f"{source}: timeline do conctutor danificada (dados aninhados fundo demais)") from None
 
     def __repr__(self) -> str:
         state = "gravando" if self.live else "concluída"
@@ -419,16 +451,41 @@ def _codes(words: Iterable[object], vocabulary: tuple, what: str) -> np.ndarray:
         raise ValueError(f"{what}: valor desconhecido; os valores possíveis são {', '.join(index)}") from None
 
 
+def _indices(values: object, what: str) -> np.ndarray:
+    """Whole numbers that index a list (checked against its length later), as int32."""
+    array = np.asarray(values)
+    if array.ndim != 1 or (array.size and array.dtype.kind not in "iu") or (
+            array.size and (array.min() < 0 or array.max() > np.iinfo(np.int32).max)):
+        raise ValueError(f"{what}: os índices devem ser números inteiros entre 0 e o tamanho da lista")
+    return array.astype(np.int32)
+
+
+def _whole(value: object, what: str, least: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{what} deve ser um número inteiro, pelo menos {least}; está {value!r}")
+    return value
+
+
+def _texts(values: object, what: str) -> list[str]:
+    if not isinstance(values, list) or not all(isinstance(text, str) for text in values):
+        raise ValueError(f"{what} deve ser uma lista de textos")
+    return values
+
+
 def _from_dict(data: dict[str, Any]) -> Timeline:
-    lanes = [Lane(int(pid), int(ident), int(native), str(name), bool(main), str(task))
+    lanes = [Lane(_whole(pid, "pid"), _whole(ident, "thread_id"), _whole(native, "native_id"), str(name),
+                  bool(main), str(task))
              for pid, ident, native, name, main, task in data["lanes"]]
+    labels = _texts(data["labels"], "labels")
+    if len(labels) != len(lanes):
+        raise ValueError(f"labels: deve haver um rótulo por raia ({len(lanes)}), há {len(labels)}")
     names = [str(name) for name in data["names"]]
     kinds = [Kind(kind) for kind in data["kinds"]]
     spans, segments = data["spans"], data["segments"]
     start, end = _times(spans["start"], "start"), _times(spans["end"], "end")
     count = len(start)
-    lane = np.asarray(spans["lane"], dtype=np.int32)
-    name = np.asarray(spans["name"], dtype=np.int32)
+    lane = _indices(spans["lane"], "lane")
+    name = _indices(spans["name"], "name")
     seconds = np.array([math.nan if s is None else float(s) for s in spans["seconds"]])
     offsets = np.asarray(segments["offsets"], dtype=np.int64)
     seg_start, seg_end = _times(segments["start"], "segmentos"), _times(segments["end"], "segmentos")
@@ -454,13 +511,13 @@ def _from_dict(data: dict[str, Any]) -> Timeline:
     percent = tuple(tuple(float(v) for v in row) for row in cpu_data["percent"])
     ours_data = cpu_data.get("ours")
     ours = None if ours_data is None else tuple(tuple(float(v) for v in row) for row in ours_data)
-    if len(percent) != len(times) or any(not 0 <= v <= 100 or math.isnan(v) for row in percent for v in row):
-        raise ValueError("cpu: cada amostra deve ter um uso entre 0 e 100 % por núcleo")
+    if len(percent) != len(times) or len({len(row) for row in percent}) > 1 or any(
+            not 0 <= v <= 100 or math.isnan(v) for row in (*percent, *(ours or ())) for v in row) or (
+            ours is not None and [len(row) for row in ours] != [len(row) for row in percent]):
+        raise ValueError("cpu: cada amostra deve ter um uso entre 0 e 100 % por núcleo, com os mesmos núcleos")
     cpu = CpuUsage(tuple(times.tolist()), percent, float(_times([cpu_data["start"]], "cpu.start")[0]), ours)
     makespan = float(_times([data["makespan"]], "makespan")[0])
-    cores = int(data["cores"])
-    if cores < 1:
-        raise ValueError("cores deve ser pelo menos 1")
+    cores = _whole(data["cores"], "cores", least=1)
     errors = {int(index): str(text) for index, text in data.get("errors", {}).items()}
     series = []
     for item in data.get("series", []):
@@ -470,8 +527,101 @@ def _from_dict(data: dict[str, Any]) -> Timeline:
             raise ValueError("series: cada número observado precisa de um valor finito por instante")
         series.append(Series(str(item["name"]), tuple(series_times.tolist()), tuple(values.tolist())))
     return Timeline(lanes, names, kinds, columns, errors, cpu, makespan, cores, str(data["python"]),
-                    bool(data.get("gil_enabled", True)), False, int(data["main_pid"]),
-                    [str(label) for label in data["labels"]], bool(data.get("sampled", True)), series)
+                    bool(data.get("gil_enabled", True)), False, _whole(data["main_pid"], "main_pid"), labels,
+                    bool(data.get("sampled", True)), series, _texts(data.get("lost", []), "lost"))
+
+
+# --- files ------------------------------------------------------------------------------------
+
+_REASONS = {
+    errno.ENOSPC: "disco cheio",
+    errno.EFBIG: "arquivo maior que o limite permitido ao processo",
+    errno.EROFS: "disco só para leitura",
+    errno.EACCES: "sem permissão",
+    errno.EPERM: "sem permissão",
+    errno.ENOMEM: "memória esgotada",
+    errno.EMFILE: "arquivos abertos demais",
+    errno.ENOENT: "a pasta sumiu",
+}
+if hasattr(errno, "EDQUOT"):  # not on Windows
+    _REASONS[errno.EDQUOT] = "cota de disco esgotada"
+
+
+def os_reason(code: int | None) -> str:
+    """Why the file system refused, in a few Portuguese words."""
+    if code in _REASONS:
+        return _REASONS[code]
+    return f"erro {errno.errorcode.get(code, code) if code is not None else 'desconhecido'} do sistema de arquivos"
+
+
+def _os_error(error: OSError, doing: str) -> OSError:
+    """`error` told in Portuguese (the same kind of `OSError`, the same ``errno``)."""
+    message = f"{doing}: {os_reason(error.errno)}"
+    return OSError(message) if error.errno is None else OSError(error.errno, message)
+
+
+def _path_text(path: object, what: str) -> str:
+    if isinstance(path, (str, os.PathLike)):
+        text = os.fspath(path)
+        if text == "":
+            raise ValueError(f"{what}: o caminho está vazio; passe o nome de um arquivo, como 'execucao.json'")
+        if isinstance(text, str):
+            return text
+    raise TypeError(f"{what}: o caminho deve ser o nome de um arquivo, um texto ou um Path como "
+                    f"'execucao.json'; recebido {type(path).__name__}: {path!r}")
+
+
+def check_target(path: object, what: str) -> str:
+    """`path` as text, if a file can be written there; else an error in Portuguese that says what may be."""
+    text = _path_text(path, what)
+    if os.path.isdir(text):
+        raise IsADirectoryError(f"{what}: {text!r} é uma pasta; passe o caminho de um arquivo dentro dela, como "
+                                f"{os.path.join(text, 'execucao.json')!r}")
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{what}: a pasta {folder!r} não existe; crie-a antes ou escolha outro caminho")
+    return text
+
+
+def check_source(path: object, what: str) -> str:
+    """`path` as text, if it names a file to read; else an error in Portuguese that says what may be."""
+    text = _path_text(path, what)
+    if os.path.isdir(text):
+        raise IsADirectoryError(f"{what}: {text!r} é uma pasta; passe o caminho de um arquivo gravado com "
+                                "timeline.save(), como 'execucao.json'")
+    if not os.path.exists(text):
+        raise FileNotFoundError(f"{what}: o arquivo {text!r} não existe; passe o caminho de um arquivo gravado "
+                                "com timeline.save()")
+    return text
+
+
+def replace_file(path: str, write: Callable[[TextIO], object], what: str) -> None:
+    """Write a text file (UTF-8) beside `path`, then put it in `path`'s place in one step.
+
+    A write that fails (a full disk, an interrupt) leaves an older file at
+    `path` as it was, and no temporary file behind. A lone surrogate in the
+    text is written as its JSON escape (``\\udc80``), which reads back the same.
+    """
+    target = os.path.realpath(path)  # through a link, the file it names is replaced, not the link
+    folder, name = os.path.split(target)
+    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as error:
+        raise _os_error(error, f"{what}: não foi possível gravar em {folder!r}") from None
+    try:
+        with open(fd, "w", encoding="utf-8", errors="backslashreplace") as out:
+            write(out)
+        with contextlib.suppress(OSError):  # keep the permissions an older file had
+            os.chmod(temporary, stat.S_IMODE(os.stat(target).st_mode))
+        os.replace(temporary, target)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise _os_error(error, f"{what}: não foi possível gravar {path!r} (o arquivo anterior, se havia, "
+                                   "ficou como estava)") from None
+        raise
 
 
 # --- building a timeline from recorded events --------------------------------------------
@@ -490,13 +640,15 @@ def build(
     thread_states: dict[tuple[int, int], list[tuple[int, State | None]]] | None = None,
     sampled: bool = True,
     series: Sequence[Series] = (),
+    losses: Sequence[Loss] = (),
 ) -> Timeline:
     """A `Timeline` of the spans that started in ``[origin_ns, stop_ns]``, in seconds from `origin_ns`.
 
     A span not finished by `stop_ns` ends there (its status says why). `cpu`
     is already in seconds from `origin_ns`. `thread_states` (what the sampler
     saw each thread doing, by (pid, native thread id)) refines what the
-    recorded events alone say (see `_segments`).
+    recorded events alone say (see `_segments`). `losses`, the spans that
+    worker processes could not keep, become the timeline's `lost` notes.
     """
     timelines_of = _sorted_states(thread_states or {})
     kept = [raw for raw in raws if origin_ns <= raw.start_ns <= stop_ns]
@@ -538,13 +690,35 @@ def build(
                       np.asarray(seg_start, dtype=float), np.asarray(seg_end, dtype=float),
                       np.asarray(seg_state, dtype=np.int8))
     window = cpu.window(0.0, (stop_ns - origin_ns) / 1e9)
+    timeline_lanes = [lanes.get(key, unknown) for key in lane_index]
     return Timeline(
-        [lanes.get(key, unknown) for key in lane_index],
+        timeline_lanes,
         [name for name, _ in name_index],
         [kind for _, kind in name_index],
         columns, errors, window, (stop_ns - origin_ns) / 1e9, cores, live=live, main_pid=main_pid,
-        sampled=sampled, series=series,
+        sampled=sampled, series=series, lost=loss_notes(losses, timeline_lanes, main_pid),
     )
+
+
+def loss_notes(losses: Iterable[Loss], lanes: Sequence[Lane], main_pid: int) -> list[str]:
+    """``"disco cheio: 3 tarefas do processo 2 (pid 812) não foram gravadas"``, one per process and reason.
+
+    Processes are named as in the figure's lanes; one that kept no span at all by its pid.
+    """
+    processes = process_labels(lanes, main_pid)
+    order = {pid: position for position, pid in enumerate(processes)}
+    notes = []
+    for loss in sorted(losses, key=lambda loss: (order.get(loss.pid, len(order)), loss.pid, loss.errno)):
+        if loss.pid == main_pid:
+            where = "do processo principal"
+        elif loss.pid in processes:
+            where = f"do {processes[loss.pid]}"
+        else:
+            where = f"do processo de pid {loss.pid}"
+        spans = f"1 tarefa {where} não foi gravada" if loss.spans == 1 else \
+            f"{loss.spans} tarefas {where} não foram gravadas"
+        notes.append(f"{os_reason(loss.errno)}: {spans}")
+    return notes
 
 
 _FIXED, _DERIVED, _UNKNOWN = 0, 1, 2

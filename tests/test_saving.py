@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import builtins
 import concurrent.futures
 import contextlib
+import errno
 import io
 import json
+import multiprocessing
+import os
+import pickle
+import stat
+import threading
 import time
 from collections import Counter
+from copy import copy as shallow_copy
+from copy import deepcopy
 from pathlib import Path
 
 import pytest
 
-from conctutor import Span, Timeline, calcula, consulta_dados, grava_log, processa_dados, record, task
+import conctutor.timeline
+from conctutor import Span, Timeline, aio, calcula, consulta_dados, grava_log, processa_dados, record, task
 from conctutor.perfetto import CPU_COUNTER, RUNNING_SLICE
 from conctutor.timeline import FORMAT, VERSION
 
@@ -299,3 +310,137 @@ def test_a_run_saved_by_0_2_0_still_loads() -> None:
     assert len(calcula_in_threads) == 2 and all(s.running for s in calcula_in_threads)
     assert loaded.series and loaded.series[0].name == "itens"
     assert loaded.ideal_time > 0
+
+
+# --- a save never destroys the previous file -------------------------------------------
+
+
+class _FailsMidway:
+    """A file opened as `open` would, that takes half of the first text written to it, then raises `error`."""
+
+    def __init__(self, error: BaseException, *args: object, **kwargs: object) -> None:
+        self._error, self._args, self._kwargs = error, args, kwargs
+
+    def __enter__(self) -> _FailsMidway:
+        self._file = builtins.open(*self._args, **self._kwargs)  # type: ignore[call-overload]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._file.close()
+
+    def write(self, text: str) -> int:
+        self._file.write(text[: len(text) // 2])
+        self._file.flush()
+        raise self._error
+
+
+@pytest.mark.parametrize("write", ["save", "to_perfetto"])
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()],
+                         ids=["disk full", "Ctrl-C"])
+def test_a_write_that_fails_midway_leaves_the_previous_file_intact(timeline: Timeline, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch, write: str,
+                                                                   error: BaseException) -> None:
+    path = tmp_path / "run.json"
+    getattr(timeline, write)(path)
+    before = path.read_bytes()
+    monkeypatch.setattr(conctutor.timeline, "open", lambda *args, **kwargs: _FailsMidway(error, *args, **kwargs),
+                        raising=False)
+    with pytest.raises(type(error)) as raised:
+        getattr(timeline, write)(path)
+    if isinstance(error, OSError):
+        assert raised.value.errno == errno.ENOSPC
+        assert "disco cheio" in str(raised.value) and "ficou como estava" in str(raised.value)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["run.json"], "no temporary file may stay behind"
+
+
+def test_a_save_keeps_the_permissions_of_the_file_it_replaces(timeline: Timeline, tmp_path: Path) -> None:
+    fresh, kept = tmp_path / "novo.json", tmp_path / "antigo.json"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    timeline.save(fresh)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask
+    kept.write_text("{}", encoding="utf-8")
+    kept.chmod(0o640)
+    timeline.save(kept)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+    assert Timeline.load(kept).spans == timeline.spans
+
+
+# --- lone surrogates travel unchanged ------------------------------------------------------
+
+BAD_BYTES = b"nome\x80ruim".decode("utf-8", "surrogateescape")
+"""A name as Python decodes a badly encoded file name: ``"nome\\udc80ruim"``."""
+
+
+@task(kind="io")
+def falha_com_nome_ruim() -> None:
+    raise ValueError(f"arquivo {BAD_BYTES} não encontrado")
+
+
+async def _asyncio_task_with_a_bad_name() -> None:
+    await asyncio.create_task(aio.grava_log(segundos=0.01), name=f"tarefa {BAD_BYTES}")
+
+
+@pytest.fixture(scope="module")
+def surrogates() -> Timeline:
+    def in_a_thread() -> None:
+        with contextlib.suppress(ValueError):
+            falha_com_nome_ruim()
+
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()):
+        patch.setenv("CONCTUTOR_TIME_SCALE", TIME_SCALE)
+        with record() as recorded:
+            thread = threading.Thread(target=in_a_thread, name=f"thread {BAD_BYTES}")
+            thread.start()
+            thread.join()
+            asyncio.run(_asyncio_task_with_a_bad_name())
+    return recorded.final
+
+
+def test_lone_surrogates_round_trip_through_save_and_load(surrogates: Timeline, tmp_path: Path) -> None:
+    failed = next(span for span in surrogates.spans if span.error)
+    assert BAD_BYTES in failed.error and BAD_BYTES in failed.thread_name
+    assert any(BAD_BYTES in span.task for span in surrogates.spans)
+    path = tmp_path / "run.json"
+    surrogates.save(path)
+    path.read_text(encoding="utf-8")  # valid UTF-8: the surrogate is written as a JSON escape
+    assert Timeline.load(path).spans == surrogates.spans
+
+
+def test_lone_surrogates_reach_perfetto(surrogates: Timeline, tmp_path: Path) -> None:
+    path = tmp_path / "run.trace.json"
+    surrogates.to_perfetto(path)
+    trace = json.loads(path.read_text(encoding="utf-8"))
+    threads = [e["args"]["name"] for e in trace["traceEvents"] if e.get("name") == "thread_name"]
+    errors = [e["args"]["error"] for e in trace["traceEvents"] if e.get("args", {}).get("error")]
+    assert any(BAD_BYTES in name for name in threads)
+    assert errors == [next(span.error for span in surrogates.spans if span.error)]
+
+
+# --- a timeline is a value: it pickles and copies ------------------------------------------
+
+
+def test_a_timeline_pickles_and_copies_and_stays_immutable(timeline: Timeline) -> None:
+    for twin in (pickle.loads(pickle.dumps(timeline)), shallow_copy(timeline), deepcopy(timeline)):
+        assert twin.spans == timeline.spans
+        assert (twin.cpu, twin.makespan, twin.cores, twin.python, twin.labels, twin.lost) == \
+            (timeline.cpu, timeline.makespan, timeline.cores, timeline.python, timeline.labels, timeline.lost)
+        with pytest.raises(AttributeError, match="não muda"):
+            twin.makespan = 0.0  # type: ignore[misc]
+
+
+def _recorded_in_a_worker() -> Timeline:
+    with contextlib.redirect_stdout(io.StringIO()), record() as recorded:
+        grava_log(0.01)
+    return recorded.final
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_a_worker_process_can_return_a_timeline(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    monkeypatch.setenv("CONCTUTOR_TIME_SCALE", TIME_SCALE)
+    context = multiprocessing.get_context(method)
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        returned = pool.submit(_recorded_in_a_worker).result(timeout=60)
+    assert [span.name for span in returned.spans] == ["grava_log"]
+    assert returned.spans[0].pid != os.getpid()
