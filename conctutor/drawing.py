@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -31,11 +32,28 @@ from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.colors import LinearSegmentedColormap, to_rgba
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.legend_handler import HandlerBase
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 
 from .model import STATES, STATUSES, State, Status
-from .scene import RUNNING_CODE, Scene, SeriesStrip, build_scene, hatch_of, lighten
+from .scene import (
+    LEGEND_COLUMN_GAP,
+    LEGEND_HANDLE,
+    LEGEND_TEXT_PAD,
+    MAX_FIGSIZE,
+    RUNNING_CODE,
+    SWATCH_COLOURS,
+    LegendEntry,
+    Scene,
+    SeriesStrip,
+    build_scene,
+    check_options,
+    check_prediction,
+    hatch_of,
+    legend_layout,
+    lighten,
+)
 from .themes import THEMES, Theme, get_theme, use_theme
 
 if TYPE_CHECKING:
@@ -46,6 +64,9 @@ if TYPE_CHECKING:
 __all__ = ["THEMES", "Theme", "draw_scene", "get_theme", "plot_stacked", "plot_timeline", "use_theme"]
 
 # --- small helpers ---------------------------------------------------------------
+
+LITERAL: dict[str, Any] = {"parse_math": False, "usetex": False}
+"""Every text is drawn as written: a ``$`` in a name is a dollar sign, never the start of TeX."""
 
 
 class _CommaFormatter(ticker.ScalarFormatter):
@@ -130,23 +151,31 @@ def plot_timeline(
     fig: Figure | SubFigure | None = None,
     cpu: bool = True,
     series: bool = True,
+    ideal: bool = True,
+    prediction: float | None = None,
+    **unknown: Any,
 ) -> Figure:
     """Draw `timeline` as one lane per worker, with per-core CPU use below.
 
-    title:   a heading for the figure (the total and ideal times are always written).
-    theme:   ``"padrao"``, ``"projetor"`` or a `Theme`; default: the one set with `use_theme`.
-    figsize: (width, height) in inches; by default the width comes from the
-             theme and the height grows with the number of lanes, up to a cap.
-    fig:     draw into this matplotlib `Figure` or `SubFigure` (e.g. one of
-             ``fig.subfigures(1, 2)`` to put two runs side by side) instead of
-             a new figure.
-    cpu:     draw the per-core CPU strip (when the timeline has samples).
-    series:  draw the numbers watched with ``record(watch=...)`` under the lanes.
+    title:      a heading for the figure (the total time is always written).
+    theme:      ``"padrao"``, ``"projetor"`` or a `Theme`; default: the one set with `use_theme`.
+    figsize:    (width, height) in inches; by default the width comes from the
+                theme and the height grows with the number of lanes, up to a cap.
+    fig:        draw into this matplotlib `Figure` or `SubFigure` (e.g. one of
+                ``fig.subfigures(1, 2)`` to put two runs side by side) instead of
+                a new figure.
+    cpu:        draw the per-core CPU strip (when the timeline has samples).
+    series:     draw the numbers watched with ``record(watch=...)`` under the lanes.
+    ideal:      write the ideal time beside the total (``False`` where it means
+                nothing, as for locks and queues).
+    prediction: the total time the student predicted, in seconds: drawn as a
+                dashed line on the time axis, and compared with the measured total.
 
     Works for a snapshot taken while the recording still runs and for an
     empty timeline. Bad options raise a clear error before anything is drawn.
     Returns the figure.
     """
+    check_options(unknown)
     if fig is not None and not isinstance(fig, (Figure, SubFigure)):
         raise TypeError(f"fig deve ser uma Figure ou SubFigure do matplotlib; recebido {type(fig).__name__}")
     if hasattr(timeline, "snapshot"):  # what record() yields: draw one snapshot of it
@@ -154,8 +183,12 @@ def plot_timeline(
     if fig is not None:
         root = fig.figure if isinstance(fig, SubFigure) else fig
         figsize = (fig.bbox.width / root.dpi, fig.bbox.height / root.dpi)
-    scene = build_scene(timeline, title=title, theme=theme, figsize=figsize, cpu=cpu, series=series)
+    scene = build_scene(timeline, title=title, theme=theme, figsize=figsize, cpu=cpu, series=series, ideal=ideal,
+                        prediction=prediction)
     return draw_scene(scene, fig)
+
+
+STACKED_OPTIONS = ("theme", "cpu", "width", "ideal", "predictions")
 
 
 def plot_stacked(
@@ -164,13 +197,19 @@ def plot_stacked(
     theme: str | Theme | None = None,
     cpu: bool = False,
     width: float | None = None,
+    ideal: bool = True,
+    predictions: Mapping[str, float] | None = None,
+    **unknown: Any,
 ) -> Figure:
     """Several runs one above the other, on one time axis: ``{"título": timeline, ...}``.
 
     Each run keeps its own lanes, stats line and (with ``cpu=True``) CPU
     strip; a task has the same colour in every run. The axes all end at the
-    longest run, so lengths compare by eye.
+    longest run, so lengths compare by eye. `ideal` as in `plot_timeline`;
+    `predictions`: the student's predicted total of some of the runs, by title
+    (``{"threads": 4, "processos": 2}``), each drawn on its run.
     """
+    check_options(unknown, "plot_stacked()", STACKED_OPTIONS)
     if not isinstance(timelines, Mapping) or not timelines:
         raise TypeError("plot_stacked recebe um dicionário não vazio de título → linha do tempo, "
                         "como {'threads': t1, 'processos': t2}")
@@ -182,12 +221,30 @@ def plot_stacked(
             raise TypeError(f"{title!r}: esperava uma linha do tempo (o que record() devolve); "
                             f"recebido {type(timeline).__name__}")
         runs[str(title)] = timeline
+    predicted = _check_predictions(predictions, list(runs))
     th = get_theme(theme)
+    if width is not None:
+        allowed = f"width deve ser a largura da figura em polegadas, de 0 a {MAX_FIGSIZE:g} (sem incluir 0)"
+        if isinstance(width, bool) or not isinstance(width, numbers.Real):
+            raise TypeError(f"{allowed}; recebido {type(width).__name__}: {width!r}")
+        if not 0 < width <= MAX_FIGSIZE:  # NaN fails this too
+            raise ValueError(f"{allowed}; recebido {width!r}")
+        th = replace(th, figure_width=float(width))
+    figure_width = th.figure_width
     longest = max(max(t.makespan, float(t.columns.end.max()) if len(t) else 0.0) for t in runs.values())
+    longest = max([longest, *predicted.values()])
     names = list(dict.fromkeys(name for t in runs.values() for name in t.names))
-    scenes = [build_scene(t, title=title, theme=th, cpu=cpu, axis_until=longest, colour_names=names)
-              for title, t in runs.items()]
-    figure_width = width if width is not None else th.figure_width
+
+    def scenes_from(text_left: float) -> list[Scene]:
+        return [build_scene(t, title=title, theme=th, cpu=cpu, ideal=ideal, prediction=predicted.get(title),
+                            axis_until=longest, colour_names=names, text_left=text_left)
+                for title, t in runs.items()]
+
+    scenes = scenes_from(0.0)
+    # every run's time axis starts where the widest lane labels end: lay their texts out for that
+    widest = max(scene.text_left for scene in scenes)
+    if any(scene.text_left < widest for scene in scenes):
+        scenes = scenes_from(widest)
     heights = [scene.height for scene in scenes]
     root = TimelineFigure(figsize=(figure_width, sum(heights)), dpi=th.dpi, facecolor=th.background)
     FigureCanvasAgg(root)
@@ -198,11 +255,19 @@ def plot_stacked(
         draw_scene(scene, subfigure, legend=False)
         for ax in subfigure.axes:
             ax.set_xlim(0, t_end * 1.01)
-    # one legend for all the runs: every entry any of them needs, once
-    entries = {(entry.style, entry.label): entry for scene in scenes for entry in scene.legend}
+    # one legend for all the runs: every entry any of them needs, once, with the colours of all
+    merged: dict[tuple[str, str], LegendEntry] = {}
+    for scene in scenes:
+        for entry in scene.legend:
+            key = (entry.style, entry.text or entry.label)
+            if key in merged:
+                colours = tuple(dict.fromkeys((*merged[key].colors, *entry.colors)))[:SWATCH_COLOURS]
+                entry = replace(merged[key], colors=colours)
+            merged[key] = entry
     order = {"task": 0, "running": 1, "waiting": 2, "marker": 3}
-    merged = sorted(entries.values(), key=lambda entry: order.get(entry.style, 4))
-    _legend(root, replace(scenes[0], legend=tuple(merged)))
+    entries, _, columns, _ = legend_layout(sorted(merged.values(), key=lambda entry: order.get(entry.style, 4)),
+                                        figure_width, th)
+    _legend(root, replace(scenes[0], legend=tuple(entries), legend_columns=columns))
     # Lane labels differ in width, so each run's axes start elsewhere: lay the figure out once,
     # then freeze it with every time axis between the same left and right edges.
     engine = root.get_layout_engine()
@@ -218,6 +283,22 @@ def plot_stacked(
         box = ax.get_position()
         ax.set_position((left, box.y0, right - left, box.height))
     return root
+
+
+def _check_predictions(predictions: object, titles: list[str]) -> dict[str, float]:
+    """``{title: seconds}`` for runs of `titles`, or a clear error."""
+    if predictions is None:
+        return {}
+    if not isinstance(predictions, Mapping):
+        raise TypeError(f"predictions deve ser um dicionário de título → segundos previstos, como "
+                        f"{{{titles[0]!r}: 4.0}}; recebido {type(predictions).__name__}")
+    checked = {}
+    for title, seconds in predictions.items():
+        if str(title) not in titles:
+            raise ValueError(f"predictions: não há execução com o título {title!r}; os títulos são: "
+                             f"{', '.join(repr(t) for t in titles)}")
+        checked[str(title)] = check_prediction(seconds, f"a previsão de {title!r}")
+    return checked
 
 
 def draw_scene(scene: Scene, fig: Figure | SubFigure | None = None, legend: bool = True) -> Figure:
@@ -259,19 +340,40 @@ def draw_scene(scene: Scene, fig: Figure | SubFigure | None = None, legend: bool
     for a in axes[:-1]:
         a.tick_params(labelbottom=False)
     bottom = axes[-1]
-    bottom.set_xlabel("tempo (s)", fontsize=th.font_size, color=th.text_color)
+    bottom.set_xlabel("tempo (s)", fontsize=th.font_size, color=th.text_color, **LITERAL)
     bottom.xaxis.set_major_formatter(_CommaFormatter())
 
-    if scene.title:
-        figure.suptitle(scene.title, fontsize=th.title_size, fontweight="bold", color=th.text_color)
-    ax.set_title("\n".join((scene.stats, *scene.notes)), fontsize=th.font_size if scene.title else th.title_size * 0.85,
-                 color=th.text_color, loc="left")
+    if scene.title_lines:
+        figure.suptitle("\n".join(scene.title_lines), fontsize=th.title_size, fontweight="bold",
+                        color=th.text_color, **LITERAL)
+    pad = 6.0
+    if scene.prediction is not None:
+        pad += _draw_prediction(ax, scene)
+    ax.set_title("\n".join(scene.header), fontsize=scene.header_size, color=th.text_color, loc="left", pad=pad,
+                 **LITERAL)
     if scene.empty_message:
         ax.text(0.5, 0.5, scene.empty_message, transform=ax.transAxes, ha="center", va="center",
-                fontsize=th.font_size, color=th.text_color, style="italic")
+                fontsize=th.font_size, color=th.text_color, style="italic", **LITERAL)
     if legend:
         _legend(figure, scene)
     return figure if isinstance(figure, Figure) else root
+
+
+def _draw_prediction(ax: Axes, scene: Scene) -> float:
+    """The predicted total: a dashed line across the lanes, its label just above them.
+
+    Returns the points the label takes above the lanes (the stats line goes above it).
+    """
+    th = scene.theme
+    assert scene.prediction is not None
+    ax.axvline(scene.prediction, color=th.text_color, linestyle=(0, (5, 3)), linewidth=max(1.5, th.edge_width * 1.2),
+               zorder=7)
+    gap = th.small_size * 0.3
+    ax.annotate(scene.prediction_label, (scene.prediction, 1.0), xycoords=("data", "axes fraction"),
+                xytext=(-gap if scene.prediction_side == "left" else gap, 2), textcoords="offset points",
+                ha="right" if scene.prediction_side == "left" else "left", va="bottom", fontsize=th.small_size,
+                color=th.text_color, annotation_clip=False, **LITERAL)
+    return th.small_size * 1.25
 
 
 def _draw_lanes(ax: Axes, scene: Scene) -> None:
@@ -345,12 +447,12 @@ def _draw_lanes(ax: Axes, scene: Scene) -> None:
     for x, lane, text in scene.bar_labels:
         size = scene.bar_label_size
         ax.text(x, lane, text, ha="center", va="center", fontsize=size, color=th.text_color, zorder=6, clip_on=True,
-                path_effects=[patheffects.withStroke(linewidth=max(2.0, size / 4), foreground="white")])
+                path_effects=[patheffects.withStroke(linewidth=max(2.0, size / 4), foreground="white")], **LITERAL)
 
     ax.set_ylim(n_lanes - 0.5, -0.5)  # first lane on top
     ax.set_yticks(range(len(scene.lanes)))
     ax.set_yticklabels([w if i % scene.label_every == 0 else "" for i, w in enumerate(scene.lanes)],
-                       fontsize=scene.lane_font, color=th.text_color)
+                       fontsize=scene.lane_font, color=th.text_color, **LITERAL)
     ax.tick_params(axis="y", length=0)
     ax.grid(axis="x", color=th.grid_color, linewidth=0.8, zorder=0)
     ax.set_axisbelow(True)
@@ -361,7 +463,7 @@ def _draw_lanes(ax: Axes, scene: Scene) -> None:
 def _draw_series(ax: Axes, strip: SeriesStrip, scene: Scene) -> None:
     """A watched number as a filled step line: its value holds until the next reading."""
     th = scene.theme
-    ax.set_title(strip.name, fontsize=th.small_size, color=th.text_color, loc="left", pad=3)
+    ax.set_title(strip.title, fontsize=th.small_size, color=th.text_color, loc="left", pad=3, **LITERAL)
     ax.set_ylim(0, strip.top * 1.08)
     ax.yaxis.set_major_locator(ticker.MaxNLocator(3, integer=bool(np.all(strip.values == np.round(strip.values)))))
     ax.yaxis.set_major_formatter(_CommaFormatter())
@@ -383,22 +485,21 @@ def _draw_cpu(ax: Axes, scene: Scene) -> None:
     n_cores = strip.cores
     height_in = scene.cpu_height
     ax.set_ylim(n_cores, 0)  # núcleo 0 on top
-    row_px = height_in * th.dpi / max(n_cores, 1)
-    label_font = max(th.min_font_size, min(th.tick_size, height_in * 72 / max(n_cores, 1) * 0.75))
+    label_font = scene.cpu_label_font
     every = max(1, math.ceil(label_font * 1.15 / max(height_in * 72 / max(n_cores, 1), 1e-9)))
     ticks = list(range(0, n_cores, every))
     ax.set_yticks([c + 0.5 for c in ticks])
-    ax.set_yticklabels([f"núcleo {c}" for c in ticks], fontsize=label_font, color=th.text_color)
+    ax.set_yticklabels([f"núcleo {c}" for c in ticks], fontsize=label_font, color=th.text_color, **LITERAL)
     ax.tick_params(axis="y", length=0)
-    ax.set_title(strip.title, fontsize=th.small_size, color=th.text_color, loc="left", pad=3)
+    ax.set_title(strip.title, fontsize=th.small_size, color=th.text_color, loc="left", pad=3, **LITERAL)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if len(strip.edges) < 2:
         ax.text(0.5, 0.5, "sem amostras de CPU (ainda)", transform=ax.transAxes, ha="center", va="center",
-                fontsize=th.small_size, color=th.text_color, style="italic")
+                fontsize=th.small_size, color=th.text_color, style="italic", **LITERAL)
         return
     edges = strip.edges
-    if row_px >= 9:
+    if not strip.shaded:
         # one filled step area per core, 0–100 % of the row; this program's part darker
         x = np.repeat(edges, 2)[1:-1]
         fill = 0.85
@@ -423,35 +524,65 @@ def _draw_cpu(ax: Axes, scene: Scene) -> None:
         # too many cores for areas: one shaded row per core, darker = busier
         cmap = LinearSegmentedColormap.from_list("ocupacao", ["#FFFFFF", th.cpu_color])
         ax.pcolormesh(edges, np.arange(n_cores + 1), strip.busy.T, cmap=cmap, vmin=0, vmax=1, shading="flat")
-        ax.set_title("uso de cada núcleo da CPU (mais escuro = mais ocupado)", fontsize=th.small_size,
-                     color=th.text_color, loc="left", pad=3)
+
+
+class _Swatch:
+    """A legend handle for a state: stripes in the colours of the tasks drawn in it, as its bars look."""
+
+    def __init__(self, entry: LegendEntry, theme: Theme) -> None:
+        self.entry = entry
+        self.theme = theme
+
+
+class _SwatchHandler(HandlerBase):
+    def create_artists(self, legend: Any, orig_handle: Any, xdescent: float, ydescent: float, width: float,
+                       height: float, fontsize: float, trans: Any) -> list[Any]:
+        entry, th = orig_handle.entry, orig_handle.theme
+        colors = entry.colors or (entry.color,)
+        stripe = width / len(colors)
+        artists: list[Any] = []
+        for k, color in enumerate(colors):
+            corner = (-xdescent + k * stripe, -ydescent)
+            if entry.style == "running":
+                artists.append(Rectangle(corner, stripe, height, facecolor=color, edgecolor="none", transform=trans))
+            else:  # light, hatched by the reason to wait, as a waiting bar
+                artists.append(Rectangle(corner, stripe, height, facecolor=lighten(color, th.wait_lighten),
+                                         edgecolor=lighten(color, 0.15), linewidth=0, hatch=entry.hatch or None,
+                                         transform=trans))
+        if entry.style == "waiting":
+            artists.append(Rectangle((-xdescent, -ydescent), width, height, facecolor="none",
+                                     edgecolor=entry.color, linewidth=0.6, transform=trans))
+        return artists
 
 
 def _legend(figure: Figure | SubFigure, scene: Scene) -> None:
     th = scene.theme
     handles: list[Any] = []
     for entry in scene.legend:
-        if entry.style == "task" or entry.style == "running":
-            handles.append(Patch(facecolor=entry.color, edgecolor=entry.color, label=entry.label))
-        elif entry.style == "waiting":
-            handles.append(Patch(facecolor=lighten(entry.color, th.wait_lighten), edgecolor=entry.color,
-                                 hatch=entry.hatch or None, label=entry.label))
+        if entry.style == "task":
+            handles.append(Patch(facecolor=entry.color, edgecolor=entry.color))
+        elif entry.style in ("running", "waiting"):
+            handles.append(_Swatch(entry, th))
         else:
             handles.append(Line2D([], [], color=entry.color, marker=entry.marker, linestyle="none",
-                                  markersize=th.font_size * 0.9, markeredgecolor="white", label=entry.label))
+                                  markersize=th.font_size * 0.9, markeredgecolor="white"))
+    labels = [entry.label for entry in scene.legend]
+    options: dict[str, Any] = {"handler_map": {_Swatch: _SwatchHandler()}, "fontsize": th.font_size,
+                               "frameon": False, "labelcolor": th.text_color}
+    def make(**placement: Any) -> Any:
+        legend = figure.legend(handles, labels, handlelength=LEGEND_HANDLE, handletextpad=LEGEND_TEXT_PAD,
+                               **placement, **options)
+        for text in legend.get_texts():
+            text.set(**LITERAL)
+        return legend
+
     if th.legend == "bottom":
-        # as many columns as fit across the figure
+        # the columns the scene laid out; fewer if the fonts at hand turn out wider
         width = figure.bbox.width
-        for ncols in range(min(len(handles), 6), 0, -1):
-            legend = figure.legend(handles=handles, loc="outside lower center", ncols=ncols,
-                                   fontsize=th.font_size, frameon=False, labelcolor=th.text_color,
-                                   handlelength=1.4, columnspacing=1.0)
+        for ncols in range(scene.legend_columns, 0, -1):
+            legend = make(loc="outside lower center", ncols=ncols, columnspacing=LEGEND_COLUMN_GAP)
             if ncols == 1 or legend.get_window_extent().width <= width * 0.98:
                 break
             legend.remove()
     else:
-        figure.legend(handles=handles, loc="outside right upper", fontsize=th.font_size, frameon=False,
-                      labelcolor=th.text_color)
-
-
-
+        make(loc="outside right upper")

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .model import STATUSES, Status
-from .scene import build_scene
+from .scene import build_scene, check_figsize, check_options, scene_options, warm_up
 from .svg import render
 
 if TYPE_CHECKING:
@@ -205,6 +205,10 @@ class LiveView:
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.target is not None and live_enabled():
+            warm_up()  # the fonts that lay out texts load now, not in the drawing thread during the run
+
     def start(self, timeline: LiveTimeline) -> None:
         if self.target is None or not live_enabled():
             return
@@ -239,7 +243,7 @@ class LiveView:
         """Make one frame of `timeline` (live or finished) and send it to the target."""
         started = time.perf_counter()
         snapshot = timeline.snapshot() if hasattr(timeline, "snapshot") else timeline
-        scene = build_scene(snapshot, title=self.plot_options.get("title"), theme=self.plot_options.get("theme"))
+        scene = build_scene(snapshot, **scene_options(self.plot_options))
         svg = render(scene)
         assert self.target is not None
         self.target.show(svg, snapshot)
@@ -323,7 +327,20 @@ def auto_target() -> Target | None:
 
 
 def open_view(target: Target | str | None = "auto", **plot_options: Any) -> LiveView:
-    """A `LiveView` for `target` (``"auto"``: see `auto_target`); `plot_options` go to ``timeline.plot``."""
+    """A `LiveView` for `target` (``"auto"``: see `auto_target`); `plot_options` go to ``timeline.plot``.
+
+    Bad options raise here, before anything runs, as ``timeline.plot`` would raise them.
+    """
+    check_plot_options(plot_options)
     if target == "auto":
         target = auto_target()
     return LiveView(target, plot_options=plot_options)  # type: ignore[arg-type]
+
+
+def check_plot_options(plot_options: dict[str, Any]) -> None:
+    """The error ``timeline.plot(**plot_options)`` would give at the end of a run, now."""
+    from .timeline import Timeline
+
+    check_options(plot_options)
+    check_figsize(plot_options.get("figsize"))
+    build_scene(Timeline(), **scene_options(plot_options))

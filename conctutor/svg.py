@@ -9,20 +9,40 @@ the chapter's programs; the browser draws it.
 
 It draws the same `Scene` as `conctutor.drawing` (lanes, colours, reasons to
 wait, CPU strip, stats line, legend), so when the run ends and the final
-matplotlib figure replaces the last frame, nothing jumps. It imports no
-matplotlib.
+matplotlib figure replaces the last frame, nothing jumps. It draws nothing with
+matplotlib: the scene measures its texts with matplotlib's fonts, loaded before
+the run (`conctutor.scene.warm_up`). Every text is XML-escaped, and laid out
+by the scene to fit the frame.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from html import escape
 
 import numpy as np
 
 from .model import STATES, STATUSES, State, Status
-from .scene import RUNNING_CODE, Scene, SeriesStrip, br, hatch_of, lighten, nice_ceiling, to_hex
+from .scene import (
+    LEGEND_COLUMN_GAP,
+    LEGEND_HANDLE,
+    LEGEND_ROW,
+    LEGEND_TEXT_PAD,
+    LINE,
+    RUNNING_CODE,
+    LegendEntry,
+    Scene,
+    SeriesStrip,
+    br,
+    hatch_of,
+    legend_layout,
+    lighten,
+    nice_ceiling,
+    text_width,
+    to_hex,
+)
 from .themes import Theme
 
 MAX_CPU_COLUMNS = 240
@@ -60,28 +80,57 @@ def _patterns(theme: Theme) -> str:
     return "<defs>" + "".join(out) + "</defs>"
 
 
+def _text(x: float, y: float, size: float, text: str, color: str, extra: str = "") -> str:
+    """One line of text, escaped: whatever a name holds is shown as written."""
+    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size:.1f}" fill="{color}"{extra}>'
+            f"{escape(text)}</text>")
+
+
 def render(scene: Scene) -> str:
     """The SVG text of `scene`."""
     th = scene.theme
-    font, tick, big = _px(th.font_size, th), _px(th.tick_size, th), _px(th.title_size * 0.85, th)
+    font, tick = _px(th.font_size, th), _px(th.tick_size, th)
+    small, header = _px(th.small_size, th), _px(scene.header_size, th)
+    big = _px(th.title_size, th)
+    lane_font, core_font = _px(scene.lane_font, th), _px(scene.cpu_label_font or th.tick_size, th)
     width = scene.width * th.dpi
-    label_width = max([len(w) for w in scene.lanes] + [10]) * tick * 0.56 + 14
-    left, right = label_width, tick * 1.6
+    left, right = scene.text_left * th.dpi, tick * 1.6
     plot_width = max(width - left - right, 100.0)
-    top = big * 1.9 + (big * 1.3 if scene.title else 0.0)
-    lane_h = max(scene.lanes_height * th.dpi / scene.n_lanes, tick * 1.5)
+    # from the top: title, stats (and prediction, notes), the prediction's label, the lanes
+    y = big * 0.3
+    out_top: list[str] = []
+    for line in scene.title_lines:
+        y += big * LINE
+        out_top.append(_text(width / 2, y - big * 0.25, big, line, th.text_color,
+                             ' font-weight="bold" text-anchor="middle"'))
+    for k, line in enumerate(scene.header):
+        y += header * LINE
+        out_top.append(_stats_line(scene, line, left, y - header * 0.25, header) if k == 0 else
+                       _text(left, y - header * 0.25, header, line, th.text_color))
+    prediction_row = y + small * LINE if scene.prediction is not None else y
+    top = prediction_row + header * 0.4
+    lane_h = max(scene.lanes_height * th.dpi / scene.n_lanes, lane_font * 1.3)
     lanes_h = scene.n_lanes * lane_h
     strip = scene.cpu
     n_cores = strip.cores if strip is not None else 0
-    core_h = max(scene.cpu_height * th.dpi / max(n_cores, 1), tick * 1.1) if strip is not None else 0.0
+    core_h = max(scene.cpu_height * th.dpi / max(n_cores, 1), core_font * 1.1) if strip is not None else 0.0
     # under the lanes: one strip per watched number, then the CPU strip, each under its title
     series_h = max(scene.series_height * th.dpi / len(scene.series), tick * 2.5) if scene.series else 0.0
-    series_top = top + lanes_h + tick * 0.8 + big * 1.4
-    cpu_top = series_top + len(scene.series) * (series_h + big * 1.4)
+    below = top + lanes_h + tick * 0.6
+    series_tops = []
+    for watched in scene.series:
+        below += (watched.title.count("\n") + 1) * small * LINE + tick * 0.4
+        series_tops.append(below)
+        below += series_h
+    cpu_top = below
+    if strip is not None:
+        cpu_top += (strip.title.count("\n") + 1) * small * LINE + small * 0.3
     cpu_h = n_cores * core_h
-    legend_top = cpu_top + cpu_h + tick * 2.4 + font * 1.9
-    legend_rows = math.ceil(len(scene.legend) / max(1, int(plot_width // (font * 9))))
-    height = legend_top + legend_rows * font * 1.6 + font * 0.5
+    axis_bottom = cpu_top + cpu_h if strip is not None else below
+    legend, legend_columns, _ = _legend_layout(scene)
+    legend_top = axis_bottom + tick * 1.4 + font * 2.6
+    legend_height = legend_height_px(legend, legend_columns, font)
+    height = legend_top + legend_height + font * 0.5
     end = scene.t_end
 
     def x(t: float) -> float:
@@ -93,68 +142,69 @@ def render(scene: Scene) -> str:
         f'data-conctutor-frame="{len(scene.start)}">',
         _patterns(th),
         f'<rect width="100%" height="100%" fill="{th.background}"/>',
+        *out_top,
     ]
-    baseline = big * 1.2
-    if scene.title:
-        out.append(f'<text x="{width / 2:.1f}" y="{baseline:.1f}" font-size="{big:.1f}" font-weight="bold" '
-                   f'text-anchor="middle" fill="{th.text_color}">{escape(scene.title)}</text>')
-        baseline += big * 1.3
-    # the stats line, with the clock in bold: shrunk to fit the width
-    head, _, rest = scene.stats.partition(": ")
-    clock, _, tail = rest.partition(" s")
-    size = min(big, (width - left - right) / (len(scene.stats) * 0.56))
-    clock_color = th.error_color if scene.live else th.text_color
-    marker = "● " if scene.live else ""
-    out.append(
-        f'<text x="{left:.1f}" y="{baseline:.1f}" font-size="{size:.1f}" fill="{th.text_color}">'
-        f'{marker}{escape(head)}: <tspan font-weight="bold" fill="{clock_color}">{escape(clock)}</tspan>'
-        f' s{escape(tail)}</text>'
-    )
-    axis_bottom = cpu_top + cpu_h
     for t in _ticks(end):
         out.append(
             f'<line x1="{x(t):.1f}" y1="{top:.1f}" x2="{x(t):.1f}" y2="{top + lanes_h:.1f}" '
             f'stroke="{th.grid_color}" stroke-width="0.8"/>'
-            f'<text x="{x(t):.1f}" y="{axis_bottom + tick * 1.2:.1f}" font-size="{tick:.1f}" text-anchor="middle" '
-            f'fill="{th.text_color}">{br(t, 2 if end < 1 else 1).rstrip("0").rstrip(",")}</text>'
+            + _text(x(t), axis_bottom + tick * 1.2, tick, br(t, 2 if end < 1 else 1).rstrip("0").rstrip(","),
+                    th.text_color, ' text-anchor="middle"')
         )
-    out.append(
-        f'<text x="{left + plot_width / 2:.1f}" y="{axis_bottom + tick * 2.4:.1f}" font-size="{font:.1f}" '
-        f'text-anchor="middle" fill="{th.text_color}">tempo (s)</text>'
-    )
+    out.append(_text(left + plot_width / 2, axis_bottom + tick * 1.4 + font * 1.2, font, "tempo (s)", th.text_color,
+                     ' text-anchor="middle"'))
     for i, worker in enumerate(scene.lanes):
         if i % scene.label_every:
             continue
-        y = top + (i + 0.5) * lane_h
-        out.append(
-            f'<text x="{left - 8:.1f}" y="{y + tick * 0.35:.1f}" font-size="{tick:.1f}" text-anchor="end" '
-            f'fill="{th.text_color}">{escape(worker)}</text>'
-        )
+        out.append(_text(left - 8, top + (i + 0.5) * lane_h + lane_font * 0.35, lane_font, worker, th.text_color,
+                         ' text-anchor="end"'))
     if scene.empty_message:
-        out.append(
-            f'<text x="{left + plot_width / 2:.1f}" y="{top + lanes_h / 2 + font * 0.35:.1f}" '
-            f'font-size="{font:.1f}" text-anchor="middle" font-style="italic" fill="{th.text_color}">'
-            f"{escape(scene.empty_message)}</text>"
-        )
+        out.append(_text(left + plot_width / 2, top + lanes_h / 2 + font * 0.35, font, scene.empty_message,
+                         th.text_color, ' text-anchor="middle" font-style="italic"'))
     out.extend(_bars(scene, x, top, lane_h))
     if strip is not None:
-        out.append(
-            f'<text x="{left:.1f}" y="{cpu_top - big * 0.45:.1f}" font-size="{_px(th.small_size, th):.1f}" '
-            f'fill="{th.text_color}">{escape(strip.title)}</text>'
-        )
-        out.extend(_cpu_strip(scene, x, cpu_top, core_h, left, plot_width, tick))
-    for k, watched in enumerate(scene.series):
-        strip_top = series_top + k * (series_h + big * 1.4)
+        lines = strip.title.split("\n")
+        for k, line in enumerate(lines):
+            out.append(_text(left, cpu_top - small * 0.55 - (len(lines) - 1 - k) * small * LINE, small, line,
+                             th.text_color))
+        out.extend(_cpu_strip(scene, x, cpu_top, core_h, left, plot_width, core_font))
+    for watched, strip_top in zip(scene.series, series_tops):
         out.extend(_series_strip(watched, scene, x, strip_top, series_h, left, tick))
+    if scene.prediction is not None:
+        px = x(scene.prediction)
+        out.append(f'<line x1="{px:.1f}" y1="{top - 2:.1f}" x2="{px:.1f}" y2="{top + lanes_h:.1f}" '
+                   f'stroke="{th.text_color}" stroke-width="{max(1.5, th.edge_width * 1.2):.1f}" '
+                   f'stroke-dasharray="7 4"/>')
+        anchor, gap = ("end", -small * 0.3) if scene.prediction_side == "left" else ("start", small * 0.3)
+        out.append(_text(px + gap, prediction_row - small * 0.2, small, scene.prediction_label, th.text_color,
+                         f' text-anchor="{anchor}"'))
     if scene.live:
         now = x(scene.now)
         out.append(
             f'<line x1="{now:.1f}" y1="{top - 4:.1f}" x2="{now:.1f}" y2="{axis_bottom:.1f}" '
             f'stroke="{th.error_color}" stroke-width="2"/>'
         )
-    out.extend(_legend(scene, left, legend_top, plot_width, font))
+    out.extend(_legend(scene, legend, legend_columns, width, legend_top, font))
     out.append("</svg>")
     return "".join(out)
+
+
+def _stats_line(scene: Scene, line: str, left: float, y: float, size: float) -> str:
+    """The first line above the lanes, with the clock in bold (red while recording) and, while
+    recording, a red dot before it where the lane labels leave room."""
+    th = scene.theme
+    before, clock, after = line.partition(f"{scene.clock} s")
+    out = ""
+    if scene.live:
+        dot = text_width("● ", scene.header_size) * th.dpi
+        if left - dot >= 2:
+            out = _text(left - dot, y, size, "● ", th.error_color)
+    if not clock:
+        return out + _text(left, y, size, line, th.text_color)
+    clock_color = th.error_color if scene.live else th.text_color
+    return out + (f'<text x="{left:.1f}" y="{y:.1f}" font-size="{size:.1f}" fill="{th.text_color}">'
+                  f'{escape(before)}<tspan font-weight="bold" fill="{clock_color}">{escape(scene.clock)}</tspan>'
+                  f' s{escape(after)}</text>')
 
 
 def _bars(scene: Scene, x: Callable[[float], float], top: float, lane_h: float) -> list[str]:
@@ -204,9 +254,11 @@ def _series_strip(watched: SeriesStrip, scene: Scene, x: Callable[[float], float
     """A watched number as a filled step line, with its title above and its top value at the left."""
     th = scene.theme
     base = top + height
-    out = [
-        f'<text x="{left:.1f}" y="{top - tick * 0.6:.1f}" font-size="{_px(th.small_size, th):.1f}" '
-        f'fill="{th.text_color}">{escape(watched.name)}</text>',
+    small = _px(th.small_size, th)
+    lines = (watched.title or watched.name).split("\n")
+    out = [_text(left, top - tick * 0.4 - small * 0.25 - (len(lines) - 1 - k) * small * LINE, small, line,
+                 th.text_color) for k, line in enumerate(lines)]
+    out += [
         f'<line x1="{left:.1f}" y1="{base:.1f}" x2="{x(scene.t_end):.1f}" y2="{base:.1f}" '
         f'stroke="{th.grid_color}" stroke-width="0.8"/>',
         f'<text x="{left - 8:.1f}" y="{top + tick * 0.35:.1f}" font-size="{tick:.1f}" text-anchor="end" '
@@ -274,23 +326,68 @@ def _columns(edges: np.ndarray, values: np.ndarray) -> tuple[list[float], np.nda
     return merged_edges, merged
 
 
-def _legend(scene: Scene, left: float, top: float, width: float, font: float) -> list[str]:
+def _legend_layout(scene: Scene) -> tuple[list[LegendEntry], int, float]:
+    """The legend under the frame (where a right-hand legend would squeeze the lanes): entries, columns."""
     th = scene.theme
+    if th.legend == "bottom":
+        return list(scene.legend), scene.legend_columns, 0.0
+    entries, _, columns, height = legend_layout(scene.legend, scene.width, replace(th, legend="bottom"))
+    return entries, columns, height
+
+
+def legend_height_px(entries: list[LegendEntry], columns: int, font: float) -> float:
+    rows = math.ceil(len(entries) / max(columns, 1)) or 1
+    return max((sum(_entry_height(entry, font) for entry in entries[k:k + rows])
+                for k in range(0, len(entries), rows)), default=0.0)
+
+
+def _entry_height(entry: LegendEntry, font: float) -> float:
+    return (entry.label.count("\n") * LINE + LEGEND_ROW) * font
+
+
+def _legend(scene: Scene, entries: list[LegendEntry], columns: int, width: float, top: float,
+            font: float) -> list[str]:
+    """Column by column, as matplotlib lays out a legend, centred under the frame."""
+    th = scene.theme
+    handle, pad, gap = LEGEND_HANDLE * font, LEGEND_TEXT_PAD * font, LEGEND_COLUMN_GAP * font
+    rows = math.ceil(len(entries) / max(columns, 1)) or 1
+    groups = [entries[k:k + rows] for k in range(0, len(entries), rows)]
+    widths = [max(handle + pad + text_width(entry.label, th.font_size) * th.dpi for entry in group)
+              for group in groups]
+    x0 = (width - sum(widths) - gap * (len(groups) - 1)) / 2
     out = []
-    per_row = max(1, int(width // (font * 9)))
-    for k, entry in enumerate(scene.legend):
-        row, column = divmod(k, per_row)
-        x0 = left + column * (width / per_row)
-        y0 = top + row * font * 1.6
-        box = f'x="{x0:.1f}" y="{y0 - font * 0.8:.1f}" width="{font * 1.2:.1f}" height="{font * 0.8:.1f}"'
-        if entry.style in ("task", "running"):
-            out.append(f'<rect {box} fill="{entry.color}"/>')
-        elif entry.style == "waiting":
-            out.append(f'<rect {box} fill="{to_hex(lighten(entry.color, th.wait_lighten))}" stroke="{entry.color}"/>')
+    for group, column_width in zip(groups, widths):
+        y0 = top
+        for entry in group:
+            out.extend(_legend_entry(scene, entry, x0, y0, font))
+            y0 += _entry_height(entry, font)
+        x0 += column_width + gap
+    return out
+
+
+def _legend_entry(scene: Scene, entry: LegendEntry, x0: float, y0: float, font: float) -> list[str]:
+    th = scene.theme
+    handle_w, handle_h = LEGEND_HANDLE * font, font * 0.7
+    box_y = y0 - font * 0.35 - handle_h / 2
+    out = []
+    if entry.style == "task":
+        out.append(f'<rect x="{x0:.1f}" y="{box_y:.1f}" width="{handle_w:.1f}" height="{handle_h:.1f}" '
+                   f'fill="{entry.color}"/>')
+    elif entry.style in ("running", "waiting"):
+        colors = entry.colors or (entry.color,)
+        stripe = handle_w / len(colors)
+        for k, color in enumerate(colors):
+            fill = color if entry.style == "running" else to_hex(lighten(color, th.wait_lighten))
+            out.append(f'<rect x="{x0 + k * stripe:.1f}" y="{box_y:.1f}" width="{stripe:.1f}" '
+                       f'height="{handle_h:.1f}" fill="{fill}"/>')
+        box = f'x="{x0:.1f}" y="{box_y:.1f}" width="{handle_w:.1f}" height="{handle_h:.1f}"'
+        if entry.style == "waiting":
             if entry.hatch and entry.state in _PATTERN_IDS:
                 out.append(f'<rect {box} fill="url(#{_PATTERN_IDS[entry.state]})"/>')
-        else:
-            out.append(f'<rect {box} fill="none" stroke="{entry.color}" stroke-width="2"/>')
-        out.append(f'<text x="{x0 + font * 1.6:.1f}" y="{y0:.1f}" font-size="{font * 0.9:.1f}" '
-                   f'fill="{th.text_color}">{escape(entry.label)}</text>')
+            out.append(f'<rect {box} fill="none" stroke="{entry.color}" stroke-width="0.6"/>')
+    else:
+        out.append(f'<rect x="{x0:.1f}" y="{box_y:.1f}" width="{handle_w:.1f}" height="{handle_h:.1f}" '
+                   f'fill="none" stroke="{entry.color}" stroke-width="2"/>')
+    for k, line in enumerate(entry.label.split("\n")):
+        out.append(_text(x0 + handle_w + LEGEND_TEXT_PAD * font, y0 + k * font * LINE, font, line, th.text_color))
     return out

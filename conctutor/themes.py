@@ -111,6 +111,7 @@ THEMES: dict[str, Theme] = {
 """The built-in themes: ``"padrao"`` (laptop screen) and ``"projetor"`` (1024×768 projector)."""
 
 _current: Theme = THEMES["padrao"]
+_ALLOWED = f"use um destes: {', '.join(repr(name) for name in THEMES)} (ou um objeto Theme)"
 
 
 def get_theme(theme: str | Theme | None = None) -> Theme:
@@ -123,8 +124,7 @@ def get_theme(theme: str | Theme | None = None) -> Theme:
         key = theme.strip().lower().replace("ã", "a")
         if key in THEMES:
             return THEMES[key]
-    allowed = ", ".join(repr(name) for name in THEMES)
-    raise ValueError(f"tema desconhecido: {theme!r}; use um destes: {allowed} (ou um objeto Theme)")
+    raise ValueError(f"tema desconhecido: {theme!r}; {_ALLOWED}")
 
 
 def use_theme(theme: str | Theme) -> Theme:
@@ -133,5 +133,7 @@ def use_theme(theme: str | Theme) -> Theme:
     ``use_theme("projetor")`` before class, ``use_theme("padrao")`` after.
     """
     global _current
+    if theme is None:  # get_theme(None) means "the current one": here it would change nothing, silently
+        raise ValueError(f"use_theme precisa do nome de um tema; {_ALLOWED}")
     _current = get_theme(theme)
     return _current

@@ -410,3 +410,296 @@ def test_the_png_a_notebook_shows_is_the_saved_figure_and_keeps_its_layout_engin
     fig.savefig(saved, format="png", dpi=fig.dpi, facecolor=fig.get_facecolor())
     a, b = (np.asarray(Image.open(io.BytesIO(data))) for data in (shown, saved.getvalue()))
     assert a.shape == b.shape and (a == b).all()
+
+
+
+# --- the words of a legend, and what its swatches look like ----------------------------------
+
+SAVED_RUN = os.path.join(os.path.dirname(__file__), "data", "run-0.2.0.json")
+"""A real run saved by conctutor 0.2.0: threads, a worker process, asyncio tasks, a watched queue."""
+
+
+@pytest.fixture(scope="module")
+def saved_run() -> conctutor.Timeline:
+    return conctutor.Timeline.load(SAVED_RUN)
+
+
+def swatch(fig: Figure, label: str) -> list:
+    """The artists that make the legend swatch of the entry `label`."""
+    from matplotlib.offsetbox import DrawingArea
+
+    legend = fig.legends[0]
+    first = legend.legend_handles[[t.get_text() for t in legend.get_texts()].index(label)]
+    return next(area.get_children() for area in legend.findobj(DrawingArea)
+                if any(child is first for child in area.get_children()))
+
+
+def face_colours(artists: list) -> list[str]:
+    from matplotlib.colors import to_hex
+
+    return [to_hex(a.get_facecolor()) for a in artists if a.get_facecolor()[3] > 0]
+
+
+def test_legend_says_each_state_in_the_drawings_words_and_saved_runs_keep_theirs(saved_run):
+    from conctutor.model import State
+    from conctutor.scene import STATE_WORDS
+
+    assert STATE_WORDS == {
+        State.RUNNING: "rodando (na CPU)", State.GIL: "esperando o GIL", State.READY: "pronta (sem núcleo livre)",
+        State.IO: "E/S", State.BLOCKED: "bloqueada (trava, fila, evento)", State.QUEUED: "na fila",
+        State.WAITING: "esperando",
+    }
+    # the data keep their values: a run saved by 0.2.0 loads, and its states are the old words
+    assert {str(state) for span in saved_run.spans for _, _, state in span.waits} >= {"GIL", "E/S"}
+    legend = legend_texts(plot_timeline(saved_run))
+    states = [text for text in legend if text in STATE_WORDS.values()]
+    # only what the figure draws, in the order of STATE_WORDS
+    assert states == ["rodando (na CPU)", "esperando o GIL", "E/S", "esperando"]
+    assert "GIL" not in legend
+
+
+def test_the_running_swatch_is_striped_in_the_colours_of_the_tasks_that_ran(saved_run):
+    from matplotlib.colors import to_hex
+
+    fig = plot_timeline(saved_run)
+    ran = {span.name for span in saved_run.spans if span.running}
+    task_colours = {name: face_colours(swatch(fig, name))[0] for name in ran}
+    striped = face_colours(swatch(fig, "rodando (na CPU)"))
+    assert len(ran) >= 2 and len(striped) == min(len(ran), 4)
+    assert set(striped) <= set(task_colours.values())  # the tasks' own colours, as their bars are drawn
+    assert to_hex("#6E6E6E") not in striped  # not the grey that matched no bar
+
+
+def test_a_waiting_swatch_is_light_and_hatched_like_its_bars(threads_timeline):
+    from matplotlib.colors import to_hex
+
+    from conctutor.scene import lighten
+
+    theme = get_theme()
+    fig = plot_timeline(threads_timeline)
+    artists = swatch(fig, "E/S")
+    light = {to_hex(lighten(theme.palette[k], theme.wait_lighten)) for k in range(3)}
+    assert set(face_colours(artists)) == light  # the three chapter tasks waited for I/O
+    assert any(a.get_hatch() for a in artists)
+
+
+# --- every text fits, in both themes ------------------------------------------------------------
+
+
+def cut_texts(fig: Figure) -> list[str]:
+    """The texts drawn (partly) outside the figure, after drawing it."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+    hidden = set()  # tick labels outside the axis' view are not drawn
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            for tick, where in zip(axis.get_major_ticks(), axis.get_majorticklocs()):
+                if not low - 1e-9 <= where <= high + 1e-9:
+                    hidden.update((id(tick.label1), id(tick.label2)))
+    cut = []
+    for text in fig.findobj(Text):
+        if not text.get_text() or not text.get_visible() or id(text) in hidden:
+            continue
+        extent = text.get_window_extent(renderer)
+        if extent.x0 < box.x0 - 1 or extent.y0 < box.y0 - 1 or extent.x1 > box.x1 + 1 or extent.y1 > box.y1 + 1:
+            cut.append(f"{text.get_text()!r} at {extent.bounds} in {box.bounds}")
+    return cut
+
+
+def _one_lane() -> None:
+    conctutor.grava_log()
+
+
+def _twelve_lanes() -> None:
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        for k in range(12):
+            pool.submit(conctutor.grava_log, segundos=0.5 + k / 12)
+
+
+@pytest.fixture(scope="module")
+def runs(threads_timeline, saved_run) -> dict[str, conctutor.Timeline]:
+    """Typical runs: 1, 2, 8 (threads, a process, asyncio, with a watched number) and 12 lanes."""
+    return {"1 lane": _record(_one_lane), "2 lanes": threads_timeline, "8 lanes": saved_run,
+            "12 lanes": _record(_twelve_lanes)}
+
+
+LONG_TITLE = "Um título comprido, como os que um professor escreve para projetar na aula de hoje"
+
+
+@pytest.mark.parametrize("theme", ["padrao", "projetor"])
+def test_every_text_fits_in_the_figure(runs, theme):
+    cut = []
+    for name, timeline in runs.items():
+        for options in ({"title": LONG_TITLE, "prediction": timeline.makespan * 0.6}, {"cpu": False},
+                        {"series": False, "title": "Curto"}):
+            fig = plot_timeline(timeline, theme=theme, **options)
+            cut += [f"{name} {options}: {text}" for text in cut_texts(fig)]
+            if theme == "projetor" and options.get("title") != LONG_TITLE:
+                # (with a title on two lines as well, the 8 lanes' 11-entry legend needs more than 768 px)
+                assert fig.canvas.get_width_height()[1] <= 768, (name, options)
+    assert not cut, "\n".join(cut)
+
+
+def test_texts_of_a_live_snapshot_fit_too():
+    started = threading.Event()
+
+    def slow():
+        started.set()
+        conctutor.grava_log(segundos=10)
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        with conctutor.record() as timeline:
+            worker = threading.Thread(target=slow)
+            worker.start()
+            started.wait()
+            while not timeline.spans:
+                time.sleep(0.001)
+            figures = [timeline.plot(theme=theme, prediction=0.5) for theme in ("padrao", "projetor")]
+            worker.join()
+    for fig in figures:
+        assert "gravando" in " ".join(texts(fig))
+        assert not cut_texts(fig)
+
+
+def test_the_cpu_caption_wraps_instead_of_being_cut_on_a_projector(threads_timeline):
+    fig = plot_timeline(threads_timeline, theme="projetor")
+    caption = fig.axes[-1].get_title(loc="left")
+    assert "\n" in caption and caption.replace("\n", " ").endswith("claro = outros programas")
+    assert not cut_texts(fig)
+    for text in fig.axes[-1].title, fig.axes[-1]._left_title:
+        if text.get_text():
+            assert text.get_fontsize() >= 20  # wrapped, not shrunk
+
+
+# --- every text is drawn as written -------------------------------------------------------------
+
+ODD_NAMES = ("R$ 5 e R$ 10", "custa $3", "$_$ quebra o TeX", "a\udc80b")
+
+
+@pytest.fixture(scope="module")
+def odd_names_timeline() -> conctutor.Timeline:
+    """Tasks, asyncio tasks (lane labels) and a watched number named with dollars and a lone surrogate."""
+    import asyncio
+
+    def named(name: str, function):
+        function.__name__ = function.__qualname__ = name
+        return conctutor.task("io")(function)
+
+    async def espera():
+        await asyncio.sleep(0.01)
+
+    def conta():
+        return 1
+
+    async def main():
+        named(ODD_NAMES[2], conta)()
+        cara = named(ODD_NAMES[0], espera)
+        await asyncio.gather(*(asyncio.create_task(cara(), name=name) for name in ODD_NAMES[1:]))
+
+    with conctutor.record(watch={"R$ na fila $x^$": lambda: 1}) as timeline:
+        asyncio.run(main())
+    return timeline
+
+
+@pytest.mark.parametrize("theme", ["padrao", "projetor"])
+def test_dollars_and_lone_surrogates_are_drawn_as_written(odd_names_timeline, theme, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from matplotlib import cbook
+
+    fig = plot_timeline(odd_names_timeline, title="R$ 5 e R$ 10 · custa $3", theme=theme)
+    for suffix in ("png", "svg", "pdf"):
+        fig.savefig(tmp_path / f"figura.{suffix}")
+    ET.parse(tmp_path / "figura.svg")
+    drawn = texts(fig)
+    for expected in ("R$ 5 e R$ 10 · custa $3", "R$ 5 e R$ 10", "$_$ quebra o TeX", "principal · custa $3",
+                     "principal · a\ufffdb", "R$ na fila $x^$"):
+        assert expected in drawn, expected
+    for text in fig.findobj(Text):
+        if cbook.is_math_text(text.get_text()):
+            assert not text.get_parse_math(), text.get_text()
+    fig._repr_png_()
+    stacked = drawing.plot_stacked({"R$ 5": odd_names_timeline, "$_$": odd_names_timeline}, theme=theme)
+    stacked.savefig(io.BytesIO(), format="png")
+
+
+# --- options: the ideal time, predictions, and bad keywords --------------------------------------
+
+
+def test_the_ideal_time_can_be_left_out(threads_timeline):
+    assert "ideal: " in " ".join(texts(plot_timeline(threads_timeline)))
+    written = " ".join(texts(plot_timeline(threads_timeline, ideal=False)))
+    assert f"tempo total: {br(threads_timeline.makespan)} s" in written
+    assert "ideal" not in written
+    stacked = drawing.plot_stacked({"a": threads_timeline, "b": threads_timeline}, ideal=False)
+    assert "ideal" not in " ".join(texts(stacked))
+    with pytest.raises(TypeError, match="ideal deve ser True ou False"):
+        plot_timeline(threads_timeline, ideal="não")
+
+
+def test_a_prediction_is_drawn_beside_the_measured_total(threads_timeline):
+    from matplotlib.lines import Line2D
+
+    measured = threads_timeline.makespan
+    predicted = measured * 1.5
+    fig = plot_timeline(threads_timeline, prediction=predicted)
+    ax = lanes_axes(fig)
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() not in ("-", "None")]
+    assert len(dashed) == 1 and isinstance(dashed[0], Line2D)
+    assert dashed[0].get_xdata()[0] == pytest.approx(predicted)
+    assert ax.get_xlim()[1] >= predicted  # the axis reaches the prediction
+    written = " | ".join(texts(fig))
+    assert f"sua previsão: {br(predicted)} s" in written
+    difference = br(predicted - measured)
+    assert f"previsto {br(predicted)} s · medido {br(measured)} s · {difference} s a mais" in written
+    lower = " | ".join(texts(plot_timeline(threads_timeline, prediction=measured / 2)))
+    assert f"{br(measured - measured / 2)} s a menos" in lower
+    assert not cut_texts(fig)
+
+
+def test_predictions_of_several_runs_side_by_side(threads_timeline, failing_timeline, saved_run):
+    fig = drawing.plot_stacked({"threads": threads_timeline, "falhas": failing_timeline},
+                               predictions={"threads": 0.1})
+    written = " | ".join(texts(fig))
+    assert f"sua previsão: {br(0.1)} s" in written
+    assert written.count("sua previsão") == 1
+    assert not cut_texts(fig)
+    projected = drawing.plot_stacked({"threads": threads_timeline, "falhas": failing_timeline, "salva": saved_run},
+                                     theme="projetor", cpu=True, predictions={"salva": saved_run.makespan / 2})
+    assert not cut_texts(projected)
+    with pytest.raises(ValueError, match="não há execução com o título 'processos'"):
+        drawing.plot_stacked({"threads": threads_timeline}, predictions={"processos": 1.0})
+    with pytest.raises(TypeError, match="predictions deve ser um dicionário"):
+        drawing.plot_stacked({"threads": threads_timeline}, predictions=[1.0])
+
+
+@pytest.mark.parametrize(
+    ("prediction", "error"),
+    [(-1.0, ValueError), (float("nan"), ValueError), (float("inf"), ValueError), ("6", TypeError),
+     (True, TypeError), ([6], TypeError)],
+)
+def test_a_bad_prediction_gets_a_portuguese_error(threads_timeline, prediction, error):
+    with pytest.raises(error, match="a previsão deve ser um número de segundos"):
+        plot_timeline(threads_timeline, prediction=prediction)
+    with pytest.raises(error, match="a previsão de 'threads' deve ser um número de segundos"):
+        drawing.plot_stacked({"threads": threads_timeline}, predictions={"threads": prediction})
+
+
+def test_an_unknown_plot_option_is_named_with_the_ones_there_are(threads_timeline):
+    with pytest.raises(TypeError) as error:
+        threads_timeline.plot(titulo="Threads")
+    message = str(error.value)
+    assert "plot() não tem a opção 'titulo' (seria 'title'?)" in message
+    for option in ("title", "theme", "figsize", "cpu", "series", "ideal", "prediction"):
+        assert option in message
+    with pytest.raises(TypeError, match=r"plot_stacked\(\) não tem a opção 'prediction'.*predictions"):
+        drawing.plot_stacked({"a": threads_timeline}, prediction=2)
+
+
+def test_use_theme_none_names_the_themes():
+    with pytest.raises(ValueError) as error:
+        use_theme(None)
+    assert "padrao" in str(error.value) and "projetor" in str(error.value)
+    assert get_theme() is THEMES["padrao"]  # unchanged

@@ -7,8 +7,11 @@ measured by benchmarks/bench_live.py.
 from __future__ import annotations
 
 import concurrent.futures
+import threading
+import time
 import warnings
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -305,3 +308,109 @@ def test_nbval_accepts_a_live_cell_stored_by_nbclient(tmp_path) -> None:
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+# --- every text of a frame fits, and is shown as written ---------------------------------------
+
+SAVED_RUN = Path(__file__).parent / "data" / "run-0.2.0.json"
+"""A real run saved by conctutor 0.2.0: threads, a worker process, asyncio tasks, a watched queue."""
+
+
+def svg_texts_outside(svg: str) -> list[str]:
+    """The <text> elements of `svg` that reach outside it, measured with matplotlib's own text layout
+    of DejaVu Sans (the widest of the fonts the SVG names), kerning included."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    root = ET.fromstring(svg)
+    width, height = float(root.get("width")), float(root.get("height"))
+    measure = TextToPath()
+    outside = []
+    for element in root.iter("{http://www.w3.org/2000/svg}text"):
+        content = "".join(element.itertext())
+        if not content:
+            continue
+        bold = element.get("font-weight") == "bold" or any(
+            child.get("font-weight") == "bold" for child in element)
+        font = FontProperties(family="DejaVu Sans", weight="bold" if bold else "normal",
+                              size=float(element.get("font-size")))
+        w, h, descent = measure.get_text_width_height_descent(content, font, ismath=False)
+        x, y = float(element.get("x")), float(element.get("y"))
+        anchor = element.get("text-anchor", "start")
+        x0 = x - {"start": 0.0, "middle": w / 2, "end": w}[anchor]
+        if x0 < -1 or x0 + w > width + 1 or y - (h - descent) < -1 or y + descent > height + 1:
+            outside.append(f"{content!r}: x {x0:.0f}–{x0 + w:.0f} of {width:.0f}, y {y:.0f} of {height:.0f}")
+    return outside
+
+
+def _frames_of(timeline) -> list[str]:
+    options = ({"title": "Um título comprido, como os que um professor escreve para projetar na aula"},
+               {"prediction": 0.3}, {"cpu": False, "series": False})
+    return [render(build_scene(timeline, theme=theme, **option)) for theme in ("padrao", "projetor")
+            for option in options]
+
+
+def test_every_text_of_a_frame_fits_in_it() -> None:
+    started = threading.Event()
+
+    def slow() -> None:
+        started.set()
+        grava_log(segundos=10)
+
+    with record() as timeline:
+        worker = threading.Thread(target=slow)
+        worker.start()
+        started.wait()
+        while not timeline.spans:
+            time.sleep(0.001)
+        live_frames = _frames_of(timeline.snapshot())  # "gravando… tempo até agora" is the longest stats line
+        worker.join()
+    outside = []
+    for frame in [*live_frames, *_frames_of(Timeline.load(SAVED_RUN)), *_frames_of(timeline.final)]:
+        outside += svg_texts_outside(frame)
+    assert not outside, "\n".join(outside)
+
+
+def test_a_frame_shows_names_as_written_and_stays_valid_svg() -> None:
+    import asyncio
+
+    from conctutor import task
+
+    async def espera() -> None:
+        await asyncio.sleep(0.01)
+
+    espera.__name__ = espera.__qualname__ = "R$ 5 <e> R$ 10 & \udc80"
+    cara = task("io")(espera)
+
+    async def main() -> None:
+        await asyncio.gather(*(asyncio.create_task(cara(), name=name) for name in ("custa $3", "a\udc80b")))
+
+    with record(watch={"$x^$ <fila>": lambda: 1}) as timeline:
+        asyncio.run(main())
+    for theme in ("padrao", "projetor"):
+        svg = render(build_scene(timeline, title="R$ 5 e R$ 10", theme=theme))
+        texts = ["".join(element.itertext()) for element in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
+        for expected in ("R$ 5 e R$ 10", "R$ 5 <e> R$ 10 & \ufffd", "principal · custa $3", "principal · a\ufffdb",
+                         "$x^$ <fila>"):
+            assert expected in texts, expected
+        svg.encode("utf-8")  # no lone surrogate left
+
+
+def test_a_prediction_is_drawn_in_the_frames_too() -> None:
+    with record() as timeline:
+        grava_log()
+    svg = render(build_scene(timeline.final, prediction=0.5))
+    assert "sua previsão: 0,50 s" in svg and 'stroke-dasharray="7 4"' in svg
+    assert "previsto 0,50 s · medido" in svg
+
+
+def test_a_live_view_takes_the_plot_options_and_refuses_unknown_ones() -> None:
+    target = FakeTarget()
+    view = open_view(target, ideal=False, prediction=0.2)
+    with record(live=view):
+        grava_log()
+    assert target.frames and all("ideal" not in svg and "sua previsão" in svg for svg, _ in target.frames)
+    with pytest.raises(TypeError, match="não tem a opção 'titulo' \\(seria 'title'\\?\\)"):
+        open_view(target, titulo="x")
+    with pytest.raises(ValueError, match="a previsão deve ser"):
+        open_view(target, prediction=-1)
