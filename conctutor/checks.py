@@ -113,6 +113,45 @@ def near_ideal(timeline: Any, tolerance: float = 0.25, slack: float = 0.05) -> b
     return timeline.makespan <= timeline.ideal_time * (1 + tolerance) + slack
 
 
+def compare_prediction(timeline: Any, predicted: float) -> str:
+    """Compara a previsão do aluno (segundos) com o tempo total medido; devolve uma frase.
+
+    A frase diz os dois tempos, a diferença e uma leitura: "quase igual",
+    "cerca do dobro", "cerca da metade", "um pouco mais", "bem menos"…
+    Uma previsão negativa, NaN ou que não é um número dá um erro claro.
+    """
+    from .scene import check_prediction, format_seconds
+
+    predicted = check_prediction(predicted)
+    measured = getattr(timeline, "makespan", None)
+    if not isinstance(measured, (int, float)):
+        raise TypeError(f"compare_prediction recebe a linha do tempo de uma execução (o que record() devolve); "
+                        f"recebido {type(timeline).__name__}")
+    difference = predicted - measured
+    head = f"Você previu {format_seconds(predicted)} e o programa levou {format_seconds(measured)}"
+    reading = _reading(predicted, measured)
+    if reading == "quase igual":
+        return f"{head}: quase igual."
+    side = "acima" if difference > 0 else "abaixo"
+    return f"{head}: a previsão ficou {format_seconds(abs(difference))} {side}, {reading}."
+
+
+def _reading(predicted: float, measured: float) -> str:
+    """What a prediction was, next to the measured time, in words."""
+    if abs(predicted - measured) <= 0.1 * measured + 0.005:  # within 10 % (and what rounding hides)
+        return "quase igual"
+    if measured <= 0:
+        return "bem mais que o medido"
+    ratio = predicted / measured
+    for low, high, words in ((1.8, 2.25, "cerca do dobro do medido"), (0.4, 0.56, "cerca da metade do medido"),
+                             (2.7, 3.3, "cerca do triplo do medido")):
+        if low <= ratio <= high:
+            return words
+    if ratio > 1:
+        return "um pouco mais que o medido" if ratio < 1.5 else "bem mais que o medido"
+    return "um pouco menos que o medido" if ratio > 0.67 else "bem menos que o medido"
+
+
 def run_catching(
     program: Callable[..., Any], *args: Any, quiet: bool = True, **kwargs: Any
 ) -> tuple[Any, BaseException | None]:

@@ -132,3 +132,42 @@ def test_run_catching_keeps_the_spans_recorded_before_the_error():
     timeline, error = checks.run_catching(fails_after_a_task)
     assert isinstance(error, ValueError)
     assert [s.name for s in timeline.spans] == ["grava_log"]
+
+
+@pytest.fixture(scope="module")
+def measured_run():
+    """A real run of the chapter's grava_log: its makespan is what the predictions are compared with."""
+    timeline, error = checks.run_catching(grava_log)
+    assert error is None
+    return timeline
+
+
+@pytest.mark.parametrize(
+    ("factor", "reading"),
+    [(1.0, "quase igual."), (1.05, "quase igual."), (2.0, "cerca do dobro do medido."),
+     (0.5, "cerca da metade do medido."), (3.0, "cerca do triplo do medido."),
+     (1.3, "um pouco mais que o medido."), (5.0, "bem mais que o medido."), (0.8, "um pouco menos que o medido."),
+     (0.2, "bem menos que o medido.")],
+)
+def test_compare_prediction_says_both_times_the_difference_and_a_reading(measured_run, factor, reading):
+    measured = measured_run.makespan
+    predicted = measured * factor
+    sentence = checks.compare_prediction(measured_run, predicted)
+    assert sentence.startswith(f"Você previu {br(predicted)} s e o programa levou {br(measured)} s: ")
+    assert sentence.endswith(reading)
+    if reading != "quase igual.":
+        side = "acima" if factor > 1 else "abaixo"
+        assert f"a previsão ficou {br(abs(predicted - measured))} s {side}" in sentence
+
+
+def br(seconds: float) -> str:
+    return f"{seconds:.2f}".replace(".", ",")
+
+
+@pytest.mark.parametrize(("predicted", "error"), [(-1, ValueError), (float("nan"), ValueError), ("seis", TypeError),
+                                                  (None, TypeError), (False, TypeError)])
+def test_compare_prediction_refuses_what_is_not_a_number_of_seconds(measured_run, predicted, error):
+    with pytest.raises(error, match="a previsão deve ser um número de segundos"):
+        checks.compare_prediction(measured_run, predicted)
+    with pytest.raises(TypeError, match="compare_prediction recebe a linha do tempo"):
+        checks.compare_prediction("linha", 1.0)
