@@ -23,7 +23,7 @@ from . import programs
 from .chapter import IO_TASKS
 from .live import Target, open_view
 from .recording import LiveTimeline, record
-from .scene import others_warning
+from .scene import check_prediction, format_seconds, others_warning
 from .settings import check_durations, get_durations
 from .timeline import Timeline
 from .watch import check_watch
@@ -130,14 +130,15 @@ def run_live(program: Callable[[], Any], target: Target | str | None = "auto", *
     return timeline.final
 
 
-def summary(timeline: Timeline) -> str:
-    """One line: the measured time beside the ideal time for these tasks on this machine."""
-    cores = f"{timeline.cores} núcleo" + ("s" if timeline.cores != 1 else "")
-    extra = timeline.makespan - timeline.ideal_time
-    line = (
-        f"tempo medido: {timeline.makespan:.2f} s | ideal para estas tarefas em {cores}: "
-        f"{timeline.ideal_time:.2f} s | diferença: {extra:.2f} s"
-    )
+def summary(timeline: Timeline, ideal: bool = True) -> str:
+    """One line: the measured time beside the ideal time for these tasks on this machine
+    (the measured time alone with ``ideal=False``), with a decimal comma as in the figures."""
+    line = f"tempo medido: {format_seconds(timeline.makespan)}"
+    if ideal:
+        cores = f"{timeline.cores} núcleo" + ("s" if timeline.cores != 1 else "")
+        extra = timeline.makespan - timeline.ideal_time
+        line += (f" | ideal para estas tarefas em {cores}: {format_seconds(timeline.ideal_time)}"
+                 f" | diferença: {format_seconds(extra)}")
     warning = others_warning(timeline)
     return f"{line}\n{warning}" if warning else line
 
@@ -148,27 +149,39 @@ def run_and_show(
     *,
     title: str | None = None,
     watch: Mapping[str, Callable[[], float]] | None = None,
+    ideal: bool = True,
+    prediction: float | None = None,
     **options: Any,
 ) -> Timeline:
     """Run `program` recorded (see `run_recorded`), show its figure and `summary`.
 
     The figure is live: it grows while the program runs and the final figure
     takes its place (`conctutor.live.show_live`). This is what the panel's
-    button calls; call it directly to re-run with fixed values. Returns the
-    timeline.
+    button calls; call it directly to re-run with fixed values. `ideal` and
+    `prediction` are ``timeline.plot``'s; with a prediction, a sentence
+    compares it with the measured time (`conctutor.checks.compare_prediction`).
+    Returns the timeline.
     """
+    from .checks import compare_prediction
     from .live import in_kernel
 
     check_inputs(program, durations, options)  # a bad value: a clear error, and no empty figure
     check_watch(watch)
+    if not isinstance(ideal, bool):
+        raise TypeError(f"ideal deve ser True ou False; recebido {ideal!r}")
+    if prediction is not None:
+        check_prediction(prediction)
+    plot_options: dict[str, Any] = {"title": title, "ideal": ideal, "prediction": prediction}
     if not in_kernel():  # no notebook to draw in live: just show the result
         from IPython.display import display
 
         timeline = run_recorded(program, durations, watch=watch, **options)
-        display(timeline.plot(title=title))
+        display(timeline.plot(**plot_options))
     else:
-        timeline = show_live(lambda: run_recorded(program, durations, watch=watch, **options), title=title)
-    print(summary(timeline))
+        timeline = show_live(lambda: run_recorded(program, durations, watch=watch, **options), **plot_options)
+    print(summary(timeline, ideal))
+    if prediction is not None:
+        print(compare_prediction(timeline, prediction))
     return timeline
 
 
@@ -207,15 +220,19 @@ def panel(
     *,
     title: str | None = None,
     watch: Mapping[str, Callable[[], float]] | None = None,
+    ideal: bool = True,
     **controls: Any,
 ) -> Any:
     """Sliders for the durations of `tasks` and for `controls`, and a button that re-runs `program`.
 
     Each control becomes a keyword argument of `program`: ``(min, max, value)``
     with ints makes a slider, a list of strings a drop-down (the first is
-    the initial choice). `watch` is `record`'s (a queue's size, say). Returns
-    the widget (display it as a cell's result).
+    the initial choice). `watch` is `record`'s (a queue's size, say); `ideal`
+    is ``timeline.plot``'s (``False`` for locks and queues). Returns the
+    widget (display it as a cell's result).
     """
+    if not isinstance(ideal, bool):
+        raise TypeError(f"ideal deve ser True ou False; recebido {ideal!r}")
     import ipywidgets as w
 
     known = get_durations()
@@ -253,6 +270,7 @@ def panel(
                         {name: slider.value for name, slider in sliders.items()},
                         title=title,
                         watch=watch,
+                        ideal=ideal,
                         **{name: control.value for name, control in options.items()},
                     )
                 except (ValueError, TypeError, OSError, RuntimeError) as error:

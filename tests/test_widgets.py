@@ -1,0 +1,65 @@
+"""conctutor.widgets: what run_and_show prints beside the figure, in the figures' words and numbers."""
+
+from __future__ import annotations
+
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+
+import conctutor
+from conctutor.scene import format_seconds
+from conctutor.widgets import run_and_show, summary
+
+pytestmark = pytest.mark.usefixtures("fast_tasks")  # tests/conftest.py
+
+
+def chapter_main() -> None:
+    """Notebook 01's main(): the chapter's sequential program."""
+    dados = conctutor.consulta_dados()
+    conctutor.processa_dados(dados)
+    conctutor.grava_log()
+
+
+@pytest.fixture
+def timeline(fast_tasks) -> conctutor.Timeline:
+    with conctutor.record(quiet=True) as recorded:
+        chapter_main()
+    return recorded
+
+
+def test_format_seconds_writes_a_decimal_comma():
+    assert format_seconds(9) == "9,00 s"
+    assert format_seconds(0.514) == "0,51 s"
+    assert format_seconds(2.25, 1) == "2,2 s"
+
+
+def test_the_summary_prints_seconds_with_a_decimal_comma_as_the_figure_does(timeline):
+    line = summary(timeline).splitlines()[0]
+    assert f"tempo medido: {format_seconds(timeline.makespan)}" in line
+    assert f"ideal para estas tarefas em {timeline.cores} núcleo" in line
+    assert format_seconds(timeline.ideal_time) in line
+    assert not re.search(r"\d\.\d", line), line  # no decimal point anywhere
+    assert f"tempo total: {format_seconds(timeline.makespan)}" in timeline.plot().axes[0].get_title(loc="left")
+
+
+def test_the_summary_leaves_the_ideal_time_out_when_asked(timeline):
+    line = summary(timeline, ideal=False).splitlines()[0]
+    assert line == f"tempo medido: {format_seconds(timeline.makespan)}"
+
+
+def test_run_and_show_draws_and_compares_a_prediction(capsys, monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    timeline = run_and_show(chapter_main, prediction=0.2, ideal=False)
+    out = capsys.readouterr().out
+    assert "ideal" not in out
+    assert f"Você previu {format_seconds(0.2)} e o programa levou {format_seconds(timeline.makespan)}" in out
+    header = shown[0].axes[0].get_title(loc="left")
+    assert "previsto 0,20 s · medido" in header and "ideal" not in header
+    with pytest.raises(ValueError, match="a previsão deve ser um número de segundos"):
+        run_and_show(chapter_main, prediction=-2)
+    assert capsys.readouterr().out == ""  # refused before running anything
