@@ -178,12 +178,13 @@ def render(scene: Scene) -> str:
         anchor, gap = ("end", -small * 0.3) if scene.prediction_side == "left" else ("start", small * 0.3)
         out.append(_text(px + gap, prediction_row - small * 0.2, small, scene.prediction_label, th.text_color,
                          f' text-anchor="{anchor}"'))
-    if scene.live:
+    if scene.live:  # "now", across the lanes and each strip (not across their headings)
         now = x(scene.now)
-        out.append(
-            f'<line x1="{now:.1f}" y1="{top - 4:.1f}" x2="{now:.1f}" y2="{axis_bottom:.1f}" '
-            f'stroke="{th.error_color}" stroke-width="2"/>'
-        )
+        stretches = [(top - 4, top + lanes_h), *((t, t + series_h) for t in series_tops)]
+        if strip is not None:
+            stretches.append((cpu_top, cpu_top + cpu_h))
+        out.extend(f'<line x1="{now:.1f}" y1="{y0:.1f}" x2="{now:.1f}" y2="{y1:.1f}" '
+                   f'stroke="{th.error_color}" stroke-width="2"/>' for y0, y1 in stretches)
     out.extend(_legend(scene, legend, legend_columns, width, legend_top, font))
     out.append("</svg>")
     return "".join(out)
