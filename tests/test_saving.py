@@ -418,6 +418,17 @@ def test_lone_surrogates_reach_perfetto(surrogates: Timeline, tmp_path: Path) ->
     assert errors == [next(span.error for span in surrogates.spans if span.error)]
 
 
+@pytest.mark.parametrize("image", ["png", "svg"])
+def test_lone_surrogates_do_not_break_a_figure(surrogates: Timeline, image: str) -> None:
+    import matplotlib.pyplot as plt
+
+    figure = surrogates.plot()
+    try:
+        figure.savefig(io.BytesIO(), format=image)
+    finally:
+        plt.close(figure)
+
+
 # --- a timeline is a value: it pickles and copies ------------------------------------------
 
 
