@@ -624,6 +624,12 @@ def build_scene(
     if show_cpu and n_cores == 0:
         n_cores = timeline.cores
 
+    t_end = axis_end(timeline) if live else max(timeline.makespan, float(c.end.max()) if n else 0.0)
+    t_end = max(t_end, axis_until or 0.0, predicted or 0.0)  # a longer shared axis, or a longer prediction
+    t_end = t_end if t_end > 0 else 1.0
+    # less than this is less than a pixel however wide the time axis gets
+    pixel = t_end / ((size[0] if size is not None else th.figure_width) * th.dpi)
+
     hatch = n <= th.hatch_max_spans
     stats = stats_line(timeline, live, ideal)
     notes: list[str] = []
@@ -640,7 +646,8 @@ def build_scene(
     texts = _Texts(
         title=title_text, logical_header=(*logical, *notes),
         header_size=th.font_size if title_text else th.title_size * 0.85, lanes=lanes,
-        legend=tuple(_legend_entries(c.status, c.seg_state, seg_task, names, colors, hatch, th)),
+        legend=tuple(_legend_entries(c.status, c.seg_state, c.seg_end - c.seg_start, seg_task, names, colors, hatch,
+                                     pixel, th)),
         series=_series_strips(timeline) if series else (),
         cpu_titles=(CPU_TITLE_OURS if usage.ours is not None else CPU_TITLE, CPU_TITLE_SHADED) if show_cpu else (),
         n_cores=n_cores, show_cpu=show_cpu, prediction=predicted is not None,
@@ -652,10 +659,6 @@ def build_scene(
                       max(_labels_width(texts, layout.lane_font, layout.cpu_label_font), text_left))
     if _labels_width(texts, refined.lane_font, refined.cpu_label_font) <= refined.text_left + 1e-9:
         layout = refined
-
-    t_end = axis_end(timeline) if live else max(timeline.makespan, float(c.end.max()) if n else 0.0)
-    t_end = max(t_end, axis_until or 0.0, predicted or 0.0)  # a longer shared axis, or a longer prediction
-    t_end = t_end if t_end > 0 else 1.0
 
     # task names on bars wide enough to hold them
     labels: list[tuple[float, int, str]] = []
@@ -705,17 +708,27 @@ def build_scene(
     )
 
 
-def _legend_entries(status: np.ndarray, seg_state: np.ndarray, seg_task: np.ndarray, names: Sequence[str],
-                    colors: Sequence[str], hatch: bool, th: Theme) -> list[LegendEntry]:
+def _legend_entries(status: np.ndarray, seg_state: np.ndarray, seg_length: np.ndarray, seg_task: np.ndarray,
+                    names: Sequence[str], colors: Sequence[str], hatch: bool, pixel: float,
+                    th: Theme) -> list[LegendEntry]:
     """The tasks, then each state the figure draws (its swatch in the colours of the tasks drawn in
-    it), then the markers of failed, interrupted and unfinished tasks: only what is drawn."""
+    it), then the markers of failed, interrupted and unfinished tasks: only what is drawn.
+
+    A running slice is drawn at least a hairline wide; a reason to wait that adds up to less than
+    a `pixel` (seconds) is not seen, and is not in the legend (nor is a task that waited so little
+    in the colours of its swatch).
+    """
     legend = [LegendEntry(name, color, "task") for name, color in zip(names, colors)]
     gray = "#6E6E6E"
     for state in STATE_WORDS:
         code = STATES.index(state)
-        tasks = np.unique(seg_task[seg_state == code]).tolist()[:SWATCH_COLOURS]
-        if not tasks:
+        pick = seg_state == code
+        per_task = np.bincount(seg_task[pick], weights=seg_length[pick], minlength=len(names))
+        least = 0.0 if state == State.RUNNING else pixel
+        if not pick.any() or per_task.sum() < least:
             continue
+        seen = np.flatnonzero(per_task >= least) if (per_task >= least).any() else [int(per_task.argmax())]
+        tasks = [int(t) for t in seen][:SWATCH_COLOURS]
         if state == State.RUNNING:
             legend.append(LegendEntry(STATE_WORDS[state], gray, "running", state=state,
                                       colors=tuple(colors[t] for t in tasks)))

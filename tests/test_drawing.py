@@ -703,3 +703,22 @@ def test_use_theme_none_names_the_themes():
         use_theme(None)
     assert "padrao" in str(error.value) and "projetor" in str(error.value)
     assert get_theme() is THEMES["padrao"]  # unchanged
+
+
+def test_the_legend_lists_a_state_only_where_the_figure_shows_it(runs):
+    import numpy as np
+
+    from conctutor.model import STATES, State
+    from conctutor.scene import STATE_WORDS, build_scene
+
+    for name, timeline in runs.items():
+        scene = build_scene(timeline)
+        c = timeline.columns
+        pixel = scene.t_end / (scene.width * scene.theme.dpi)
+        listed = {entry.state for entry in scene.legend if entry.state is not None}
+        for state in STATE_WORDS:
+            drawn = c.seg_state == STATES.index(state)
+            total = float((c.seg_end - c.seg_start)[drawn].sum())
+            visible = drawn.any() and (state == State.RUNNING or total >= pixel)
+            assert (state in listed) == visible, (name, state, total, pixel)
+        assert np.all(scene.seg_state == c.seg_state)  # what is left out of the legend is still drawn
