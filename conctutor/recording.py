@@ -140,7 +140,19 @@ class Recording(recorder.Collector):
                            for s in w.series(origin_ns, now))
             return build(raws, self._assembler.lanes, self._assembler.tasks, origin_ns, now, self.owner_pid,
                          self.cpu_usage(origin_ns), live=not final, thread_states=self.thread_states,
-                         sampled=self.sampler.available, series=series, losses=self._assembler.losses())
+                         sampled=self.sampler.available, series=series, losses=self._assembler.losses(),
+                         notes=self._sampler_notes(origin_ns))
+
+    def _sampler_notes(self, origin_ns: int) -> list[str]:
+        """Why the threads' states and the CPU strip end before the block, if they do."""
+        status = self.sampler.ended_early_status() if self.sampler.available else None
+        if status is None:
+            return []
+        last = self._cpu_samples[-1].t_ns if self._cpu_samples else self.start_ns
+        since = max(last - origin_ns, 0) / 1e9
+        why = "disco cheio" if status == sampling.DISK_FULL_EXIT else \
+            f"o amostrador terminou antes do bloco (código {status})"
+        return [f"{why}: o que as threads faziam e o uso da CPU só foram vistos até {since:.2f} s".replace(".", ",")]
 
     def close(self) -> None:
         """Stop sampling and watching, and read the workers' last events (the directory stays: see

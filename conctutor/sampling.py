@@ -47,6 +47,7 @@ from .sidecar import (
     DEFAULT_CONTENDED_BUDGET,
     DEFAULT_CPU_INTERVAL,
     DEFAULT_INTERVAL,
+    DISK_FULL_EXIT,
     LOG_FILE,
     PID_FILE,
     STATES_FILE,
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     import subprocess
 
 __all__ = [
+    "DISK_FULL_EXIT",
     "CpuSample",
     "Sampler",
     "ThreadSample",
@@ -154,6 +156,9 @@ class Sampler:
         self.pid: int = process.pid if process is not None else 0
         self.reason = reason
         """Why ``available`` is False (empty when it is True)."""
+        self.ended_early: int | None = None
+        """The sidecar's exit status if it ended before `stop` asked it to (``DISK_FULL_EXIT``: the
+        disk filled up), else None."""
 
     def stop(self) -> None:
         """Ask the sidecar to write its last samples and exit.
@@ -165,6 +170,8 @@ class Sampler:
             return
         self._process = None
         import subprocess
+
+        self.ended_early = proc.poll()
 
         try:
             if proc.poll() is None and proc.stdin is not None:
@@ -189,6 +196,11 @@ class Sampler:
         """Whether the sidecar process is still alive."""
         proc = self._process
         return proc is not None and proc.poll() is None
+
+    def ended_early_status(self) -> int | None:
+        """The sidecar's exit status if it ended on its own, before `stop` (None while it runs)."""
+        proc = self._process
+        return proc.poll() if proc is not None else self.ended_early
 
     def stats(self) -> dict[str, float]:
         """The sidecar's last reported statistics (see :func:`read_sampler_stats`)."""
@@ -245,10 +257,13 @@ def start_sampler(
         return Sampler(spool_dir, None, "no /proc on this system")
     import subprocess
 
-    os.makedirs(spool_dir, exist_ok=True)
-    for name in (THREADS_FILE, STATES_FILE):
-        fd = os.open(os.path.join(spool_dir, name), os.O_WRONLY | os.O_CREAT, 0o644)
-        os.close(fd)
+    try:
+        os.makedirs(spool_dir, exist_ok=True)
+        for name in (THREADS_FILE, STATES_FILE):
+            fd = os.open(os.path.join(spool_dir, name), os.O_WRONLY | os.O_CREAT, 0o644)
+            os.close(fd)
+    except OSError as error:  # a full or read-only disk
+        return Sampler(spool_dir, None, f"could not write in the spool: {error}")
     args = [
         sys.executable,
         "-I",
@@ -283,7 +298,10 @@ def start_sampler(
             return Sampler(spool_dir, None, f"could not start the sidecar: {exc}")
     try:
         line = _wait_until_ready(spool_dir, proc)
-    except BaseException:  # a full disk, an interrupt: the sidecar must not outlive this call
+    except OSError as error:  # a full disk: no sampler, the recording goes on without it
+        Sampler(spool_dir, proc).stop()
+        return Sampler(spool_dir, None, f"could not write in the spool: {error}")
+    except BaseException:  # an interrupt: the sidecar must not outlive this call
         Sampler(spool_dir, proc).stop()
         raise
     if line.strip() != b"ready":

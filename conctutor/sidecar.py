@@ -121,6 +121,9 @@ _THREAD_COST = 4e-6
 READY_MIN_NS = 200_000
 """Shorter waits for a core (wake-up latency) are not written as READY."""
 
+DISK_FULL_EXIT = 28
+"""The sidecar's exit status when the spool's disk filled up (ENOSPC's number on Linux)."""
+
 # State codes in the thread_states file; `conctutor.sampling.ThreadState` lists the states in this order.
 _RUNNING, _READY, _IO, _BLOCKED, _GIL, _WAITING, _GONE = range(7)
 
@@ -1144,7 +1147,12 @@ def _main(argv: list[str]) -> int:
     )
     sys.stdout.buffer.write(b"ready\n")
     sys.stdout.buffer.flush()
-    sidecar.run(sys.stdin.fileno())
+    try:
+        sidecar.run(sys.stdin.fileno())
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return DISK_FULL_EXIT  # the recording says so: its states and CPU strip end here
+        raise
     return 0
 
 

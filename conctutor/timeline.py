@@ -641,6 +641,7 @@ def build(
     sampled: bool = True,
     series: Sequence[Series] = (),
     losses: Sequence[Loss] = (),
+    notes: Sequence[str] = (),
 ) -> Timeline:
     """A `Timeline` of the spans that started in ``[origin_ns, stop_ns]``, in seconds from `origin_ns`.
 
@@ -648,7 +649,8 @@ def build(
     is already in seconds from `origin_ns`. `thread_states` (what the sampler
     saw each thread doing, by (pid, native thread id)) refines what the
     recorded events alone say (see `_segments`). `losses`, the spans that
-    worker processes could not keep, become the timeline's `lost` notes.
+    worker processes could not keep, become the timeline's `lost` notes,
+    followed by `notes` (what else could not be kept).
     """
     timelines_of = _sorted_states(thread_states or {})
     kept = [raw for raw in raws if origin_ns <= raw.start_ns <= stop_ns]
@@ -696,7 +698,7 @@ def build(
         [name for name, _ in name_index],
         [kind for _, kind in name_index],
         columns, errors, window, (stop_ns - origin_ns) / 1e9, cores, live=live, main_pid=main_pid,
-        sampled=sampled, series=series, lost=loss_notes(losses, timeline_lanes, main_pid),
+        sampled=sampled, series=series, lost=[*loss_notes(losses, timeline_lanes, main_pid), *notes],
     )
 
 
