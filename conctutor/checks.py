@@ -116,29 +116,31 @@ def near_ideal(timeline: Any, tolerance: float = 0.25, slack: float = 0.05) -> b
 def compare_prediction(timeline: Any, predicted: float) -> str:
     """Compara a previsão do aluno (segundos) com o tempo total medido; devolve uma frase.
 
-    A frase diz os dois tempos, a diferença e uma leitura: "quase igual",
-    "cerca do dobro", "cerca da metade", "um pouco mais", "bem menos"…
-    Uma previsão negativa, NaN ou que não é um número dá um erro claro.
+    ``"Você previu 6,00 s; o programa levou 4,01 s → 1,99 s a mais, um pouco mais que o medido"``:
+    os dois tempos, e depois de ``→`` a diferença e uma leitura ("quase igual", "cerca do dobro",
+    "bem menos"…). A previsão vale para as durações do capítulo e, como elas, é multiplicada por
+    ``CONCTUTOR_TIME_SCALE``. Uma previsão negativa, NaN ou que não é um número dá um erro claro.
     """
     from .scene import check_prediction, format_seconds
+    from .settings import time_scale
 
-    predicted = check_prediction(predicted)
+    predicted = check_prediction(predicted) * time_scale()
     measured = getattr(timeline, "makespan", None)
     if not isinstance(measured, (int, float)):
         raise TypeError(f"compare_prediction recebe a linha do tempo de uma execução (o que record() devolve); "
                         f"recebido {type(timeline).__name__}")
     difference = predicted - measured
-    head = f"Você previu {format_seconds(predicted)} e o programa levou {format_seconds(measured)}"
+    head = f"Você previu {format_seconds(predicted)}; o programa levou {format_seconds(measured)}"
     reading = _reading(predicted, measured)
     if reading == "quase igual":
-        return f"{head}: quase igual."
-    side = "acima" if difference > 0 else "abaixo"
-    return f"{head}: a previsão ficou {format_seconds(abs(difference))} {side}, {reading}."
+        return f"{head} → quase igual"
+    side = "a mais" if difference > 0 else "a menos"
+    return f"{head} → {format_seconds(abs(difference))} {side}, {reading}"
 
 
 def _reading(predicted: float, measured: float) -> str:
     """What a prediction was, next to the measured time, in words."""
-    if abs(predicted - measured) <= 0.1 * measured + 0.005:  # within 10 % (and what rounding hides)
+    if abs(predicted - measured) <= max(0.1 * measured, 0.005):
         return "quase igual"
     if measured <= 0:
         return "bem mais que o medido"

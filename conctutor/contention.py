@@ -46,3 +46,17 @@ def others_delay(timeline: Timeline) -> float | None:
     waited = np.diff(_ready_integral(c.seg_start[ready], c.seg_end[ready], edges))
     others = np.clip(np.asarray(cpu.percent) - np.asarray(cpu.ours), 0, 100).sum(axis=1) / 100  # in cores
     return float(np.minimum(waited, others * np.diff(edges)).clip(min=0).sum())
+
+
+NOTICEABLE_SHARE = 0.05
+"""A share of the run: our tasks waiting this long for a core held by others changes a lesson's numbers."""
+NOTICEABLE_S = 0.02
+"""Seconds: shorter delays are noise, whatever the run's length."""
+
+
+def noticeable_delay(timeline: Timeline) -> float:
+    """`others_delay` when it is long enough to change what the run shows, else 0 (also when unknown)."""
+    delay = others_delay(timeline)
+    if delay is None or delay <= max(NOTICEABLE_SHARE * timeline.makespan, NOTICEABLE_S):
+        return 0.0
+    return delay

@@ -21,10 +21,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-NOTICEABLE_DELAY = 0.05
-"""A share of the run: our tasks waiting for a core held by others this long changes the lesson's numbers."""
-NOTICEABLE_DELAY_S = 0.02
-"""Seconds: shorter delays are noise, whatever the run's length."""
+from .contention import NOTICEABLE_S, NOTICEABLE_SHARE
+
 OFF_THE_LESSON = 0.3
 """How far (as a share) a measured ratio may be from the lesson's before the line says so."""
 
@@ -57,7 +55,7 @@ def delay_warning(runs: Iterable[Any]) -> str:
     for run in runs:
         delay = getattr(run, "others_delay", None)
         makespan = getattr(run, "makespan", 0.0) or 0.0
-        if delay is not None and delay > max(NOTICEABLE_DELAY * makespan, NOTICEABLE_DELAY_S):
+        if delay is not None and delay > max(NOTICEABLE_SHARE * makespan, NOTICEABLE_S):
             worst = max(worst, delay)
     if not worst:
         return ""

@@ -34,7 +34,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .chapter import TASKS
+from .contention import noticeable_delay
 from .model import RUNNING_STATE, STATES, STATUSES, CpuUsage, State, Status
+from .settings import time_scale
 from .themes import Theme, get_theme
 
 if TYPE_CHECKING:
@@ -437,11 +439,21 @@ def hatch_of(state: State, theme: Theme) -> str:
 
 
 OTHERS_LIMIT_CORES = 0.25
-"""Other programs using more than a quarter of one core, on average, get a warning."""
+"""Without the sampler (macOS): other programs using more than a quarter of one core, on average, get a
+warning, as nothing tells whether our tasks waited for them."""
 
 
 def others_warning(timeline: Timeline, short: bool = False) -> str:
-    """A warning in Portuguese when other programs took a noticeable share of the CPU, else ``""``."""
+    """A warning in Portuguese when other programs took cores that our runnable tasks wanted (they
+    waited "pronta" for them: `Timeline.others_delay`), else ``""``. Programs that only wait, or
+    that keep a core free, get none: JupyterLab and the browser are always busy."""
+    delay = timeline.others_delay
+    if delay is not None:
+        delay = noticeable_delay(timeline)
+        if not delay:
+            return ""
+        head = f"⚠ outros programas ocuparam os núcleos: as tarefas esperaram a vez por {format_seconds(delay, 1)}"
+        return head if short else f"{head}, e os tempos medidos ficaram maiores do que numa máquina livre"
     share = timeline.others_cpu_share
     if share is None or share * timeline.cores <= OTHERS_LIMIT_CORES:
         return ""
@@ -449,7 +461,7 @@ def others_warning(timeline: Timeline, short: bool = False) -> str:
     if short:
         return head
     return (f"{head} durante a gravação (cerca de {br(share * timeline.cores, 1)} núcleo): "
-            "os tempos medidos ficam maiores do que numa máquina livre")
+            "os tempos medidos podem ficar maiores do que numa máquina livre")
 
 
 def stats_line(timeline: Timeline, live: bool, ideal: bool = True) -> str:
@@ -597,7 +609,8 @@ def build_scene(
     for name, value in (("cpu", cpu), ("series", series), ("ideal", ideal)):
         if not isinstance(value, bool):
             raise TypeError(f"{name} deve ser True ou False; recebido {value!r}")
-    predicted = None if prediction is None else check_prediction(prediction)
+    # a prediction is of the chapter's durations: scaled as they are (CONCTUTOR_TIME_SCALE)
+    predicted = None if prediction is None else check_prediction(prediction) * time_scale()
     c = timeline.columns
     live = timeline.live
     used_lanes = sorted(set(c.lane.tolist()))  # a timeline numbers its lanes in the order to draw them

@@ -76,3 +76,14 @@ def test_a_busy_program_delays_our_computing_processes_but_not_our_waiting_ones(
     # two computing processes and a busy loop on two cores: about a third of their time, ready
     assert computing.others_delay > 0.15 * 10.0 * scale, computing.others_delay
     assert waiting.others_delay < 0.02 * 10.0 * scale, waiting.others_delay
+
+
+def test_the_figures_warning_speaks_only_when_others_delayed_our_tasks():
+    from conctutor.scene import others_warning
+
+    busy_but_free_core = synthetic([(0.0, 1.0, RUNNING)], 50.0, 25.0)  # others busy, our task never waited
+    assert busy_but_free_core.others_cpu_share > 0.4
+    assert others_warning(busy_but_free_core) == ""
+    delayed = synthetic([(0.0, 0.2, RUNNING), (0.2, 0.6, READY), (0.6, 1.0, RUNNING)], 50.0, 25.0)
+    warning = others_warning(delayed)
+    assert warning.startswith("⚠ outros programas ocuparam os núcleos: as tarefas esperaram a vez por 0,4 s")

@@ -644,7 +644,8 @@ def test_a_prediction_is_drawn_beside_the_measured_total(threads_timeline):
 
     measured = threads_timeline.makespan
     predicted = measured * 1.5
-    fig = plot_timeline(threads_timeline, prediction=predicted)
+    scale = float(os.environ["CONCTUTOR_TIME_SCALE"])  # a prediction is of the chapter's durations: scaled
+    fig = plot_timeline(threads_timeline, prediction=predicted / scale)
     ax = lanes_axes(fig)
     dashed = [line for line in ax.get_lines() if line.get_linestyle() not in ("-", "None")]
     assert len(dashed) == 1 and isinstance(dashed[0], Line2D)
@@ -654,16 +655,16 @@ def test_a_prediction_is_drawn_beside_the_measured_total(threads_timeline):
     assert f"sua previsão: {br(predicted)} s" in written
     difference = br(predicted - measured)
     assert f"previsto {br(predicted)} s · medido {br(measured)} s · {difference} s a mais" in written
-    lower = " | ".join(texts(plot_timeline(threads_timeline, prediction=measured / 2)))
+    lower = " | ".join(texts(plot_timeline(threads_timeline, prediction=measured / 2 / scale)))
     assert f"{br(measured - measured / 2)} s a menos" in lower
     assert not cut_texts(fig)
 
 
 def test_predictions_of_several_runs_side_by_side(threads_timeline, failing_timeline, saved_run):
     fig = drawing.plot_stacked({"threads": threads_timeline, "falhas": failing_timeline},
-                               predictions={"threads": 0.1})
+                               predictions={"threads": 2.0})
     written = " | ".join(texts(fig))
-    assert f"sua previsão: {br(0.1)} s" in written
+    assert f"sua previsão: {br(2.0 * float(os.environ['CONCTUTOR_TIME_SCALE']))} s" in written
     assert written.count("sua previsão") == 1
     assert not cut_texts(fig)
     projected = drawing.plot_stacked({"threads": threads_timeline, "falhas": failing_timeline, "salva": saved_run},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import matplotlib
@@ -54,12 +55,13 @@ def test_the_summary_leaves_the_ideal_time_out_when_asked(timeline):
 def test_run_and_show_draws_and_compares_a_prediction(capsys, monkeypatch):
     shown = []
     monkeypatch.setattr("IPython.display.display", shown.append)
-    timeline = run_and_show(chapter_main, prediction=0.2, ideal=False)
+    timeline = run_and_show(chapter_main, prediction=4.0, ideal=False)  # the chapter's seconds, scaled as they are
     out = capsys.readouterr().out
     assert "ideal" not in out
-    assert f"Você previu {format_seconds(0.2)} e o programa levou {format_seconds(timeline.makespan)}" in out
+    predicted = 4.0 * float(os.environ["CONCTUTOR_TIME_SCALE"])
+    assert f"Você previu {format_seconds(predicted)}; o programa levou {format_seconds(timeline.makespan)}" in out
     header = shown[0].axes[0].get_title(loc="left")
-    assert "previsto 0,20 s · medido" in header and "ideal" not in header
+    assert f"previsto {format_seconds(predicted)} · medido" in header and "ideal" not in header
     with pytest.raises(ValueError, match="a previsão deve ser um número de segundos"):
         run_and_show(chapter_main, prediction=-2)
     assert capsys.readouterr().out == ""  # refused before running anything
