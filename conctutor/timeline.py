@@ -723,9 +723,11 @@ def loss_notes(losses: Iterable[Loss], lanes: Sequence[Lane], main_pid: int) -> 
     return notes
 
 
-_FIXED, _DERIVED, _UNKNOWN = 0, 1, 2
+_FIXED, _DERIVED, _UNKNOWN, _HELD = 0, 1, 2, 3
 """How sure the events are of a segment: reported by the task itself (fixed), assumed
-running between the waits it reported (derived), or a wait of unknown reason."""
+running between the waits it reported (derived), a wait of unknown reason, or a gap in
+the running that the task saw itself (``calcula``): it was held back, and a thread the
+sampler saw runnable then was waiting for a core."""
 
 
 def _sorted_states(states: dict[tuple[int, int], list[tuple[int, State | None]]]) -> dict[tuple, tuple]:
@@ -756,8 +758,12 @@ def _segments(raw: RawSpan, stop: int, finished: bool, sampled: tuple | None = N
         if sureness == _FIXED:
             out.append((a, b, code))
             continue
-        for pa, pb, state in _pieces(times, states, a, b, carry_always=mostly_waiting):
-            if state is None or (sureness == _UNKNOWN and state == State.RUNNING):
+        pieces = _pieces(times, states, a, b, carry_always=mostly_waiting)
+        held = _held_reason(pieces, _state_before(times, states, a)) if sureness == _HELD else None
+        for pa, pb, state in pieces:
+            if held is not None and state in (State.RUNNING, None):
+                new = _STATE[held]
+            elif state is None or (sureness == _UNKNOWN and state == State.RUNNING):
                 new = code
             else:
                 new = _STATE[state]
@@ -766,6 +772,31 @@ def _segments(raw: RawSpan, stop: int, finished: bool, sampled: tuple | None = N
             else:
                 out.append((pa, pb, new))
     return out
+
+
+def _state_before(times: list[int], states: list[State | None], t: int) -> State | None:
+    index = bisect.bisect_right(times, t)
+    return states[index - 1] if index > 0 else None
+
+
+def _held_reason(pieces: list[tuple[int, int, State | None]], before: State | None) -> State | None:
+    """Why a task that saw itself stop running was held back, from what the sampler saw meanwhile.
+
+    The sampler's edges are blurred by half its interval, so where it still (or already) saw the
+    thread running, the reason it gave for the rest of the gap holds (the GIL, say). Seen runnable
+    all along (the sampler writes changes only: no change, and runnable `before`): no core was free
+    for it (``pronta``; on a virtual machine, the host gave the core to another). Seen nothing:
+    unknown (None).
+    """
+    known: dict[State, int] = {}
+    for a, b, state in pieces:
+        if state is not None and state != State.RUNNING:
+            known[state] = known.get(state, 0) + b - a
+    if known:
+        return max(known, key=lambda state: known[state])
+    if any(state == State.RUNNING for _, _, state in pieces) or before == State.RUNNING:
+        return State.READY
+    return None
 
 
 CARRY_MIN_NS = 25_000_000
@@ -817,11 +848,11 @@ def _event_segments(raw: RawSpan, stop: int, finished: bool) -> list[tuple[int, 
             if b <= a:
                 continue
             if a > cursor:
-                out.append((cursor, a, _STATE[State.WAITING], _UNKNOWN))
+                out.append((cursor, a, _STATE[State.WAITING], _HELD))
             out.append((a, b, RUNNING_CODE, _FIXED))
             cursor = b
         if stop > cursor:
-            out.append((cursor, stop, _STATE[State.WAITING], _UNKNOWN) if finished
+            out.append((cursor, stop, _STATE[State.WAITING], _HELD) if finished
                        else (cursor, stop, RUNNING_CODE, _DERIVED))
         return out
     for a, b, state in raw.waits:
