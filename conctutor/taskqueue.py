@@ -32,6 +32,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import logging
 import numbers
 import os
 import re
@@ -47,13 +48,16 @@ import time
 import uuid
 import weakref
 from collections.abc import Iterable, Mapping
+from queue import Empty
 from typing import Any, NamedTuple
 
 import celery
-from celery import signals
+from celery import signals, states
 from celery.result import AsyncResult
 from celery.worker.control import control_command
 from kombu.transport import filesystem as _filesystem
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import loads as json_loads
 
 from . import queue_tasks
 from .queue_tasks import BrokerUnavailable
@@ -61,7 +65,9 @@ from .queue_tasks import BrokerUnavailable
 __all__ = [
     "BrokerUnavailable",
     "ClockOffset",
+    "ResultUnavailable",
     "TaskRecord",
+    "WorkerDied",
     "WorkerGroup",
     "check_broker",
     "make_app",
@@ -135,12 +141,129 @@ def _now() -> tuple[int, int]:
 # --- the app ----------------------------------------------------------------
 
 
+class ResultUnavailable(ConnectionError):
+    """The result store did not answer: whether the task ended is not known."""
+
+
+class WorkerDied(RuntimeError):
+    """A worker process that a waiting result depended on died: the result will not come."""
+
+
+WORKER_CHECK_SECONDS = 0.25
+"""`QuickResult.get` looks this often whether the workers it depends on are still alive."""
+
+
 class QuickResult(AsyncResult):
-    """`AsyncResult` that looks at the result store every 0.05 s, not 0.5 s."""
+    """`AsyncResult` that looks at the result store every 0.05 s, not 0.5 s, and does not wait in vain.
+
+    ``get(timeout=...)`` ends within about its timeout: a result store that
+    stops answering raises `ResultUnavailable` after `make_app`'s `timeout`,
+    and a worker started by `run_workers` that died with the task, or with
+    nobody left to run it, raises `WorkerDied` within a fraction of a second.
+    """
 
     def get(self, timeout: float | None = None, propagate: bool = True,
             interval: float = RESULT_INTERVAL, **kwargs: Any) -> Any:
-        return super().get(timeout=timeout, propagate=propagate, interval=interval, **kwargs)
+        # Celery calls an on_interval callback only once per get(), so the
+        # workers are checked between short waits instead.
+        from celery.exceptions import TimeoutError as CeleryTimeout
+
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
+                                    or not 0 <= timeout < float("inf")):
+            raise ValueError(f"timeout deve ser um número de segundos (0 ou mais), ou None para esperar sem "
+                             f"limite; recebido {timeout!r}")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        started = time.monotonic()
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            # never 0: Celery reads a timeout of 0 as "wait forever"
+            wait = WORKER_CHECK_SECONDS if remaining is None else max(0.001, min(WORKER_CHECK_SECONDS, remaining))
+            try:
+                return super().get(timeout=wait, propagate=propagate, interval=interval, **kwargs)
+            except CeleryTimeout as error:
+                if remaining is not None and remaining <= WORKER_CHECK_SECONDS:
+                    raise CeleryTimeout(
+                        f"a tarefa {self._task_name()} [{self.id}] não terminou em {timeout:g} s "
+                        "(o timeout de get); ela pode ainda estar na fila ou rodando."
+                    ) from error
+            except Exception as error:
+                if self._finished() or not queue_tasks._is_connection_problem(error):
+                    raise  # the task's own error, or not the server's
+                raise ResultUnavailable(_no_answer_message(
+                    self.app, f"o servidor de resultados {queue_tasks._safe_url(self.app.conf.result_backend)}",
+                    time.monotonic() - started, error,
+                ) + " Não sei se a tarefa terminou.") from error
+            death = _worker_death(self.app, self.id, self._task_name())
+            if death:
+                raise WorkerDied(death)
+
+    def _finished(self) -> bool:
+        """True once this result came from the store (so an error now is the task's own)."""
+        cache = getattr(self, "_cache", None)
+        return isinstance(cache, dict) and cache.get("status") in states.READY_STATES
+
+    def _task_name(self) -> str:
+        return _short(getattr(self, "task_name", None) or "") or "?"  # not .name: that asks the store
+
+
+def _timed_out(error: BaseException | None) -> str:
+    """``"connect"`` or ``"read"`` if `error`, or what caused it, is a socket timeout; else ``""``."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, (socket.timeout, TimeoutError)) or type(error).__name__ == "TimeoutError":
+            return "connect" if "connect" in str(error).lower() else "read"
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return ""
+
+
+def _no_answer_message(app: celery.Celery, server: str, seconds: float, error: BaseException) -> str:
+    """What happened when `server` (a phrase: "o broker redis://...") failed `app`, in Portuguese."""
+    limit = app.conf.get("conctutor_timeout")
+    limit_text = f"{limit:g} s" if isinstance(limit, (int, float)) else "o tempo limite"
+    reason = str(error).strip().rstrip(".") or type(error).__name__
+    kind = _timed_out(error)
+    if kind == "read":
+        return (f"{server} aceitou a conexão, mas não respondeu em {limit_text} (o timeout de make_app): {reason}. "
+                "Ele está travado (parado, sem memória, sobrecarregado) ou não é um servidor Redis?")
+    if kind == "connect":
+        return (f"{server} não aceitou a conexão em {limit_text} (o timeout de make_app): {reason}. "
+                "O endereço está certo? Um firewall pode estar descartando os pacotes.")
+    return (f"não consegui falar com {server} (em {seconds:.1f} s): {reason}. Verifique se o servidor está "
+            "rodando (por exemplo `redis-server --port 6379 --bind 127.0.0.1`), se o endereço e a porta da "
+            "URL estão certos e se um firewall não bloqueia a conexão.")
+
+
+def _worker_death(app: celery.Celery, task_id: str, name: str) -> str:
+    """Why the result of `task_id` will never come from the workers `run_workers` started for `app`, or "".
+
+    Only workers whose main process died while nobody was stopping them
+    count. The result will not come if the task's last execution started on
+    one of them and its process is gone, or if it has not run and none of
+    `app`'s workers is left. A worker that lives on may still run it, and an
+    orphaned pool process may still finish it: then the wait goes on.
+    """
+    groups = [group for group in list(_live_groups) if group.app is app and not group.stopping]
+    dead = {group.hostnames[index]: (group, index) for group in groups
+            for index, process in enumerate(group.processes) if process.poll() is not None}
+    if not dead:
+        return ""
+    try:
+        executions = [record for record in read_records(app) if record.task_id == task_id]
+    except Exception:
+        executions = []  # the records cannot tell: judge by the workers alone
+    last = executions[-1] if executions else None
+    task = f"a tarefa {name} [{task_id}]"
+    if last is not None and last.hostname in dead and last.status == INTERRUPTED:
+        group, index = dead[last.hostname]
+        return (f"{group._death(index)} enquanto rodava {task}: o resultado não vai chegar. "
+                f"Últimas linhas do log do worker:\n{group._tail(index)}")
+    if (last is None or last.status in (QUEUED, INTERRUPTED)) and not any(group.running for group in groups):
+        group, index = next(iter(dead.values()))
+        return (f"{group._death(index)}, e nenhum worker deste app está vivo para rodar {task}: o resultado "
+                "não vai chegar. Inicie outros com run_workers(app). Últimas linhas do log do worker:\n"
+                f"{group._tail(index)}")
+    return ""
 
 
 _publishing = threading.local()
@@ -150,12 +273,15 @@ _publishing = threading.local()
 class QueueApp(celery.Celery):
     """A Celery app whose results poll fast; `make_app` builds one."""
 
-    def send_task(self, *args: Any, **kwargs: Any) -> Any:
+    def send_task(self, name: str, *args: Any, **kwargs: Any) -> Any:
         previous, _publishing.app = getattr(_publishing, "app", None), self
         try:
-            return super().send_task(*args, **kwargs)
+            result = super().send_task(name, *args, **kwargs)
         finally:
             _publishing.app = previous
+        if getattr(result, "task_name", None) is None:
+            result.task_name = name  # Celery leaves it empty; QuickResult's messages name the task
+        return result
 
     @property
     def AsyncResult(self):
@@ -165,13 +291,26 @@ class QueueApp(celery.Celery):
         return cached
 
 
+REJECTED_FOLDER = "rejeitadas"
+"""Where the embedded broker sets aside a file that is not a message (in the run directory)."""
+
+_log = logging.getLogger(__name__)
+
+
 class _AtomicFilesystemChannel(_filesystem.Channel):
-    """kombu's filesystem channel, but a message file appears only once it is complete.
+    """kombu's filesystem channel, but a message file appears only once it is complete, and a file
+    that is not a message is set aside instead of killing the worker.
 
     kombu creates the file, then locks and writes it, while a consumer moves
     and reads files without taking the lock: a consumer polling at that moment
     could read an empty message and lose it. Here the message is written under
     another name and renamed into place (atomic on one filesystem).
+
+    kombu's `_get` raises whatever a bad file makes its JSON parser raise, out
+    of the worker's loop, and the worker's main process dies of it. Here such
+    a file goes to the ``rejected_folder`` transport option (default: a
+    ``rejeitadas`` folder in the data folder), a warning says so, and the
+    worker goes on with the next message.
     """
 
     def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
@@ -184,6 +323,44 @@ class _AtomicFilesystemChannel(_filesystem.Channel):
             os.replace(partial, final)
         except OSError as error:
             raise _filesystem.ChannelError(f"Cannot add file {final!r} to directory") from error
+
+    def _get(self, queue: str, timeout: float | None = None) -> Any:
+        """The next message of `queue`, taken like kombu takes it (moved out of the data folder first)."""
+        wanted = f"{queue}.msg"
+        processed = self.processed_folder if self.store_processed else tempfile.gettempdir()
+        for name in sorted(os.listdir(self.data_folder_in)):
+            if name.partition(".")[2] != wanted:
+                continue
+            taken = os.path.join(processed, name)
+            try:
+                shutil.move(os.path.join(self.data_folder_in, name), taken)
+            except OSError:
+                continue  # another consumer took it first
+            try:
+                with open(taken, "rb") as file:
+                    payload = json_loads(bytes_to_str(file.read()))
+                self.Message(payload, channel=self)  # what the consumer builds next: fail here, not there
+                if not isinstance(payload.get("headers") or {}, dict):
+                    raise TypeError("headers não é um objeto JSON")  # Celery's consumer would die of it
+            except Exception as error:
+                self._set_aside(taken, queue, error)
+                continue
+            if not self.store_processed:
+                with contextlib.suppress(OSError):
+                    os.remove(taken)
+            return payload
+        raise Empty()
+
+    def _set_aside(self, path: str, queue: str, error: Exception) -> None:
+        folder = self.transport_options.get("rejected_folder") or os.path.join(self.data_folder_in, REJECTED_FOLDER)
+        target = os.path.join(folder, os.path.basename(path))
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            shutil.move(path, target)
+        except OSError:
+            target = path  # it stays where it was taken to: out of the queue all the same
+        _log.warning("conctutor: mensagem ilegível posta de lado (fila %r): %s. Ela está em %s; o worker continua.",
+                     queue, f"{type(error).__name__}: {error}"[:300], target)
 
 
 class FilesystemTransport(_filesystem.Transport):
@@ -254,7 +431,10 @@ def make_app(broker_url: str | None = None, *, result_backend: str | None = None
     ``broker_url="redis://host:port/db"`` the same tasks and settings go
     through Redis (results too, unless `result_backend` says otherwise), and
     the app is checked at once (`check`): an unreachable server raises
-    `BrokerUnavailable` within about `timeout` seconds.
+    `BrokerUnavailable` within about `timeout` seconds. `timeout` also bounds
+    every wait for one answer from the server (connecting, reading), in this
+    process and in the workers: a server that accepts connections and never
+    answers fails in seconds instead of hanging.
 
     ``records=False`` publishes and runs the same way without writing
     records (to measure what recording costs).
@@ -267,6 +447,10 @@ def make_app(broker_url: str | None = None, *, result_backend: str | None = None
             "broker_url deve ser uma URL como 'redis://127.0.0.1:6379/0', ou None para a fila "
             f"embutida (sem servidor); recebido {broker_url!r}"
         )
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not 0 < timeout <= 3600:
+        raise ValueError(f"timeout deve ser um número de segundos maior que 0 (até 3600), como 3.0; "
+                         f"recebido {timeout!r}")
+    timeout = float(timeout)
     directory = _private_directory()
     common: dict[str, Any] = {
         "task_serializer": "json",
@@ -281,6 +465,11 @@ def make_app(broker_url: str | None = None, *, result_backend: str | None = None
         "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0,
                                       "interval_step": 0.2, "interval_max": 0.5},
         "broker_connection_timeout": timeout,
+        # A server that accepts connections and never answers (frozen, or not
+        # Redis) must not hang anyone: every read waits at most `timeout`.
+        "redis_socket_connect_timeout": timeout,
+        "redis_socket_timeout": timeout,
+        "conctutor_timeout": timeout,
         "broker_connection_retry_on_startup": False,
         "broker_connection_max_retries": 3,
         "worker_redirect_stdouts_level": "INFO",
@@ -293,7 +482,8 @@ def make_app(broker_url: str | None = None, *, result_backend: str | None = None
         results = os.path.join(directory, "results")
         records_dir = os.path.join(directory, "records")
         processed = os.path.join(directory, "processed")
-        for folder in (data, control, results, records_dir, processed):
+        rejected = os.path.join(directory, REJECTED_FOLDER)
+        for folder in (data, control, results, records_dir, processed, rejected):
             os.mkdir(folder, 0o700)
         settings: dict[str, Any] = dict(
             common,
@@ -302,7 +492,8 @@ def make_app(broker_url: str | None = None, *, result_backend: str | None = None
             broker_transport_options={"data_folder_in": data, "data_folder_out": data,
                                       "control_folder": control, "polling_interval": POLLING_INTERVAL,
                                       # keep read messages in the private directory, not in /tmp
-                                      "store_processed": True, "processed_folder": processed},
+                                      "store_processed": True, "processed_folder": processed,
+                                      "rejected_folder": rejected},
             result_backend=result_backend or "file://" + results,
         )
         channel = "dir:" + records_dir
@@ -310,10 +501,10 @@ def make_app(broker_url: str | None = None, *, result_backend: str | None = None
         settings = dict(
             common,
             broker_url=broker_url,
-            broker_transport_options={"socket_connect_timeout": timeout},
+            broker_transport_options={"socket_connect_timeout": timeout, "socket_timeout": timeout},
             result_backend=result_backend or broker_url,
-            result_backend_transport_options={"retry_policy": {"max_retries": 2}},
-            redis_socket_connect_timeout=timeout,
+            result_backend_transport_options={"retry_policy": {
+                "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}},
         )
         channel = f"redis:conctutor:records:{uuid.uuid4().hex}"
     settings["conctutor_channel"] = channel
@@ -362,11 +553,8 @@ def check_broker(app: celery.Celery, timeout: float = 3.0) -> None:
                                          interval_max=0.2, timeout=timeout)
     except Exception as error:  # kombu wraps socket errors in several ways
         raise BrokerUnavailable(
-            f"não consegui conectar ao broker {queue_tasks._safe_url(url)} "
-            f"(em {time.monotonic() - started:.1f} s): {str(error).rstrip('.')}. Verifique se o servidor está rodando "
-            "(por exemplo `redis-server --port 6379 --bind 127.0.0.1`), se o endereço e a porta da "
-            "URL estão certos e se um firewall não bloqueia a conexão. Para usar a fila embutida, "
-            "sem servidor, chame make_app() sem URL."
+            _no_answer_message(app, f"o broker {queue_tasks._safe_url(url)}", time.monotonic() - started, error)
+            + " Para usar a fila embutida, sem servidor, chame make_app() sem URL."
         ) from error
 
 
@@ -869,6 +1057,8 @@ class WorkerGroup:
         self._lifelines: list[int] = []
         self.stop_seconds: float | None = None
         """How long the last `stop` took."""
+        self.stopping = False
+        """True once `stop` or `kill` began: a worker that dies from then on was not lost."""
         self._printed: dict[int, int] = {}
 
     @property
@@ -989,8 +1179,18 @@ class WorkerGroup:
         except OSError:
             return "(sem log)"
 
+    def _death(self, index: int) -> str:
+        """How worker `index` ended, in Portuguese (it has ended)."""
+        code = self.processes[index].returncode
+        how = f"código de saída {code}"
+        if code is not None and code < 0:
+            with contextlib.suppress(ValueError):
+                how = f"morto pelo sinal {signal.Signals(-code).name}"
+        return f"o worker {self.hostnames[index]} (pid {self.processes[index].pid}) terminou inesperadamente ({how})"
+
     def kill(self) -> None:
         """SIGKILL every worker's whole process group at once."""
+        self.stopping = True
         for process in self.processes:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
@@ -1028,6 +1228,7 @@ class WorkerGroup:
         timeout = self.stop_timeout if timeout is None else timeout
         how = how or self.how
         started = time.monotonic()
+        self.stopping = True
         try:
             if how == "kill":
                 self.kill()
