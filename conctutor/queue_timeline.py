@@ -22,6 +22,9 @@ waiting tasks (and the queue's own `grava_log_instavel`, `falha` and
 `baixa`) are drawn as ``E/S`` and `calcula` as ``rodando``; another
 task is ``rodando`` when its worker measured it on the CPU at least half of
 its length (``thread_time``), else ``esperando`` (the reason is not known).
+A computing execution that was on the CPU for less of its length than that
+(more pool processes than free cores) is drawn in slices of ``rodando`` and
+``pronta``, in the shares its CPU time gives.
 """
 
 from __future__ import annotations
@@ -158,27 +161,30 @@ def queue_timeline(records: Iterable[Any], *, origin_ns: int | None = None, stop
         rows.append((record, record.start_ns, end, state, _STATUS.get(record.status, Status.OK), record.error))
 
     lane_col = queue_lane + [lane_of[("worker", r[0].hostname, r[0].pid)] for r in rows[len(waits):]]
+    order = sorted(range(len(rows)), key=lambda i: rows[i][1])  # spans by start
+    rows = [rows[i] for i in order]
+    lane_col = [lane_col[i] for i in order]
     name_index: dict[str, int] = {}
     for record, *_ in rows:
         name_index.setdefault(record.name, len(name_index))
     names = list(name_index)
     n = len(rows)
-    start_s = np.array([(r[1] - origin) / 1e9 for r in rows])
-    end_s = np.array([(r[2] - origin) / 1e9 for r in rows])
-    cpu_col = np.array([(getattr(r[0], "cpu_ns", None) or 0) / 1e9 if r[3] != State.QUEUED else 0.0 for r in rows])
+    cpu_ns = [(getattr(r[0], "cpu_ns", None) or 0) if r[3] != State.QUEUED else 0 for r in rows]
+    segments = [_inside(start, end, state, cpu) for (_, start, end, state, _, _), cpu in zip(rows, cpu_ns)]
+    flat = [segment for span in segments for segment in span]
     columns = Columns(
         lane=np.array(lane_col, dtype=np.int32),
         name=np.array([name_index[r[0].name] for r in rows], dtype=np.int32),
-        start=start_s, end=end_s, cpu=cpu_col,
+        start=np.array([(r[1] - origin) / 1e9 for r in rows]), end=np.array([(r[2] - origin) / 1e9 for r in rows]),
+        cpu=np.array(cpu_ns) / 1e9,
         seconds=np.full(n, math.nan),
         status=np.array([STATUSES.index(r[4]) for r in rows], dtype=np.int8),
-        seg_offsets=np.arange(n + 1, dtype=np.int64),
-        seg_start=start_s.copy(), seg_end=end_s.copy(),
-        seg_state=np.array([STATES.index(r[3]) for r in rows], dtype=np.int8),
+        seg_offsets=np.concatenate(([0], np.cumsum([len(span) for span in segments]))).astype(np.int64),
+        seg_start=np.array([(a - origin) / 1e9 for a, _, _ in flat]),
+        seg_end=np.array([(b - origin) / 1e9 for _, b, _ in flat]),
+        seg_state=np.array([STATES.index(state) for _, _, state in flat], dtype=np.int8),
     )
-    order = np.argsort(columns.start, kind="stable")
-    columns = _reorder(columns, order)
-    errors = {int(new): rows[old][5] for new, old in enumerate(order.tolist()) if rows[old][5]}
+    errors = {i: row[5] for i, row in enumerate(rows) if row[5]}
     series: list[Series] = []
     if depth:
         points = queue_depth(records)
@@ -188,11 +194,28 @@ def queue_timeline(records: Iterable[Any], *, origin_ns: int | None = None, stop
                     makespan=(stop - origin) / 1e9, labels=labels, sampled=False, series=series)
 
 
-def _reorder(columns: Columns, order: np.ndarray) -> Columns:
-    """The same spans sorted by `order` (each span has exactly one segment here)."""
-    return Columns(columns.lane[order], columns.name[order], columns.start[order], columns.end[order],
-                   columns.cpu[order], columns.seconds[order], columns.status[order], columns.seg_offsets,
-                   columns.seg_start[order], columns.seg_end[order], columns.seg_state[order])
+ALONE_ON_A_CORE = 0.9
+"""A computing execution on the CPU at least this share of its length had a core to itself: drawn solid."""
+SLICE_NS = 100_000_000
+"""Length of the slices a computing execution that shared a core is drawn in (between 4 and 50 of them)."""
+
+
+def _inside(start: int, end: int, state: State, cpu_ns: int) -> list[tuple[int, int, State]]:
+    """An execution's segments. One that computes but was on the CPU only part of its length waited for a
+    core the rest of it ("pronta"): the worker's pool processes outnumbered the free cores. The workers
+    are not sampled, so when it ran is not known: it is drawn in slices, each on the CPU for the share
+    its CPU time says, as the system hands the cores around."""
+    length = end - start
+    if state != State.RUNNING or length <= 0 or not 0 < cpu_ns < ALONE_ON_A_CORE * length:
+        return [(start, end, state)]
+    count = max(4, min(50, round(length / SLICE_NS)))
+    edges = [start + length * k // count for k in range(count + 1)]
+    share = cpu_ns / length
+    out: list[tuple[int, int, State]] = []
+    for a, b in zip(edges, edges[1:]):
+        middle = a + round((b - a) * share)
+        out.extend([(a, middle, State.RUNNING), (middle, b, State.READY)])
+    return out
 
 
 class _QueueRecords:

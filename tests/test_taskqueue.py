@@ -503,3 +503,26 @@ def test_make_app_removes_the_run_directories_that_killed_processes_left_behind(
     assert os.path.isdir(directory)  # a live owner's directory stays
     make_app()
     assert os.path.isdir(directory)
+
+
+def _execution(pid: int, start_s: float, end_s: float, cpu_s: float, name: str = "calcula"):
+    from conctutor.taskqueue import TaskRecord
+
+    fields = dict.fromkeys(TaskRecord._fields)
+    fields.update(task_id=f"t{pid}{start_s}", name=name, status="ok", publish_ns=0, start_ns=round(start_s * 1e9),
+                  end_ns=round(end_s * 1e9), pid=pid, hostname="w1@aqui", error="", attempt=1, redelivered=False,
+                  message_id=f"m{pid}{start_s}", task=f"conctutor.{name}", cpu_ns=round(cpu_s * 1e9))
+    return TaskRecord(**fields)
+
+
+def test_a_computing_execution_that_shared_a_core_is_drawn_waiting_for_it_in_the_share_its_cpu_time_says():
+    # four calcula of 0.5 s of CPU in a worker of concurrency 4 on 2 cores: each took about 1 s
+    records = [_execution(pid, 0.0, 1.0, 0.5) for pid in (11, 12, 13, 14)] + [_execution(15, 1.0, 1.5, 0.49)]
+    timeline = queue_timeline(records, depth=False)
+    runs = [s for s in timeline.spans if not s.queued]
+    shared, alone = runs[:4], runs[4]
+    for span in shared:
+        waiting = sum(b - a for a, b, state in span.waits if state == "pronta")
+        assert span.running_time == pytest.approx(0.5, abs=0.01) and waiting == pytest.approx(0.5, abs=0.01)
+        assert len(span.running) >= 4  # slices, not one block: when it ran is not known
+    assert alone.running == ((alone.start, alone.end),) and not alone.waits  # a core to itself: solid
