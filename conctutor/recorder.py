@@ -53,6 +53,7 @@ import sys
 import threading
 import time
 import types
+import weakref
 from collections.abc import Callable, Generator, Mapping
 from time import perf_counter_ns
 from typing import Any, NamedTuple
@@ -564,6 +565,8 @@ async def _recorded(task: Task, coroutine: Any, seconds: float = NO_SECONDS) -> 
     collector = current_collector()
     if collector is None:
         return await coroutine
+    if not _asyncio_hooked:
+        _hook_asyncio()
     sink = collector.sink()
     current = _current_asyncio_task()
     lane = sink.lane_for(current.get_name()) if current is not None and current not in collector.home_tasks \
@@ -609,6 +612,10 @@ def _current_asyncio_task() -> Any:
 
 
 _AWAITING = STATE_CODE[State.WAITING]
+_AWAITING_A_THREAD = STATE_CODE[State.BLOCKED]
+_thread_futures: weakref.WeakSet[Any] = weakref.WeakSet()
+"""The asyncio futures of work sent to a thread (`_hook_asyncio`): a coroutine awaiting one is blocked
+on another task, though its loop's thread may sit waiting for I/O meanwhile."""
 
 
 class _Watched:
@@ -629,11 +636,13 @@ class _Watched:
             except StopIteration as done:
                 return done.value
             suspended = perf_counter_ns()
+            # awaiting a thread (asyncio.to_thread, run_in_executor) is waiting for another task
+            state = _AWAITING_A_THREAD if yielded is not None and yielded in _thread_futures else _AWAITING
             try:
                 value, error = (yield yielded), None
             except BaseException as thrown:
                 value, error = None, thrown
-            sink.wait(seq, suspended, perf_counter_ns(), _AWAITING)
+            sink.wait(seq, suspended, perf_counter_ns(), state)
 
 
 class GeneratorTask(Task):
@@ -998,10 +1007,35 @@ def install_hooks() -> None:
 
 
 def uninstall_hooks() -> None:
-    """Put back everything `install_hooks` replaced (the next ``record()`` installs them again)."""
+    """Put back everything `install_hooks` and `_hook_asyncio` replaced (the next ``record()`` installs
+    them again)."""
+    global _asyncio_hooked
     while _hooks:
         owner, attribute, original = _hooks.pop()
         setattr(owner, attribute, original)
+    _asyncio_hooked = False
+
+
+_asyncio_hooked = False
+
+
+def _hook_asyncio() -> None:
+    """Note the futures of work an event loop sends to a thread (``asyncio.to_thread`` and
+    ``loop.run_in_executor``), once asyncio runs a recorded coroutine."""
+    global _asyncio_hooked
+    import asyncio.base_events
+
+    _asyncio_hooked = True
+    loop_class = asyncio.base_events.BaseEventLoop
+    original = loop_class.__dict__["run_in_executor"]
+
+    def run_in_executor(self: Any, executor: Any, func: Callable[..., Any], *args: Any) -> Any:
+        future = original(self, executor, func, *args)
+        _thread_futures.add(future)
+        return future
+
+    _hooks.append(_Hook(loop_class, "run_in_executor", original))
+    setattr(loop_class, "run_in_executor", run_in_executor)  # noqa: B010  (typed stubs refuse the plain assignment)
 
 
 def _is_interpreter_pool(executor: object) -> bool:

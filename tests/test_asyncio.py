@@ -277,3 +277,23 @@ def test_tasks_kept_in_a_set_and_awaited_before_main_ends_are_not_cut():
         quietly(asyncio.run, main())
     assert sorted((s.name, s.status) for s in timeline.spans) == [("consulta_dados", "ok"), ("grava_log", "ok")]
     assert not pending
+
+
+def test_a_coroutine_awaiting_a_thread_is_blocked_on_it_not_waiting_for_io():
+    import time as plain_time
+
+    from conctutor import task
+
+    @task
+    async def espera_a_thread() -> None:
+        await asyncio.to_thread(plain_time.sleep, 0.1)
+
+    async def main() -> None:
+        await asyncio.gather(espera_a_thread(), espera_a_thread())
+
+    with record() as timeline:
+        asyncio.run(main())
+    for span in timeline.spans:
+        blocked = sum(b - a for a, b, state in span.waits if state == "bloqueada")
+        io = sum(b - a for a, b, state in span.waits if state == "E/S")
+        assert blocked > 0.08 and io < 0.01, span.waits
