@@ -68,6 +68,29 @@ def running_overlap(a: Any, b: Any) -> float:
     )
 
 
+def status(span: Any) -> str:
+    """Como a tarefa terminou, com as palavras da legenda das figuras: ``"concluída"``,
+    ``"erro (exceção)"``, ``"interrompida"`` (cancelada, ou o seu worker morreu) ou ``"ainda rodando"``.
+
+    Os dados guardam o código em inglês (``span.status == "interrupted"``); esta é a palavra para mostrar.
+    """
+    from .model import Status
+    from .scene import STATUS_LABELS
+
+    code = getattr(span, "status", span)
+    try:
+        known = Status(code)
+    except ValueError:
+        known_ones = [f"{s.value!r} ({_STATUS_WORD.get(s) or STATUS_LABELS[s]})" for s in Status]
+        raise ValueError(f"status desconhecido: {code!r}; os conhecidos são {', '.join(known_ones[:-1])} "
+                         f"e {known_ones[-1]}") from None
+    return _STATUS_WORD.get(known) or STATUS_LABELS[known]
+
+
+_STATUS_WORD = {"ok": "concluída"}
+"""The one status the legend never names (a bar that ended well has no marker)."""
+
+
 def max_concurrent(timeline_or_spans: Any) -> int:
     """O maior número de tarefas em andamento no mesmo instante.
 

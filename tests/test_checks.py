@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from conctutor import checks, consulta_dados, grava_log, processa_dados
+from conctutor import checks, consulta_dados, grava_log, processa_dados, record
 
 pytestmark = pytest.mark.usefixtures("fast_tasks")  # tests/conftest.py
 
@@ -174,3 +174,23 @@ def test_compare_prediction_refuses_what_is_not_a_number_of_seconds(measured_run
         checks.compare_prediction(measured_run, predicted)
     with pytest.raises(TypeError, match="compare_prediction recebe a linha do tempo"):
         checks.compare_prediction("linha", 1.0)
+
+
+def test_status_says_how_a_span_ended_in_the_legends_words():
+    from conctutor.model import Status
+    from conctutor.scene import STATUS_LABELS
+
+    assert checks.status(FakeSpan("a", 0, 1, status="ok")) == "concluída"
+    assert checks.status(FakeSpan("a", 0, 1, status="interrupted")) == "interrompida"
+    assert checks.status(FakeSpan("a", 0, 1, status="error")) == "erro (exceção)"
+    assert checks.status(FakeSpan("a", 0, 1, status=Status.RUNNING)) == "ainda rodando"
+    for code, words in STATUS_LABELS.items():  # the same words as the figure's legend
+        assert checks.status(FakeSpan("a", 0, 1, status=code)) == words
+    with pytest.raises(ValueError, match="concluída"):
+        checks.status(FakeSpan("a", 0, 1, status="cancelled"))
+
+
+def test_status_of_a_recorded_span_is_in_portuguese():
+    with record() as timeline:
+        consulta_dados()
+    assert checks.status(timeline.spans[0]) == "concluída"
