@@ -331,7 +331,7 @@ def _draw(timeline: Any, output: Path, title: str, theme: str | None) -> None:
 
 def _summary(timeline: Any, name: str, until: str = "") -> list[str]:
     """The summary's lines; `until` is what a failed script's run reaches ("o erro")."""
-    from .scene import br  # the figures' numbers, with a decimal comma
+    from .scene import br, others_warning  # the figures' numbers and warning
 
     spans = timeline.spans
     lines = [
@@ -342,11 +342,9 @@ def _summary(timeline: Any, name: str, until: str = "") -> list[str]:
     share = getattr(timeline, "others_cpu_share", None)
     if isinstance(share, (int, float)):
         lines.append(f"  outros programas usaram {br(100 * share, 0)} % da CPU (todos os núcleos) durante a execução")
-        if share * timeline.cores > 0.25:
-            lines.append(
-                "  atenção: outros programas usaram mais de um quarto de um núcleo em média; "
-                "os tempos medidos podem ter sido afetados"
-            )
+    warning = others_warning(timeline)  # only when they delayed our tasks: busy is not enough
+    if warning:
+        lines.append(f"  {warning}")
     names = list(dict.fromkeys(span.name for span in spans))
     shown = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
     lines.append(f"  tarefas gravadas: {len(spans)}" + (f" ({shown})" if spans else ""))

@@ -7,6 +7,7 @@ measured by benchmarks/bench_live.py.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import threading
 import time
 import warnings
@@ -399,7 +400,8 @@ def test_a_frame_shows_names_as_written_and_stays_valid_svg() -> None:
 def test_a_prediction_is_drawn_in_the_frames_too() -> None:
     with record() as timeline:
         grava_log()
-    svg = render(build_scene(timeline.final, prediction=0.5))
+    scale = float(os.environ["CONCTUTOR_TIME_SCALE"])  # a prediction is of the chapter's durations: scaled
+    svg = render(build_scene(timeline.final, prediction=0.5 / scale))
     assert "sua previsão: 0,50 s" in svg and 'stroke-dasharray="7 4"' in svg
     assert "previsto 0,50 s · medido" in svg
 
