@@ -20,6 +20,7 @@ por cento, e isso é ruído, não erro do aluno.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -106,6 +107,33 @@ def max_concurrent(timeline_or_spans: Any) -> int:
     for _, change in events:
         now += change
         most = max(most, now)
+    return most
+
+
+def processes_at_once(timeline_or_spans: Any) -> int:
+    """O maior número de processos diferentes com tarefas em andamento no mesmo instante.
+
+    Conta processos (``pid``), não tarefas: quatro threads de um processo
+    contam um. Olha o andamento de cada tarefa, do início ao fim, e não os
+    instantes em que ela estava numa CPU: com outro programa ocupando um
+    núcleo, duas contas em processos diferentes se revezam no núcleo que
+    sobrou, mas continuam em andamento juntas, e isso já mostra que o
+    programa as repartiu entre processos. Um programa que roda uma tarefa
+    depois da outra dá 1, mesmo que cada uma rode num processo diferente:
+    uma tarefa que termina exatamente quando outra começa não conta como
+    simultânea a ela.
+    """
+    spans = [s for s in _spans(timeline_or_spans) if not getattr(s, "queued", False)]
+    # at the same instant, an end (-1) comes before a start (+1)
+    events = sorted([(s.start, 1, s.pid) for s in spans] + [(s.end, -1, s.pid) for s in spans],
+                    key=lambda event: (event[0], event[1]))
+    in_progress: dict[Any, int] = {}
+    most = 0
+    for _, change, pid in events:
+        in_progress[pid] = in_progress.get(pid, 0) + change
+        if not in_progress[pid]:
+            del in_progress[pid]
+        most = max(most, len(in_progress))
     return most
 
 
@@ -205,6 +233,28 @@ def run(program: Callable[..., Any], *args: Any, quiet: bool = True, **kwargs: A
     parou com um erro, escreve uma mensagem amigável e devolve None.
     """
     timeline, error = run_catching(program, *args, quiet=quiet, **kwargs)
+    return _unless_failed(timeline, error)
+
+
+async def run_async(program: Callable[..., Any], *args: Any, quiet: bool = True, **kwargs: Any) -> Any:
+    """Como `run`, para uma corrotina do aluno: ``linha = await checks.run_async(programa, url)``.
+
+    Espera ``program(*args, **kwargs)`` dentro de `record()` e devolve a
+    linha do tempo, ou None (com uma mensagem amigável) se a corrotina ainda
+    não foi escrita (levanta `NotImplementedError`) ou parou com um erro.
+    """
+    import conctutor
+
+    error: BaseException | None = None
+    with conctutor.record(quiet=quiet) as timeline:
+        try:
+            result = program(*args, **kwargs)
+            if not inspect.isawaitable(result):
+                name = getattr(program, "__name__", "o programa")
+                raise TypeError(f"{name} precisa ser uma corrotina (async def), para o laço de eventos esperá-la")
+            await result
+        except Exception as exc:
+            error = exc
     return _unless_failed(timeline, error)
 
 

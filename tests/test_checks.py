@@ -7,13 +7,17 @@ tolerances, to show the helpers agree with a real recording.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 
 import pytest
 
-from conctutor import checks, consulta_dados, grava_log, processa_dados, record
+from conctutor import calcula, checks, consulta_dados, grava_log, processa_dados, record
 
 pytestmark = pytest.mark.usefixtures("fast_tasks")  # tests/conftest.py
 
@@ -194,3 +198,96 @@ def test_status_of_a_recorded_span_is_in_portuguese():
     with record() as timeline:
         consulta_dados()
     assert checks.status(timeline.spans[0]) == "concluída"
+
+
+def test_processes_at_once_counts_processes_in_progress_together_not_tasks():
+    threads_of_one_process = [FakeSpan("a", 0, 2, pid=1), FakeSpan("b", 0.5, 1.5, pid=1)]
+    assert checks.processes_at_once(threads_of_one_process) == 1
+    one_after_another = [FakeSpan("a", 0, 1, pid=1), FakeSpan("b", 1, 2, pid=2), FakeSpan("c", 2, 3, pid=1)]
+    assert checks.processes_at_once(one_after_another) == 1
+    together = [FakeSpan("a", 0, 2, pid=1), FakeSpan("b", 0.1, 2.1, pid=2), FakeSpan("c", 0.2, 0.3, pid=1)]
+    assert checks.processes_at_once(FakeTimeline(together, 2.1, 2.0)) == 2
+    assert checks.processes_at_once([]) == 0
+
+
+@pytest.fixture
+def other_core_busy():
+    """Another program keeps a core busy during the test (a busy loop), as a second notebook running beside
+    notebook 08 did when its exercise-2 check said 'as contas nunca rodaram ao mesmo tempo'."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    try:
+        time.sleep(0.1)
+        yield
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+CONTA = 3.0  # calcula's seconds of CPU: 0.15 s at the tests' time scale (fast_tasks)
+
+
+async def _contas_in_processes_and_downloads_waiting():
+    """Notebook 08's exercise 2, answered right: the sums in processes, through the event loop."""
+    loop = asyncio.get_running_loop()
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2) as executor:
+        await asyncio.gather(*(loop.run_in_executor(executor, calcula, CONTA) for _ in range(2)),
+                             asyncio.sleep(0.05))
+
+
+async def _contas_in_the_loop():
+    for _ in range(2):
+        calcula(CONTA)
+
+
+async def _contas_in_threads():
+    await asyncio.gather(*(asyncio.to_thread(calcula, CONTA) for _ in range(2)))
+
+
+async def _contas_in_processes_one_after_another():
+    loop = asyncio.get_running_loop()
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2) as executor:
+        for _ in range(2):
+            await loop.run_in_executor(executor, calcula, CONTA)
+
+
+def test_processes_at_once_sees_two_processes_computing_with_the_other_core_busy(other_core_busy):
+    timeline = asyncio.run(checks.run_async(_contas_in_processes_and_downloads_waiting))
+    contas = checks.named(timeline, "calcula")
+    assert len(contas) == 2
+    assert checks.processes_at_once(contas) == 2
+
+
+@pytest.mark.parametrize("program", [_contas_in_the_loop, _contas_in_threads, _contas_in_processes_one_after_another])
+def test_processes_at_once_is_one_for_sums_that_do_not_run_side_by_side_in_processes(other_core_busy, program):
+    timeline = asyncio.run(checks.run_async(program))
+    contas = checks.named(timeline, "calcula")
+    assert len(contas) == 2
+    assert checks.processes_at_once(contas) == 1
+
+
+def test_run_async_says_not_yet_for_unwritten_coroutines_plain_functions_and_errors(capsys):
+    async def not_written():
+        raise NotImplementedError("escreva baixa_e_calcula() aqui")
+
+    def not_a_coroutine():
+        grava_log()
+
+    async def broken():
+        raise ZeroDivisionError("divisão por zero")
+
+    for program in (not_written, not_a_coroutine, broken):
+        assert asyncio.run(checks.run_async(program)) is None
+    out = capsys.readouterr().out
+    assert "⏳ ainda não: escreva baixa_e_calcula() aqui" in out
+    assert "not_a_coroutine precisa ser uma corrotina (async def)" in out
+    assert "ZeroDivisionError: divisão por zero" in out
+
+
+def test_run_async_records_a_coroutine_quietly(capsys):
+    async def chapter_in_asyncio():
+        await asyncio.gather(asyncio.to_thread(grava_log), asyncio.to_thread(consulta_dados))
+
+    timeline = asyncio.run(checks.run_async(chapter_in_asyncio))
+    assert capsys.readouterr().out == ""
+    assert sorted(s.name for s in timeline.spans) == ["consulta_dados", "grava_log"]
+    assert checks.max_concurrent(timeline) == 2
