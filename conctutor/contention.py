@@ -50,7 +50,7 @@ def others_delay(timeline: Timeline) -> float | None:
 
 NOTICEABLE_SHARE = 0.05
 """A share of the run: our tasks waiting this long for a core held by others changes a lesson's numbers."""
-NOTICEABLE_S = 0.02
+NOTICEABLE_S = 0.05
 """Seconds: shorter delays are noise, whatever the run's length."""
 
 

@@ -315,7 +315,13 @@ def own_loop_in_threads(threads: int = 2, n: int = 1_000_000) -> None:
     """
     threads = check_count(threads, "o número de threads", 1, MAX_WORKERS)
     n = check_count(n, "o número de voltas", 1, 10**9)
-    workers = [threading.Thread(target=soma_quadrados, args=(n,)) for _ in range(threads)]
+    start_line = threading.Barrier(threads)  # all start their loops together: none runs alone at first
+
+    def loop() -> None:
+        start_line.wait()
+        soma_quadrados(n)
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:

@@ -60,7 +60,7 @@ def delay_warning(runs: Iterable[Any]) -> str:
     if not worst:
         return ""
     return ("⚠ outros programas ocuparam os núcleos que estas tarefas queriam "
-            f"(elas esperaram a vez por cerca de {_br(worst, 1)} s)")
+            f"(elas esperaram a vez por cerca de {_br(worst, 1 if worst >= 1 else 2)} s)")
 
 
 def conclusao(o_que: str, razao: float, *, esperado: float | None = None, execucoes: Iterable[Any] = (),

@@ -452,7 +452,8 @@ def others_warning(timeline: Timeline, short: bool = False) -> str:
         delay = noticeable_delay(timeline)
         if not delay:
             return ""
-        head = f"⚠ outros programas ocuparam os núcleos: as tarefas esperaram a vez por {format_seconds(delay, 1)}"
+        waited = format_seconds(delay, 1 if delay >= 1 else 2)
+        head = f"⚠ outros programas ocuparam os núcleos: as tarefas esperaram a vez por {waited}"
         return head if short else f"{head}, e os tempos medidos ficaram maiores do que numa máquina livre"
     share = timeline.others_cpu_share
     if share is None or share * timeline.cores <= OTHERS_LIMIT_CORES:

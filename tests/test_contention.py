@@ -86,4 +86,4 @@ def test_the_figures_warning_speaks_only_when_others_delayed_our_tasks():
     assert others_warning(busy_but_free_core) == ""
     delayed = synthetic([(0.0, 0.2, RUNNING), (0.2, 0.6, READY), (0.6, 1.0, RUNNING)], 50.0, 25.0)
     warning = others_warning(delayed)
-    assert warning.startswith("⚠ outros programas ocuparam os núcleos: as tarefas esperaram a vez por 0,4 s")
+    assert warning.startswith("⚠ outros programas ocuparam os núcleos: as tarefas esperaram a vez por 0,40 s")
