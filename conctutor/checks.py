@@ -236,6 +236,47 @@ def run(program: Callable[..., Any], *args: Any, quiet: bool = True, **kwargs: A
     return _unless_failed(timeline, error)
 
 
+PROCESS_COUNT_INTERVAL_S = 0.005
+"""How often `run_counting_processes` looks at the program's processes (a pool's live for its tasks' time)."""
+
+
+def run_counting_processes(
+    program: Callable[..., Any], *args: Any, quiet: bool = True, **kwargs: Any
+) -> tuple[Any, int]:
+    """Como `run`, e conta também quantos processos o programa manteve abertos ao mesmo tempo, no máximo.
+
+    ``linha, processos = checks.run_counting_processes(main_uma_rodada)``: `linha` é o que `run`
+    devolve (None, com uma mensagem, se o programa ainda não foi escrito ou parou com um erro), e
+    `processos` conta os processos de `multiprocessing` que o programa abriu (os de um
+    `ProcessPoolExecutor`, por exemplo) e que estavam abertos no mesmo instante, com tarefa ou sem.
+    É o tamanho do grupo que o programa pediu, mesmo quando um processo novo demorou a começar
+    (com spawn, numa máquina ocupada) e a tarefa que seria dele foi para outro processo.
+    """
+    import multiprocessing
+    import threading
+
+    before = {id(process) for process in multiprocessing.active_children()}
+    most = 0
+    stop = threading.Event()
+
+    def count() -> None:
+        nonlocal most
+        while True:
+            opened = sum(id(process) not in before for process in multiprocessing.active_children())
+            most = max(most, opened)
+            if stop.wait(PROCESS_COUNT_INTERVAL_S):
+                return
+
+    watcher = threading.Thread(target=count, name="conctutor-conta-processos", daemon=True)
+    watcher.start()
+    try:
+        timeline, error = run_catching(program, *args, quiet=quiet, **kwargs)
+    finally:
+        stop.set()
+        watcher.join()
+    return _unless_failed(timeline, error), most
+
+
 async def run_async(program: Callable[..., Any], *args: Any, quiet: bool = True, **kwargs: Any) -> Any:
     """Como `run`, para uma corrotina do aluno: ``linha = await checks.run_async(programa, url)``.
 

@@ -291,3 +291,43 @@ def test_run_async_records_a_coroutine_quietly(capsys):
     assert capsys.readouterr().out == ""
     assert sorted(s.name for s in timeline.spans) == ["consulta_dados", "grava_log"]
     assert checks.max_concurrent(timeline) == 2
+
+
+def _six_logs_in_a_pool(workers, context=None):
+    """Notebook 04's exercise 2, reduced: six grava_log handed to a pool at once."""
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as executor:
+        for _ in range(6):
+            executor.submit(grava_log, segundos=0.02)
+
+
+def test_run_counting_processes_counts_the_pool_a_program_opened_even_when_new_processes_start_late(other_core_busy):
+    """With spawn on a busy machine a new process can come up after the tasks it was opened for went to
+    another one (notebook 04's exercise-2 check then saw five processes at work for max_workers=6, 2 runs of 4):
+    the count is of the processes the program opened, not of those that happened to get a task."""
+    import multiprocessing
+
+    timeline, processes = checks.run_counting_processes(
+        _six_logs_in_a_pool, 6, multiprocessing.get_context("spawn"))
+    assert len(checks.named(timeline, "grava_log")) == 6
+    assert processes == 6
+
+
+def test_run_counting_processes_counts_a_smaller_pool_and_no_process_for_threads():
+    timeline, processes = checks.run_counting_processes(_six_logs_in_a_pool, 5)
+    assert (len(timeline.spans), processes) == (6, 5)
+
+    def in_threads():
+        with concurrent.futures.ThreadPoolExecutor(max_workers=6) as executor:
+            for _ in range(6):
+                executor.submit(grava_log, segundos=0.02)
+
+    timeline, processes = checks.run_counting_processes(in_threads)
+    assert (len(timeline.spans), processes) == (6, 0)
+
+
+def test_run_counting_processes_says_not_yet_like_run(capsys):
+    def not_written():
+        raise NotImplementedError("escreva main_uma_rodada() aqui")
+
+    assert checks.run_counting_processes(not_written) == (None, 0)
+    assert "⏳ ainda não: escreva main_uma_rodada() aqui" in capsys.readouterr().out
