@@ -1276,6 +1276,11 @@ def run_workers(app: celery.Celery, workers: int = 2, concurrency: int = 1, *, i
     current directory first): a worker cannot see a task defined in a
     notebook cell.
     """
+    if sys.platform == "win32":
+        raise OSError(
+            "run_workers não funciona no Windows: os workers daqui usam o pool prefork do Celery e grupos de "
+            "processos do Unix, que o Windows não tem. Rode este notebook no WSL 2 (um Linux dentro do Windows)."
+        )
     workers = _check_count(workers, "workers (o número de processos worker)", MAX_WORKERS)
     if isinstance(include, str):
         include = [include]

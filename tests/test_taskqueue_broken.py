@@ -311,3 +311,11 @@ def celery_app_class():
     import celery
 
     return celery.Celery
+
+
+def test_run_workers_on_windows_says_to_use_wsl(monkeypatch):
+    from conctutor import taskqueue
+
+    monkeypatch.setattr(taskqueue.sys, "platform", "win32")
+    with pytest.raises(OSError, match="WSL 2"):
+        taskqueue.run_workers(taskqueue.make_app())
