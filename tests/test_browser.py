@@ -198,14 +198,18 @@ def _wait(page, condition: str, timeout_s: float, what: str, arg=None) -> None:
         raise AssertionError(f"waited {timeout_s:.0f} s for {what}; screenshot: {shot}") from None
 
 
+# A folded cell (a solution: source_hidden) shows a placeholder with a prompt of its own, never "[n]:":
+# only the real input prompts count.
 ALL_CELLS_DONE = """() => {
-    const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
+    const prompts = [...document.querySelectorAll(
+        '.jp-Notebook .jp-CodeCell .jp-InputPrompt:not(.jp-Placeholder-prompt)')]
         .map(p => p.textContent.trim());
     return prompts.length > 0 && prompts.every(t => /^\\[\\d+\\]:$/.test(t));
 }"""
 
 STOPPED_ON_ERROR = """() => {
-    const running = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
+    const running = [...document.querySelectorAll(
+        '.jp-Notebook .jp-CodeCell .jp-InputPrompt:not(.jp-Placeholder-prompt)')]
         .some(p => p.textContent.includes('*'));
     const idle = /\\|\\s*Idle/.test((document.querySelector('#jp-main-statusbar') || {}).textContent || '');
     const error = document.querySelector(
