@@ -174,6 +174,19 @@ class PythonRun(NamedTuple):
     """Segundos das duas contas, em duas threads."""
     lost: int
     """Somas perdidas na corrida do ``contador += 1``."""
+    cores: float | None = None
+    """Núcleos que as duas threads ocuparam ao mesmo tempo: o tempo de CPU do processo dividido pelo
+    tempo de relógio enquanto elas rodavam (perto de 1 com o GIL, de 2 sem ele). Varia bem menos que os
+    tempos numa máquina cuja velocidade muda de um minuto para o outro."""
+
+
+def cores_reading(cores: float) -> str:
+    """O que `PythonRun.cores` quer dizer, em palavras."""
+    if cores >= 1.6:
+        return "as duas threads calcularam ao mesmo tempo"
+    if cores <= 1.25:
+        return "uma thread de cada vez"
+    return "em parte ao mesmo tempo"
 
 
 VERSION_CHECK = ("import sys; print(sys.version.split()[0], "
@@ -227,7 +240,9 @@ def run_in_pythons(script: str, pythons: Mapping[str, tuple[str, str, bool]] | N
     """Roda `script` em cada Python da comparação (`pythons_to_compare`) e lê o que ele imprimiu.
 
     O script imprime três números numa linha: os segundos das contas em
-    sequência, os segundos em duas threads e as somas perdidas na corrida.
+    sequência, os segundos em duas threads e as somas perdidas na corrida;
+    e, se quiser, um quarto: os núcleos ocupados pelas duas threads
+    (`PythonRun.cores`).
     """
     chosen = pythons_to_compare() if pythons is None else pythons
     with tempfile.TemporaryDirectory(prefix="conctutor-teste-") as folder:
@@ -242,11 +257,11 @@ def _run_one(name: str, python: str, version: str, free: bool, path: str, timeou
     answer = subprocess.run([python, path], capture_output=True, text=True, timeout=timeout)
     numbers = re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", answer.stdout.strip().splitlines()[-1]) \
         if answer.returncode == 0 and answer.stdout.strip() else []
-    if len(numbers) != 3:
+    if len(numbers) not in (3, 4):
         raise RuntimeError(f"o teste no Python {name} ({python}) não imprimiu os três números esperados "
                            f"(saída {answer.returncode}): {(answer.stdout + answer.stderr).strip()[-500:]}")
-    sequential, threads, lost = (float(n) for n in numbers)
-    return PythonRun(name, version, free, sequential, threads, round(lost))
+    sequential, threads, lost, *cores = (float(n) for n in numbers)
+    return PythonRun(name, version, free, sequential, threads, round(lost), cores[0] if cores else None)
 
 
 def gil_baseline(run: PythonRun, runs: Sequence[PythonRun]) -> PythonRun:

@@ -161,3 +161,17 @@ def test_pythons_to_compare_pairs_each_free_threaded_python_with_its_version_wit
     assert list(found) == [f"{this} (este, com GIL)", "3.13.9t (sem GIL)", "3.14.9 (com GIL)", "3.14.9t (sem GIL)"]
     assert found["3.14.9 (com GIL)"] == (with_gil, "3.14.9", False)
     assert found["3.14.9t (sem GIL)"] == (free, "3.14.9", True)
+
+
+@pytest.mark.parametrize(("cores", "words"), [(1.97, "as duas threads calcularam ao mesmo tempo"),
+                                              (1.01, "uma thread de cada vez"), (1.4, "em parte ao mesmo tempo")])
+def test_the_cores_two_threads_kept_busy_read_in_words(cores, words):
+    assert comparison.cores_reading(cores) == words
+
+
+def test_a_fourth_number_is_the_cores_the_two_threads_kept_busy():
+    version = sys.version.split()[0]
+    script = SCRIPT.replace("print(sequencial, time.perf_counter() - inicio, 0)",
+                            "print(sequencial, time.perf_counter() - inicio, 0, 1.0)")
+    (run,) = comparison.run_in_pythons(script, {"este": (sys.executable, version, False)})
+    assert run.cores == 1.0
