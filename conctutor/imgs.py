@@ -15,7 +15,7 @@ run at the chapter's durations (2 s per task). ``gil.png`` uses two
 ``calcula`` of 0.2 s: the GIL hands over every few milliseconds, and over
 4 s those slices would be too thin to see. ``laco.png`` is the same with a
 loop of one's own (`programs.soma_quadrados`, about 0.2 s of CPU each), which
-reports nothing about itself: its slices are what the sampler saw. It takes about 21 seconds; the
+reports nothing about itself: its slices are what the sampler saw. It takes about 18 seconds; the
 images are never edited by hand. Run it on a quiet machine: other busy
 programs show up in the CPU strip.
 """
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import programs
+from .scene import format_seconds
 from .settings import get_durations, time_scale
 from .timeline import Timeline
 from .widgets import run_recorded
@@ -52,6 +53,8 @@ class Image:
     setup: Callable[[], tuple[dict[str, Any], Watch]] | None = None
     """Called just before the run, for what must exist before ``record`` starts (the queue to
     watch, say): more keyword arguments of `program`, and the numbers to watch."""
+    ideal: bool = True
+    """Whether the figure gives the ideal time (not for locks and queues, where it means nothing)."""
 
 
 def watch_queue() -> tuple[dict[str, Any], Watch]:
@@ -92,12 +95,14 @@ IMAGES: dict[str, Image] = {
         programs.producer_consumer,
         options={"consumers": 2, "items": 20, "produce_ms": 20, "handle_ms": 60},
         setup=watch_queue,
+        ideal=False,
     ),
     "corrida.png": Image(
         "Duas threads, um contador, nenhuma trava",
         programs.race,
         options={"threads": 2, "times": 4, "pause_s": 0.05},
         setup=watch_counter,
+        ideal=False,
     ),
 }
 
@@ -126,10 +131,10 @@ def generate(directory: str, names: list[str] | None = None) -> list[str]:
             raise SystemExit(f"imagem desconhecida: {name}; as imagens são: {', '.join(IMAGES)}")
         image = IMAGES[name]
         timeline = record_image(image)
-        figure = timeline.plot(title=image.title)
+        figure = timeline.plot(title=image.title, ideal=image.ideal)
         path = os.path.join(directory, name)
         figure.savefig(path, dpi=figure.dpi, facecolor=figure.get_facecolor())
-        print(f"{path}: {timeline.makespan:.2f} s medidos, ideal {timeline.ideal_time:.2f} s")
+        print(f"{path}: {format_seconds(timeline.makespan)} medidos, ideal {format_seconds(timeline.ideal_time)}")
         written.append(path)
     return written
 
