@@ -14,15 +14,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .model import Kind, Lane, Series, Span, State, Status
-from .recorder import Task, task
-from .settings import get_durations, set_durations
-from .tasks import calcula, consulta_dados, grava_log, processa_dados
-from .themes import use_theme
+from . import _moved
+from .course.tasks import calcula, consulta_dados, grava_log, processa_dados
+from .engine.model import Kind, Lane, Series, Span, State, Status
+from .engine.recorder import Task, task
+from .engine.settings import get_durations, set_durations
+from .render.themes import use_theme
+
+_moved.install()  # the module paths of 0.2.0 (conctutor.widgets, conctutor.taskqueue...) keep working
 
 if TYPE_CHECKING:
-    from .recording import record
-    from .timeline import Timeline
+    from .engine.recording import record
+    from .engine.timeline import Timeline
 
 __all__ = [
     "Kind",
@@ -45,7 +48,7 @@ __all__ = [
 ]
 __version__ = "0.2.0"
 
-_LAZY = {"record": ("recording", "record"), "Timeline": ("timeline", "Timeline")}
+_LAZY = {"record": ("engine.recording", "record"), "Timeline": ("engine.timeline", "Timeline")}
 
 
 def __getattr__(name: str) -> Any:

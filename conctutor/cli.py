@@ -331,7 +331,7 @@ def _draw(timeline: Any, output: Path, title: str, theme: str | None) -> None:
 
 def _summary(timeline: Any, name: str, until: str = "") -> list[str]:
     """The summary's lines; `until` is what a failed script's run reaches ("o erro")."""
-    from .scene import br, others_warning  # the figures' numbers and warning
+    from .render.scene import br, others_warning  # the figures' numbers and warning
 
     spans = timeline.spans
     lines = [

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from .chapter import DEPENDS_ON
+from ..course.chapter import DEPENDS_ON
 from .model import (
     RUNNING_STATE,
     STATES,
@@ -327,13 +327,13 @@ class Timeline:
 
     def plot(self, **options: Any) -> Figure:
         """Draw the timeline; see `conctutor.drawing.plot_timeline` for the options."""
-        from .drawing import plot_timeline
+        from ..render.drawing import plot_timeline
 
         return plot_timeline(self, **options)
 
     def to_perfetto(self, path: str | os.PathLike[str]) -> None:
         """Write a Chrome/Perfetto trace (open it at ui.perfetto.dev); a failure leaves an older file as it was."""
-        from .perfetto import write_perfetto
+        from ..render.perfetto import write_perfetto
 
         write_perfetto(self, path)
 

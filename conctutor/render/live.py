@@ -52,15 +52,15 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .model import STATUSES, Status
+from ..engine.model import STATUSES, Status
 from .scene import build_scene, check_figsize, check_options, scene_options, warm_up
 from .svg import render
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .recording import LiveTimeline
-    from .timeline import Timeline
+    from ..engine.recording import LiveTimeline
+    from ..engine.timeline import Timeline
 
 RUNNING_CODE = STATUSES.index(Status.RUNNING)
 
@@ -339,7 +339,7 @@ def open_view(target: Target | str | None = "auto", **plot_options: Any) -> Live
 
 def check_plot_options(plot_options: dict[str, Any]) -> None:
     """The error ``timeline.plot(**plot_options)`` would give at the end of a run, now."""
-    from .timeline import Timeline
+    from ..engine.timeline import Timeline
 
     check_options(plot_options)
     check_figsize(plot_options.get("figsize"))

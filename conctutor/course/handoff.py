@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .recorder import task
+from ..engine.recorder import task
 
 FIM = None
 """What the producer puts last: the consumer that takes it knows there is nothing more."""

@@ -284,7 +284,7 @@ def _warn_if_the_gil_came_back() -> None:
 
 def _check_live(live: object) -> View | None:
     if live is True:
-        from .live import open_view
+        from ..render.live import open_view
 
         return open_view()
     if live is False or live is None:

@@ -23,8 +23,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..render.themes import OKABE_ITO, get_theme
 from .interpreters import free_threaded_pythons, pythons_dir
-from .themes import OKABE_ITO, get_theme
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -70,7 +70,7 @@ def plot_workload(runs: Mapping[str, Any], workload: str, *, predictions: Mappin
     seguidas, na ordem de `runs`, todas com o mesmo eixo de tempo, para
     comparar de olho de uma figura para a outra.
     """
-    from .drawing import plot_stacked
+    from ..render.drawing import plot_stacked
 
     chosen = runs_of(runs, workload)
     prefix = f"{workload}{SEPARATOR}"
@@ -308,7 +308,7 @@ def _new_figure(width: float, height: float, columns: int = 1) -> tuple[Figure, 
     """A figure outside pyplot (shown once, as a cell's value), with its axes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from .drawing import TimelineFigure
+    from ..render.drawing import TimelineFigure
 
     figure = TimelineFigure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)

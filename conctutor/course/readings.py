@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from .contention import NOTICEABLE_S, NOTICEABLE_SHARE
+from ..engine.contention import NOTICEABLE_S, NOTICEABLE_SHARE
 
 OFF_THE_LESSON = 0.3
 """How far (as a share) a measured ratio may be from the lesson's before the line says so."""

@@ -75,8 +75,8 @@ def status(span: Any) -> str:
 
     Os dados guardam o código em inglês (``span.status == "interrupted"``); esta é a palavra para mostrar.
     """
-    from .model import Status
-    from .scene import STATUS_LABELS
+    from ..engine.model import Status
+    from ..render.scene import STATUS_LABELS
 
     code = getattr(span, "status", span)
     try:
@@ -172,8 +172,8 @@ def compare_prediction(timeline: Any, predicted: float) -> str:
     "bem menos"…). A previsão vale para as durações do capítulo e, como elas, é multiplicada por
     ``CONCTUTOR_TIME_SCALE``. Uma previsão negativa, NaN ou que não é um número dá um erro claro.
     """
-    from .scene import check_prediction, format_seconds
-    from .settings import time_scale
+    from ..engine.settings import time_scale
+    from ..render.scene import check_prediction, format_seconds
 
     predicted = check_prediction(predicted) * time_scale()
     measured = getattr(timeline, "makespan", None)
@@ -306,7 +306,7 @@ def run_queue(app: Any, program: Callable[..., Any], *args: Any, quiet: bool = T
     devolve a linha do tempo das mensagens que ele publicou, ou None (com uma
     mensagem amigável) se o programa ainda não foi escrito ou parou com um erro.
     """
-    from .queue_timeline import record_queue
+    from ..queue.queue_timeline import record_queue
 
     error: BaseException | None = None
     output = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()

@@ -21,7 +21,7 @@ registered default belongs to the name.
 
 from __future__ import annotations
 
-from .recorder import await_wait, chapter_task
+from ..engine.recorder import await_wait, chapter_task
 
 
 @chapter_task("io")

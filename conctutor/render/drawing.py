@@ -36,7 +36,7 @@ from matplotlib.legend_handler import HandlerBase
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from .model import STATES, STATUSES, State, Status
+from ..engine.model import STATES, STATUSES, State, Status
 from .scene import (
     LEGEND_COLUMN_GAP,
     LEGEND_HANDLE,
@@ -59,7 +59,7 @@ from .themes import THEMES, Theme, get_theme, use_theme
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from .timeline import Timeline
+    from ..engine.timeline import Timeline
 
 __all__ = ["THEMES", "Theme", "draw_scene", "get_theme", "plot_stacked", "plot_timeline", "use_theme"]
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from .model import RUNNING_STATE, STATES, STATUSES, process_labels
+from ..engine.model import RUNNING_STATE, STATES, STATUSES, process_labels
 
 if TYPE_CHECKING:
-    from .timeline import Timeline
+    from ..engine.timeline import Timeline
 
 RUNNING_SLICE = "rodando"
 """Name of the nested slices that show when a task was running on a CPU."""
@@ -125,7 +125,7 @@ def write_perfetto(timeline: Timeline, path: str | os.PathLike[str]) -> None:
 
     Written beside `path` and then put in its place: a failure leaves an older file as it was.
     """
-    from .timeline import check_target, replace_file
+    from ..engine.timeline import check_target, replace_file
 
     target = check_target(path, "to_perfetto")
     other = {"generator": "conctutor", "makespan_seconds": timeline.makespan, "cores": timeline.cores,

@@ -868,7 +868,7 @@ def accept_invitation(invitation: object) -> None:
             with _open_lock:
                 _open.clear()
             settings.adopt(None)
-            sampling = sys.modules.get("conctutor.sampling")  # loaded if this worker let a sidecar watch it
+            sampling = sys.modules.get("conctutor.engine.sampling")  # loaded if this worker let a sidecar watch it
             if sampling is not None:
                 sampling.revoke_sampler()
         return
@@ -1070,7 +1070,7 @@ def _run_in(collector: Collector, fn: Callable[..., Any], *args: Any, **kwargs: 
 
 _ACCEPT = """
 import sys
-recorder = sys.modules.get("conctutor.recorder")
+recorder = sys.modules.get("conctutor.engine.recorder")
 if recorder is None:
     sys._conctutor_invitation = invitation
 else:

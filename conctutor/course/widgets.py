@@ -19,14 +19,14 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..engine.recording import LiveTimeline, record
+from ..engine.settings import check_durations, get_durations
+from ..engine.timeline import Timeline
+from ..engine.watch import check_watch
+from ..render.live import Target, open_view
+from ..render.scene import check_prediction, format_seconds, others_warning
 from . import programs
 from .chapter import IO_TASKS
-from .live import Target, open_view
-from .recording import LiveTimeline, record
-from .scene import check_prediction, format_seconds, others_warning
-from .settings import check_durations, get_durations
-from .timeline import Timeline
-from .watch import check_watch
 
 LABELS = {
     "workers": "workers",
@@ -162,8 +162,8 @@ def run_and_show(
     compares it with the measured time (`conctutor.checks.compare_prediction`).
     Returns the timeline.
     """
+    from ..render.live import in_kernel
     from .checks import compare_prediction
-    from .live import in_kernel
 
     check_inputs(program, durations, options)  # a bad value: a clear error, and no empty figure
     check_watch(watch)

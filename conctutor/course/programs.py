@@ -30,9 +30,9 @@ from collections.abc import Callable
 from queue import Queue
 from typing import Any
 
+from ..engine.recorder import task
+from ..engine.settings import check_seconds
 from .handoff import FIM
-from .recorder import task
-from .settings import check_seconds
 from .tasks import calcula, consulta_dados, grava_log, processa_dados
 
 MAX_WORKERS = 64

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 
-from .recorder import chapter_task, current_span, wait
+from ..engine.recorder import chapter_task, current_span, wait
 
 
 @chapter_task("io")

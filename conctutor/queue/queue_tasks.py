@@ -94,7 +94,7 @@ def _safe_url(url: object) -> str:
 
 def time_scale_from_environment() -> float | None:
     """``CONCTUTOR_TIME_SCALE`` of this process (1.0 when unset; None when invalid)."""
-    from .settings import time_scale
+    from ..engine.settings import time_scale
 
     try:
         return time_scale()
@@ -180,7 +180,7 @@ def grava_log_instavel(self: Task, falhas: int = 1, segundos: float | None = Non
 @shared_task(bind=True, base=QueueTask, name="conctutor.baixa")
 def baixa(self: Task, url: str) -> int:
     """`conctutor.workloads.baixa` in a worker (notebook 08): fetch `url`, return how many bytes came."""
-    from .workloads import baixa as fetch
+    from ..course.workloads import baixa as fetch
 
     return fetch(url)
 

@@ -24,7 +24,7 @@ from html import escape
 
 import numpy as np
 
-from .model import STATES, STATUSES, State, Status
+from ..engine.model import STATES, STATUSES, State, Status
 from .scene import (
     LEGEND_COLUMN_GAP,
     LEGEND_HANDLE,

@@ -33,14 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .chapter import TASKS
-from .contention import noticeable_delay
-from .model import RUNNING_STATE, STATES, STATUSES, CpuUsage, State, Status
-from .settings import time_scale
+from ..course.chapter import TASKS
+from ..engine.contention import noticeable_delay
+from ..engine.model import RUNNING_STATE, STATES, STATUSES, CpuUsage, State, Status
+from ..engine.settings import time_scale
 from .themes import Theme, get_theme
 
 if TYPE_CHECKING:
-    from .timeline import Timeline
+    from ..engine.timeline import Timeline
 
 RUNNING_CODE = RUNNING_STATE
 MARKED = (Status.ERROR, Status.INTERRUPTED, Status.RUNNING)

@@ -29,8 +29,8 @@ import time
 import urllib.parse
 import urllib.request
 
-from .recorder import task
-from .settings import time_scale
+from ..engine.recorder import task
+from ..engine.settings import time_scale
 
 MAX_DELAY = 30.0
 MAX_MEGABYTES = 1024

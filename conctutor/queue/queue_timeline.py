@@ -38,11 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from .chapter import CPU_TASKS, IO_TASKS
-from .model import STATES, STATUSES, Kind, Lane, Series, State, Status
-from .recording import LiveTimeline
+from ..course.chapter import CPU_TASKS, IO_TASKS
+from ..engine.model import STATES, STATUSES, Kind, Lane, Series, State, Status
+from ..engine.recording import LiveTimeline
+from ..engine.timeline import Columns, Timeline
 from .taskqueue import queue_depth, read_records
-from .timeline import Columns, Timeline
 
 QUEUE_LANE_PID = 0
 """The pid of the queue's lanes: no process, the broker's queue."""

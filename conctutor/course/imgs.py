@@ -1,0 +1,151 @@
+"""Regenerate the timelines in ``imgs/`` from real runs of the chapter's programs.
+
+    python -m conctutor.imgs imgs/
+    python -m conctutor.imgs imgs/ fila.png corrida.png     # only these
+
+Writes ``sync.png`` (the sequential program), ``threads.png`` (the
+ThreadPoolExecutor program), ``processos.png`` (the same program with a
+ProcessPoolExecutor), ``gil.png`` (two ``calcula`` in threads), ``laco.png``
+(a plain loop of one's own in two threads), and two of
+notebook 05's programs with a number watched under the lanes: ``fila.png``
+(a producer and two consumer threads, the items in the queue) and
+``corrida.png`` (two threads updating a counter without a lock, the counter).
+Every image is a recording of a run on this machine; the chapter's programs
+run at the chapter's durations (2 s per task). ``gil.png`` uses two
+``calcula`` of 0.2 s: the GIL hands over every few milliseconds, and over
+4 s those slices would be too thin to see. ``laco.png`` is the same with a
+loop of one's own (`programs.soma_quadrados`, about 0.2 s of CPU each), which
+reports nothing about itself: its slices are what the sampler saw. It takes about 18 seconds; the
+images are never edited by hand. Run it on a quiet machine: other busy
+programs show up in the CPU strip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..engine.settings import get_durations, time_scale
+from ..engine.timeline import Timeline
+from ..render.scene import format_seconds
+from . import programs
+from .widgets import run_recorded
+
+Watch = Mapping[str, Callable[[], float]]
+"""What ``record(watch=...)`` takes: name -> function that reads a number."""
+
+
+@dataclass(frozen=True)
+class Image:
+    """How to record one image."""
+
+    title: str
+    program: Callable[..., Any]
+    durations: dict[str, float] = field(default_factory=dict)
+    """Task durations for this run (the chapter's tasks)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of `program`."""
+    setup: Callable[[], tuple[dict[str, Any], Watch]] | None = None
+    """Called just before the run, for what must exist before ``record`` starts (the queue to
+    watch, say): more keyword arguments of `program`, and the numbers to watch."""
+    ideal: bool = True
+    """Whether the figure gives the ideal time (not for locks and queues, where it means nothing)."""
+
+
+def watch_queue() -> tuple[dict[str, Any], Watch]:
+    """A fresh queue for `programs.producer_consumer`, watched as "itens na fila"."""
+    fila: queue.Queue = queue.Queue()
+    return {"queue": fila}, {"itens na fila": fila.qsize}
+
+
+def watch_counter() -> tuple[dict[str, Any], Watch]:
+    """`programs.contador` from 0, watched as "contador" while `programs.race` updates it."""
+    programs.contador = 0
+    return {}, {"contador": lambda: programs.contador}
+
+
+def loop_of_02_seconds() -> tuple[dict[str, Any], Watch]:
+    """`programs.own_loop_in_threads`'s loop sized to about 0.2 s of CPU, measured before the run."""
+    return {"n": programs.iterations_in(0.2)}, {}
+
+
+IMAGES: dict[str, Image] = {
+    "sync.png": Image("Programa sequencial", programs.sequential),
+    "threads.png": Image("Com ThreadPoolExecutor", programs.with_threads),
+    "processos.png": Image("Com ProcessPoolExecutor", programs.with_processes),
+    "gil.png": Image(
+        "Duas calcula de 0,2 s em threads: o GIL",
+        programs.side_by_side,
+        {"calcula": 0.2},
+        {"task": "calcula", "count": 2, "model": "threads"},
+    ),
+    "laco.png": Image(
+        "Seu próprio laço em duas threads: o GIL",
+        programs.own_loop_in_threads,
+        options={"threads": 2},
+        setup=loop_of_02_seconds,
+    ),
+    "fila.png": Image(
+        "Um produtor, dois consumidores",
+        programs.producer_consumer,
+        options={"consumers": 2, "items": 20, "produce_ms": 20, "handle_ms": 60},
+        setup=watch_queue,
+        ideal=False,
+    ),
+    "corrida.png": Image(
+        "Duas threads, um contador, nenhuma trava",
+        programs.race,
+        options={"threads": 2, "times": 4, "pause_s": 0.05},
+        setup=watch_counter,
+        ideal=False,
+    ),
+}
+
+
+def record_image(image: Image) -> Timeline:
+    """Run `image`'s program recorded, as `generate` does; returns the finished timeline."""
+    options, watch = image.setup() if image.setup is not None else ({}, {})
+    return run_recorded(image.program, image.durations, watch=watch or None, **image.options, **options)
+
+
+def generate(directory: str, names: list[str] | None = None) -> list[str]:
+    """Run each program recorded and save its figure in `directory`; returns the paths."""
+    scale = time_scale()
+    if scale != 1.0:
+        raise SystemExit(
+            f"CONCTUTOR_TIME_SCALE={os.environ.get('CONCTUTOR_TIME_SCALE')!r}: as imagens mostram as durações "
+            "do capítulo; rode sem essa variável."
+        )
+    changed = {name: seconds for name, seconds in get_durations().items() if seconds != 2.0}
+    if changed:
+        raise SystemExit(f"durações diferentes das do capítulo (2 s): {changed}")
+    os.makedirs(directory, exist_ok=True)
+    written = []
+    for name in names or list(IMAGES):
+        if name not in IMAGES:
+            raise SystemExit(f"imagem desconhecida: {name}; as imagens são: {', '.join(IMAGES)}")
+        image = IMAGES[name]
+        timeline = record_image(image)
+        figure = timeline.plot(title=image.title, ideal=image.ideal)
+        path = os.path.join(directory, name)
+        figure.savefig(path, dpi=figure.dpi, facecolor=figure.get_facecolor())
+        print(f"{path}: {format_seconds(timeline.makespan)} medidos, ideal {format_seconds(timeline.ideal_time)}")
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m conctutor.imgs", description=__doc__.splitlines()[0])
+    parser.add_argument("directory", help="where to write the PNG files (the repository's imgs/)")
+    parser.add_argument("names", nargs="*", help=f"only these images (default: all of {', '.join(IMAGES)})")
+    arguments = parser.parse_args(argv)
+    generate(arguments.directory, arguments.names or None)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
