@@ -294,6 +294,6 @@ def test_a_coroutine_awaiting_a_thread_is_blocked_on_it_not_waiting_for_io():
     with record() as timeline:
         asyncio.run(main())
     for span in timeline.spans:
-        blocked = sum(b - a for a, b, state in span.waits if state == "bloqueada")
-        io = sum(b - a for a, b, state in span.waits if state == "E/S")
+        blocked = sum(b - a for a, b, state in span.waits if state == "blocked")
+        io = sum(b - a for a, b, state in span.waits if state == "io")
         assert blocked > 0.08 and io < 0.01, span.waits

@@ -19,6 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pytest
+from conctutor.drawing import THEMES, Theme, get_theme, plot_timeline, use_theme
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
@@ -26,7 +27,6 @@ from matplotlib.text import Text
 
 import conctutor
 from conctutor import drawing
-from conctutor.drawing import THEMES, Theme, get_theme, plot_timeline, use_theme
 
 SCALE = "0.02"
 
@@ -450,7 +450,7 @@ def test_legend_says_each_state_in_the_drawings_words_and_saved_runs_keep_theirs
         State.WAITING: "esperando",
     }
     # the data keep their values: a run saved by 0.2.0 loads, and its states are the old words
-    assert {str(state) for span in saved_run.spans for _, _, state in span.waits} >= {"GIL", "E/S"}
+    assert {str(state) for span in saved_run.spans for _, _, state in span.waits} >= {"gil", "io"}
     legend = legend_texts(plot_timeline(saved_run))
     states = [text for text in legend if text in STATE_WORDS.values()]
     # only what the figure draws, in the order of STATE_WORDS
@@ -471,9 +471,8 @@ def test_the_running_swatch_is_striped_in_the_colours_of_the_tasks_that_ran(save
 
 
 def test_a_waiting_swatch_is_light_and_hatched_like_its_bars(threads_timeline):
-    from matplotlib.colors import to_hex
-
     from conctutor.scene import lighten
+    from matplotlib.colors import to_hex
 
     theme = get_theme()
     fig = plot_timeline(threads_timeline)
@@ -708,7 +707,6 @@ def test_use_theme_none_names_the_themes():
 
 def test_the_legend_lists_a_state_only_where_the_figure_shows_it(runs):
     import numpy as np
-
     from conctutor.model import STATES, State
     from conctutor.scene import STATE_WORDS, build_scene
 

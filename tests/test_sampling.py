@@ -27,10 +27,12 @@ import psutil
 import pytest
 
 from conctutor import sampling, sidecar
+from conctutor.engine.model import State
 
 SAMPLING = "conctutor.sampling"
 """What the child processes import (by name: the package's own module)."""
-ThreadState = sampling.ThreadState
+ThreadState = State
+"""What the sampler reports: the model's states (an ended thread: None)."""
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/proc/self/task"), reason="the sampler needs Linux /proc"
@@ -206,7 +208,7 @@ def test_two_threads_take_turns_in_switch_interval_slices(spool: str, sampler: o
         own = [(e - s) / 1e6 for s, e in r["own"]]
         turns = merge_short_gaps(runs, OWN_GAP_NS)  # counted as the thread counts its own
         report[tid] = {
-            "fractions": {k.value: round(v, 3) for k, v in frac.items()},
+            "fractions": {str(k): round(v, 3) for k, v in frac.items()},
             "slices": len(runs),
             "turns": len(turns),
             "median_slice_ms": round(statistics.median(inner), 2) if inner else None,
@@ -361,7 +363,7 @@ def test_wait_reasons(spool: str, use_syscall: bool) -> None:
     report = {}
     for name, tid in tids.items():
         frac = fractions(intervals(samples, tid, a, b), a, b)
-        report[name] = {k.value: round(v, 3) for k, v in frac.items()}
+        report[name] = {str(k): round(v, 3) for k, v in frac.items()}
     print(json.dumps(report))
     for name, tid in tids.items():
         frac = fractions(intervals(samples, tid, a, b), a, b)
@@ -370,7 +372,7 @@ def test_wait_reasons(spool: str, use_syscall: bool) -> None:
     # every thread ended, and the sampler said so
     for name, tid in tids.items():
         mine = [x for x in samples if x.tid == tid]
-        assert mine[-1].state is ThreadState.GONE, (name, mine[-3:])
+        assert mine[-1].state is None, (name, mine[-3:])
 
 
 # --------------------------------------------------------------------------
@@ -406,7 +408,7 @@ def test_two_processes_run_in_parallel_without_gil(spool: str, sampler: object) 
     for tid, r in result.items():
         wa, wb = r["window"]
         frac = fractions(intervals(samples, tid, wa, wb), wa, wb)
-        report[tid] = {k.value: round(v, 3) for k, v in frac.items()}
+        report[tid] = {str(k): round(v, 3) for k, v in frac.items()}
         report[tid]["cpu_share"] = round(r["cpu_s"] / ((wb - wa) / 1e9), 3)
     print(json.dumps(report))
     for tid, r in result.items():
@@ -626,7 +628,7 @@ def test_records_and_readers(spool: str, sampler: object) -> None:
     # waiting in go.wait() before go.set(): the sampler may first catch the thread still running
     # the end of register_thread (seen once on a busy machine), then blocked
     assert [x.state for x in first if x.tid == tid_box[0]][-1] is ThreadState.BLOCKED
-    assert mine[-1].state is ThreadState.GONE
+    assert mine[-1].state is None
     assert all(isinstance(x, sampling.ThreadSample) for x in mine)
     assert [x.t_ns for x in mine] == sorted(x.t_ns for x in mine)
     now = time.perf_counter_ns()
@@ -701,16 +703,9 @@ def test_unavailable_without_proc(spool: str, monkeypatch: pytest.MonkeyPatch) -
     assert sampling.read_thread_states(spool, 0) == ([], 0)
 
 
-def test_thread_states_are_the_figure_words() -> None:
-    assert [s.value for s in ThreadState] == [
-        "rodando",
-        "pronta",
-        "E/S",
-        "bloqueada",
-        "GIL",
-        "esperando",
-        "encerrada",
-    ]
+def test_the_sampler_reports_the_models_states() -> None:
+    assert sampling.SIDECAR_STATES == (State.RUNNING, State.READY, State.IO, State.BLOCKED, State.GIL, State.WAITING,
+                                       None)
     assert isinstance(sampling.allow_sampler(os.getpid()), bool)
 
 
@@ -722,11 +717,11 @@ def test_interpreter_regions_hold_the_gil_not_the_locks() -> None:
     assert not any(lo <= id(lock) < hi for lo, hi in regions)
 
 
-def test_the_sidecars_state_codes_follow_thread_state_and_it_imports_little() -> None:
+def test_the_sidecars_state_codes_map_to_the_models_states_and_it_imports_little() -> None:
     codes = [sidecar._RUNNING, sidecar._READY, sidecar._IO, sidecar._BLOCKED, sidecar._GIL, sidecar._WAITING,
              sidecar._GONE]
-    names = ["RUNNING", "READY", "IO", "BLOCKED", "GIL", "WAITING", "GONE"]
-    assert [list(ThreadState)[code].name for code in codes] == names
+    states = [sampling.SIDECAR_STATES[code] for code in codes]
+    assert states == [State.RUNNING, State.READY, State.IO, State.BLOCKED, State.GIL, State.WAITING, None]
     # every record() block waits for the sidecar to start: it must not pull in typing, enum or signal
     loaded = subprocess.run(
         [sys.executable, "-I", "-S", "-c", sampling._BOOT.replace("sys.exit(m._main(sys.argv[2:]))",

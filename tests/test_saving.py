@@ -21,11 +21,11 @@ from copy import deepcopy
 from pathlib import Path
 
 import pytest
-
-import conctutor.timeline
-from conctutor import Span, Timeline, aio, calcula, consulta_dados, grava_log, processa_dados, record, task
 from conctutor.perfetto import CPU_COUNTER, RUNNING_SLICE
-from conctutor.timeline import FORMAT, VERSION
+
+import conctutor.engine.files
+from conctutor import Span, Timeline, aio, calcula, consulta_dados, grava_log, processa_dados, record, task
+from conctutor.engine.persistence import FORMAT, VERSION
 
 load_timeline = Timeline.load
 
@@ -98,7 +98,10 @@ def test_saved_file_is_versioned_json(timeline: Timeline, tmp_path: Path) -> Non
     assert data["format"] == FORMAT
     assert data["version"] == VERSION
     assert set(data["spans"]["status"]) == {"ok", "error"}
-    assert len(data["lanes"]) == len(data["labels"])
+    # data only: English codes, lanes with their role, each task's needs; no labels, no legend words
+    assert set(data["segments"]["state"]) <= {state.value for state in conctutor.State}
+    assert "labels" not in data and all(len(lane) == 7 for lane in data["lanes"])
+    assert len(data["needs"]) == len(data["names"])
 
 
 def test_an_empty_recording_round_trips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,7 +148,7 @@ def test_an_unknown_version_is_rejected(timeline: Timeline, tmp_path: Path, vers
     data = json.loads(path.read_text(encoding="utf-8"))
     data["version"] = version
     path.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(ValueError, match=f"só lê a versão {VERSION}"):
+    with pytest.raises(ValueError, match=f"só lê as versões 2 e {VERSION}"):
         load_timeline(path)
 
 
@@ -343,7 +346,7 @@ def test_a_write_that_fails_midway_leaves_the_previous_file_intact(timeline: Tim
     path = tmp_path / "run.json"
     getattr(timeline, write)(path)
     before = path.read_bytes()
-    monkeypatch.setattr(conctutor.timeline, "open", lambda *args, **kwargs: _FailsMidway(error, *args, **kwargs),
+    monkeypatch.setattr(conctutor.engine.files, "open", lambda *args, **kwargs: _FailsMidway(error, *args, **kwargs),
                         raising=False)
     with pytest.raises(type(error)) as raised:
         getattr(timeline, write)(path)

@@ -1,4 +1,4 @@
-"""How a span's events and the sampler's view of its thread become drawn segments (`timeline._segments`).
+"""How a span's events and the sampler's view of its thread become drawn segments (`conctutor.engine.build._segments`).
 
 Synthetic events and thread states, one table row per rule: the expected segments follow from the
 rules, not from a run."""
@@ -6,10 +6,10 @@ rules, not from a run."""
 from __future__ import annotations
 
 import pytest
-
 from conctutor.events import RawSpan
 from conctutor.model import STATES, State, Status
-from conctutor.timeline import _segments
+
+from conctutor.engine.build import _segments
 
 MS = 1_000_000
 RUNNING, READY, GIL, IO, WAITING = (STATES.index(s) for s in (State.RUNNING, State.READY, State.GIL, State.IO,

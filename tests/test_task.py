@@ -20,11 +20,11 @@ import time
 import warnings
 
 import pytest
+from conctutor.widgets import panel, run_and_show, run_recorded
 
 import conctutor
 from conctutor import calcula, checks, consulta_dados, grava_log, processa_dados, record, task
 from conctutor import recorder as recorder_module
-from conctutor.widgets import panel, run_and_show, run_recorded
 
 SCALE = 0.05
 START_METHODS = [m for m in ("fork", "spawn", "forkserver") if m in multiprocessing.get_all_start_methods()]
@@ -82,7 +82,7 @@ def test_any_signature_records_and_returns_the_same():
             assert soma_gravada(*args, **kwargs) == soma(*args, **kwargs)
     spans = timeline.spans
     assert [s.name for s in spans] == ["soma"] * 3
-    assert all(s.status == "ok" and s.kind == "medido" for s in spans)
+    assert all(s.status == "ok" and s.kind == "measured" for s in spans)
 
 
 @pytest.mark.parametrize(
@@ -127,7 +127,7 @@ def test_methods_record_and_keep_their_instance():
         assert conta.deposita(50, motivo="salário") == 150
         assert Conta.deposita(conta, 10) == 160
         assert conta.juros(0.5) == 80
-    assert [(s.name, s.kind) for s in timeline.spans] == [("deposita", "medido"), ("deposita", "medido"),
+    assert [(s.name, s.kind) for s in timeline.spans] == [("deposita", "measured"), ("deposita", "measured"),
                                                          ("juros", "cpu")]
 
 
@@ -487,7 +487,7 @@ def test_the_chapters_coroutines_wait_together_on_one_thread(capsys):
     assert together > 0.5 * min(spans["processa_dados"].duration, spans["grava_log"].duration)
     for span in spans.values():
         assert span.seconds == pytest.approx(step)
-        assert any(str(state) == "E/S" for _, _, state in span.waits)
+        assert any(str(state) == "io" for _, _, state in span.waits)
     assert capsys.readouterr().out.count("...") == 3
 
 
@@ -509,7 +509,7 @@ def test_a_blocking_call_in_a_coroutine_holds_the_loop():
     assert other.start <= blocked.start and other.end >= blocked.end - 0.01
     assert other.duration > 0.25
     if timeline.cpu.ours is not None:  # Linux: the sampler saw the loop's thread asleep, not running
-        slept = sum(b - a for a, b, state in blocked.waits if str(state) == "E/S")
+        slept = sum(b - a for a, b, state in blocked.waits if str(state) == "io")
         assert slept > 0.5 * blocked.duration, blocked
 
 

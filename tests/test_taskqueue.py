@@ -24,9 +24,10 @@ psutil = pytest.importorskip("psutil")
 
 os.environ.setdefault("CONCTUTOR_TIME_SCALE", "0.05")
 
-from conctutor import checks, taskqueue  # noqa: E402
 from conctutor.model import State, Status  # noqa: E402
 from conctutor.queue_timeline import DEPTH_SERIES, queue_timeline, record_queue  # noqa: E402
+
+from conctutor import checks, taskqueue  # noqa: E402
 from conctutor.taskqueue import (  # noqa: E402
     CLOCK_OFFSET_VARIABLE,
     BrokerUnavailable,
@@ -522,7 +523,7 @@ def test_a_computing_execution_that_shared_a_core_is_drawn_waiting_for_it_in_the
     runs = [s for s in timeline.spans if not s.queued]
     shared, alone = runs[:4], runs[4]
     for span in shared:
-        waiting = sum(b - a for a, b, state in span.waits if state == "pronta")
+        waiting = sum(b - a for a, b, state in span.waits if state == "ready")
         assert span.running_time == pytest.approx(0.5, abs=0.01) and waiting == pytest.approx(0.5, abs=0.01)
         assert len(span.running) >= 4  # slices, not one block: when it ran is not known
     assert alone.running == ((alone.start, alone.end),) and not alone.waits  # a core to itself: solid

@@ -4,7 +4,7 @@ One schema, written and read by this module only. Every event is a tuple
 whose first item is its `Event` type:
 
     (LANE,  lane_id, thread_id, native_id, main_thread, thread_name, task_name)
-    (TASK,  task_id, name, kind_code)
+    (TASK,  task_id, name, kind_code, needs)     needs: names of the tasks whose results it needs
     (TEXT,  text_id, text)                       an error message
     (BEGIN, seq, lane_id, task_id, start_ns, cpu_ns, seconds)   seconds: NaN if none
     (WAIT,  seq, start_ns, end_ns, state_code)   a later WAIT with the same start replaces it
@@ -110,6 +110,12 @@ class TaskInfo(Protocol):
     kind: Kind
 
 
+def needs_of(task: TaskInfo) -> tuple[str, ...]:
+    """The names of the tasks whose results `task` needs, from its ``needs`` attribute (the ideal time waits
+    for them): the chapter's ``processa_dados`` needs ``consulta_dados``'s data; a task of one's own, none."""
+    return tuple(getattr(task, "needs", ()))
+
+
 class _Lanes:
     """Lane ids of one process: one per thread, one per asyncio task (rare: a lock is cheap here)."""
 
@@ -151,7 +157,7 @@ class MemorySink:
         task_id = task.task_id
         if task_id not in self._tasks:
             self._tasks.add(task_id)
-            self.events.append((TASK, task_id, task.name, KIND_CODE[task.kind]))
+            self.events.append((TASK, task_id, task.name, KIND_CODE[task.kind], needs_of(task)))
         seq = self._seq = self._seq + 1
         self.events.append((BEGIN, seq, lane or self.lane, task_id, perf_counter_ns(), thread_time_ns(), seconds))
         return seq
@@ -201,7 +207,7 @@ _RUN = struct.Struct("<BIqqB")
 _END = struct.Struct("<BIqqBIB")
 _HEAD = struct.Struct("<BI")  # type, total length (variable records)
 _LANE_BODY = struct.Struct("<IQQB")
-_TASK_BODY = struct.Struct("<IB")
+_TASK_BODY = struct.Struct("<IBB")  # task id, kind, how many task names it needs
 _TEXT_BODY = struct.Struct("<I")
 _LENGTH = struct.Struct("<I")
 _FIXED = {BEGIN: _BEGIN, WAIT: _WAIT, RUN: _RUN, END: _END}
@@ -390,8 +396,9 @@ class FileSink:
     def begin(self, task: TaskInfo, lane: int = 0, seconds: float = NO_SECONDS) -> int:
         seq = self._seq = self._seq + 1
         if task.task_id not in self._tasks:
-            if self._write_variable(TASK, _TASK_BODY.pack(task.task_id, KIND_CODE[task.kind])
-                                    + _strings(task.name)) is not None:
+            needs = needs_of(task)[:255]
+            if self._write_variable(TASK, _TASK_BODY.pack(task.task_id, KIND_CODE[task.kind], len(needs))
+                                    + _strings(task.name, *needs)) is not None:
                 self._lose()
                 return seq
             self._tasks.add(task.task_id)
@@ -495,9 +502,9 @@ def decode(data: bytes | mmap.mmap, pos: int) -> Iterator[tuple[tuple, int]]:
             (name, task), _ = _decode_strings(data, body + _LANE_BODY.size, 2)
             yield (LANE, lane_id, ident, native, bool(main), name, task), end
         elif kind == TASK:
-            task_id, kind_code = _TASK_BODY.unpack_from(data, body)
-            (name,), _ = _decode_strings(data, body + _TASK_BODY.size, 1)
-            yield (TASK, task_id, name, kind_code), end
+            task_id, kind_code, count = _TASK_BODY.unpack_from(data, body)
+            (name, *needs), _ = _decode_strings(data, body + _TASK_BODY.size, 1 + count)
+            yield (TASK, task_id, name, kind_code, tuple(needs)), end
         else:
             (text_id,) = _TEXT_BODY.unpack_from(data, body)
             (text,), _ = _decode_strings(data, body + _TEXT_BODY.size, 1)
@@ -664,7 +671,7 @@ class Assembler:
 
     def __init__(self) -> None:
         self.lanes: dict[tuple, Lane] = {}
-        self.tasks: dict[tuple, tuple[str, Kind]] = {}
+        self.tasks: dict[tuple, tuple[str, Kind, tuple[str, ...]]] = {}
         self.finished: list[RawSpan] = []
         self.open: dict[tuple, OpenSpan] = {}
         self._texts: dict[tuple, str] = {}
@@ -712,7 +719,7 @@ class Assembler:
                 _, lane_id, ident, native, main, name, task_name = event
                 self.lanes[(pid, lane_id)] = Lane(pid, ident, native, name, main, task_name)
             elif kind == TASK:
-                self.tasks[(pid, event[1])] = (event[2], KINDS[event[3]])
+                self.tasks[(pid, event[1])] = (event[2], KINDS[event[3]], event[4])
             elif kind == TEXT:
                 self._texts[(source_key, event[1])] = event[2]
 

@@ -2,9 +2,13 @@
 
 A `Span` is one execution of a recorded function, in seconds from the start
 of its recording. A `Lane` is where it ran (a thread of a process, or an
-asyncio task on a thread); its readable label is made for display only and
-never parsed back. The enums are ``str`` subclasses, so ``span.status ==
-"ok"`` holds on every supported Python.
+asyncio task on a thread); its readable label is made for display only
+(`conctutor.render.labels`) and never parsed back.
+
+Statuses, states, kinds and lane roles are stable English codes, the same in
+events, timelines, saved files and Perfetto traces; the Portuguese words a
+figure shows belong to drawing alone (`conctutor.render.scene`). The enums are
+``str`` subclasses, so ``span.status == "ok"`` holds on every supported Python.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 
-class _Word(str, Enum):
-    """An enum whose members are their (Portuguese or contract) word everywhere."""
+class _Code(str, Enum):
+    """An enum whose members are their stable English code everywhere (``str(State.IO) == "io"``)."""
 
     def __str__(self) -> str:
         return str(self.value)
@@ -24,7 +28,7 @@ class _Word(str, Enum):
         return format(str(self.value), spec)
 
 
-class Status(_Word):
+class Status(_Code):
     """How a span ended. RUNNING only appears while its recording is still going on."""
 
     OK = "ok"
@@ -33,40 +37,44 @@ class Status(_Word):
     RUNNING = "running"
 
 
-class State(_Word):
-    """What a task was doing at a moment of its span: one word each, as in the legend and the notebooks."""
+class State(_Code):
+    """What a task was doing at a moment of its span (the legend's words: `conctutor.render.scene.STATE_WORDS`)."""
 
-    RUNNING = "rodando"
+    RUNNING = "running"
     """On a CPU."""
-    IO = "E/S"
+    IO = "io"
     """Waiting for input/output or a sleep (``time.sleep`` simulates I/O in the chapter)."""
-    BLOCKED = "bloqueada"
+    BLOCKED = "blocked"
     """Waiting for a lock, a queue or another task."""
-    GIL = "GIL"
+    GIL = "gil"
     """Ready to run Python code, waiting for the GIL."""
-    READY = "pronta"
+    READY = "ready"
     """Ready to run, but no core was free."""
-    WAITING = "esperando"
+    WAITING = "waiting"
     """Waiting, for a reason that could not be known."""
-    QUEUED = "na fila"
+    QUEUED = "queued"
     """A message published to a task queue, not yet taken by a worker."""
 
 
-class Kind(_Word):
+class Kind(_Code):
     """What a task mostly does; it decides how the ideal time counts it."""
 
     IO = "io"
     """Waits: needs no core while it waits (the chapter's three tasks)."""
     CPU = "cpu"
     """Computes: needs a core for all of its length."""
-    MEASURED = "medido"
+    MEASURED = "measured"
     """Not declared: counted by the CPU time it was measured to use."""
 
 
-class LaneKind(_Word):
-    MAIN = "principal"
+class LaneRole(_Code):
+    """What a lane is: a thread (of this process or a worker process), or one of a task queue's rows."""
+
     THREAD = "thread"
-    PROCESS = "processo"
+    QUEUE = "queue"
+    """A row of a task queue's waiting messages (`conctutor.queue.queue_timeline`)."""
+    WORKER = "worker"
+    """A task queue worker's pool process; ``thread_name`` holds the worker's node name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +90,7 @@ class Lane:
     main_thread: bool
     task: str = ""
     """The asyncio task's name, for coroutines; empty otherwise."""
+    role: LaneRole = LaneRole.THREAD
 
 
 def process_labels(lanes: Iterable[Lane], main_pid: int) -> dict[int, str]:

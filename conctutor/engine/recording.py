@@ -29,22 +29,13 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import interrupts, recorder, sampling, settings, spool
+from .build import build
 from .cpu import CpuSampler
 from .events import Assembler, FileSource, MemorySource, scan_spool
 from .model import CpuUsage, Span, State, Status
-from .timeline import Timeline, build, free_threaded_build, gil_enabled
+from .python_build import free_threaded_build, gil_enabled
+from .timeline import Timeline
 from .watch import Watcher, check_interval, check_watch
-
-_STATE_OF = {
-    sampling.ThreadState.RUNNING: State.RUNNING,
-    sampling.ThreadState.READY: State.READY,
-    sampling.ThreadState.IO: State.IO,
-    sampling.ThreadState.BLOCKED: State.BLOCKED,
-    sampling.ThreadState.GIL: State.GIL,
-    sampling.ThreadState.WAITING: State.WAITING,
-    sampling.ThreadState.GONE: None,
-}
-"""The sampler's words and the timeline's are the same; GONE ends a thread's record."""
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -100,7 +91,7 @@ class Recording(recorder.Collector):
             samples, self._cursors[0] = sampling.read_thread_states(self.directory, self._cursors[0])
             for sample in samples:
                 self.thread_states.setdefault((sample.pid, sample.tid), []).append(
-                    (sample.t_ns, _STATE_OF[sample.state]))
+                    (sample.t_ns, sample.state))
             cpu, self._cursors[1] = sampling.read_cpu(self.directory, self._cursors[1])
             self._cpu_samples.extend(cpu)
 

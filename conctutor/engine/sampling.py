@@ -34,10 +34,10 @@ import select
 import struct
 import sys
 import time
-from enum import Enum
 from typing import TYPE_CHECKING, NamedTuple
 
 from . import sidecar
+from .model import State
 from .sidecar import (
     _CPU_HEADER,
     _CPU_MAGIC,
@@ -60,10 +60,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DISK_FULL_EXIT",
+    "SIDECAR_STATES",
     "CpuSample",
     "Sampler",
     "ThreadSample",
-    "ThreadState",
     "allow_sampler",
     "read_cpu",
     "read_sampler_stats",
@@ -74,26 +74,10 @@ __all__ = [
 ]
 
 
-class ThreadState(str, Enum):
-    """What a sampled thread was doing; the values are the figure's words."""
-
-    RUNNING = "rodando"
-    """On a CPU (runnable and, as far as can be known, not waiting for a core)."""
-    READY = "pronta"
-    """Runnable, but no core was free (known afterwards, from run_delay)."""
-    IO = "E/S"
-    """Waiting for I/O or a sleep."""
-    BLOCKED = "bloqueada"
-    """Waiting for a lock, a queue, an event or another task."""
-    GIL = "GIL"
-    """Waiting for the GIL."""
-    WAITING = "esperando"
-    """Waiting, and the reason cannot be known."""
-    GONE = "encerrada"
-    """The thread has ended."""
-
-
-_STATES: tuple[ThreadState, ...] = tuple(ThreadState)
+SIDECAR_STATES: tuple[State | None, ...] = (
+    State.RUNNING, State.READY, State.IO, State.BLOCKED, State.GIL, State.WAITING, None)
+"""The sidecar's state codes (``sidecar._RUNNING`` ... ``sidecar._GONE``, in this order) as the model's states;
+None: the thread has ended. The one place where the sidecar's integers meet the package's vocabulary."""
 
 
 class ThreadSample(NamedTuple):
@@ -106,7 +90,8 @@ class ThreadSample(NamedTuple):
     t_ns: int
     pid: int
     tid: int
-    state: ThreadState
+    state: State | None
+    """None: the thread has ended."""
 
 
 class CpuSample(NamedTuple):
@@ -422,7 +407,7 @@ def read_thread_states(spool_dir: str, cursor: int = 0) -> tuple[list[ThreadSamp
     data = _read_from(os.path.join(spool_dir, STATES_FILE), cursor)
     n = len(data) // _REC.size
     out = []
-    states = _STATES
+    states = SIDECAR_STATES
     for t, pid, tid, code in _REC.iter_unpack(data[: n * _REC.size]):
         out.append(ThreadSample(t, pid, tid, states[code]))
     return out, cursor + n * _REC.size

@@ -124,7 +124,7 @@ READY_MIN_NS = 200_000
 DISK_FULL_EXIT = 28
 """The sidecar's exit status when the spool's disk filled up (ENOSPC's number on Linux)."""
 
-# State codes in the thread_states file; `conctutor.sampling.ThreadState` lists the states in this order.
+# State codes in the thread_states file; `conctutor.engine.sampling.SIDECAR_STATES` maps them to the model's states.
 _RUNNING, _READY, _IO, _BLOCKED, _GIL, _WAITING, _GONE = range(7)
 
 

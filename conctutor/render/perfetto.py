@@ -125,7 +125,7 @@ def write_perfetto(timeline: Timeline, path: str | os.PathLike[str]) -> None:
 
     Written beside `path` and then put in its place: a failure leaves an older file as it was.
     """
-    from ..engine.timeline import check_target, replace_file
+    from ..engine.files import check_target, replace_file
 
     target = check_target(path, "to_perfetto")
     other = {"generator": "conctutor", "makespan_seconds": timeline.makespan, "cores": timeline.cores,
