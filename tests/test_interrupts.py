@@ -12,7 +12,8 @@ import time
 import psutil
 import pytest
 
-from conctutor import record, recorder, spool, task
+from conctutor import record, spool, task
+from conctutor.engine import routing
 
 QUICK_ROUNDS = 20
 FULL_ROUNDS = 200
@@ -54,8 +55,8 @@ def our_spools() -> list[str]:
 
 
 def assert_nothing_left(when: str) -> None:
-    assert recorder._open == [], when
-    assert recorder._current.get() is None, when
+    assert routing.open_collectors == [], when
+    assert routing.context_collector.get() is None, when
     assert sidecars() == [], when
     assert our_spools() == [], when
 
@@ -138,7 +139,7 @@ def test_a_view_that_fails_to_start_leaves_no_recording_open():
             pass
     assert_nothing_left("after a failed start")
     espera_um_pouco()  # a call outside any block is recorded nowhere
-    assert recorder._open == []
+    assert routing.open_collectors == []
     one_block()
 
 

@@ -21,11 +21,12 @@ import time
 import types
 
 import pytest
+from conctutor.checks import overlap, running_overlap
 
 import conctutor
-from conctutor import calcula, consulta_dados, grava_log, processa_dados, programs, record, recorder, sidecar
+from conctutor import calcula, consulta_dados, grava_log, processa_dados, programs, record, sidecar
 from conctutor import recording as recording_module
-from conctutor.checks import overlap, running_overlap
+from conctutor.engine import routing
 
 SCALE = 0.05
 STEP = 2.0 * SCALE  # one chapter task, scaled
@@ -435,7 +436,7 @@ def test_keyboard_interrupt_marks_the_span_interrupted_and_cleans_up():
     assert span.end < 10 * SCALE
     assert not os.path.exists(recording_module_directory(timeline))
     assert set(threading.enumerate()) <= before_threads
-    assert not recorder._open
+    assert not routing.open_collectors
 
 
 def recording_module_directory(timeline) -> str:
@@ -469,7 +470,7 @@ def test_recorder_leaves_nothing_behind():
 
 
 def test_outside_record_tasks_just_run():
-    assert not recorder._open
+    assert not routing.open_collectors
     assert quietly(consulta_dados) == "dados"
     assert calcula(0.01) is not None
 
@@ -576,7 +577,7 @@ def test_bad_cpu_interval_is_refused():
     with pytest.raises(ValueError, match="cpu_interval"):
         with record(cpu_interval=0):
             pass
-    assert not recorder._open
+    assert not routing.open_collectors
 
 
 def test_a_task_pickled_and_loaded_in_the_same_process_is_the_task():

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conctutor import grava_log, record, recorder, spool, task
+from conctutor.engine import invitation, routing
 
 ROOT = Path(__file__).resolve().parent.parent
 START_METHODS = [m for m in ("fork", "spawn", "forkserver") if m in multiprocessing.get_all_start_methods()]
@@ -131,9 +132,9 @@ def test_a_program_that_finds_conctutor_through_sys_path_records_its_spawned_wor
 
 def test_the_invitation_holds_plain_types_only():
     with record():
-        invitation = recorder._invitation_here()
-    assert invitation is not None
-    directory, owner, durations, scale, quiet = invitation
+        here = invitation.invitation_here()
+    assert here is not None
+    directory, owner, durations, scale, quiet = here
     assert type(directory) is str and type(owner) is int and type(durations) is dict and type(scale) is str
     assert all(type(k) is str and type(v) is float for k, v in durations.items())
     assert type(quiet) is bool
@@ -280,7 +281,7 @@ def test_a_read_only_temp_directory_gives_a_portuguese_error(tmp_path, monkeypat
     with pytest.raises(OSError, match="TMPDIR"):
         with record():
             pass
-    assert recorder._open == []
+    assert routing.open_collectors == []
 
 
 # --- hooks ------------------------------------------------------------------------------------------
