@@ -38,6 +38,10 @@ Known misclassifications of the GIL rule: a subinterpreter with its own GIL
 holder that just dropped the GIL and waits for the other thread to take it
 (``FORCE_SWITCHING``) shows ``GIL`` too, which is what it is waiting for.
 
+The work is three parts, composed by ``_Sidecar``'s loop: ``_ThreadSampler`` (what each
+registered thread does), ``_CpuAccounting`` (each core's load, and this program's share) and
+``_RateGovernor`` (how long to sleep between rounds).
+
 Timing: a change is dated halfway between the round that last saw the old
 state and the round that first saw the new one, so each edge is known to
 half a sampling interval; records are flushed ~40-60 ms late, so that a wait
@@ -385,19 +389,15 @@ class _Task:
         self.run_time = run_time
 
 
-class _Sidecar:
-    def __init__(
-        self,
-        spool: str,
-        root_pid: int,
-        interval: float,
-        budget: float,
-        cpu_interval: float,
-        use_syscall: bool,
-        contended_budget: float = DEFAULT_CONTENDED_BUDGET,
-    ) -> None:
-        self.spool = spool
-        self.root_pid = root_pid
+class _RateGovernor:
+    """How long the sidecar sleeps between rounds: its measured CPU cost per round held to a budget.
+
+    Two modes, each with its own cost estimate: normal (``budget``), and contended while a
+    recorded thread waits for the GIL and `CONTENDED_HOLD_NS` after (``contended_budget``,
+    and at least a round every `CONTENDED_INTERVAL` if that fits `CONTENDED_AIM`).
+    """
+
+    def __init__(self, interval: float, budget: float, contended_budget: float) -> None:
         self.min_interval = max(1e-5, interval)
         self.interval = self.min_interval
         self.budgets = (budget, max(budget, contended_budget))
@@ -406,7 +406,87 @@ class _Sidecar:
         self.contended_until = 0
         self.contended_ns = 0
         self.contended_since = 0
-        self.cpu_interval_ns = int(max(0.005, cpu_interval) * 1e9)
+        self.rounds = 0
+        self.win_rounds = 0
+        self.win_cpu = time.process_time()
+        self.costs = [self._round_cost_model(0)] * 2
+        self._set_interval()
+
+    @staticmethod
+    def _round_cost_model(nthreads: int) -> float:
+        """A first guess of one round's CPU cost (s), before any measurement."""
+        return _WAKE_COST + _THREAD_COST * nthreads
+
+    def threads_changed(self, before: int, after: int) -> None:
+        """A thread came or went: the next measurement will tell; meanwhile scale the estimates."""
+        ratio = self._round_cost_model(after) / self._round_cost_model(before)
+        self.costs = [cost * ratio for cost in self.costs]
+        self._set_interval()
+
+    def contended(self, now: int) -> None:
+        """A recorded thread waits for the GIL: sample finely until a while after the last such wait."""
+        self.contended_until = now + CONTENDED_HOLD_NS
+        if self.mode == 0:
+            self.contended_since = now
+            self._switch_mode(1)
+
+    def end_contention_if_over(self, now: int) -> None:
+        """Back to the normal mode `CONTENDED_HOLD_NS` after the last wait for the GIL seen."""
+        if self.mode == 1 and now >= self.contended_until:
+            self.contended_ns += now - self.contended_since
+            self._switch_mode(0)
+
+    def _switch_mode(self, mode: int) -> None:
+        self.mode = mode
+        # a window of rounds measures one mode's cost only
+        self.win_cpu = time.process_time()
+        self.win_rounds = self.rounds
+        self._set_interval()
+
+    def adapt(self) -> None:
+        """Set the interval so that the measured cost per round fits the budget."""
+        cpu = time.process_time()
+        rounds = self.rounds - self.win_rounds
+        if rounds < 20:
+            return
+        per_round = (cpu - self.win_cpu) / rounds
+        self.win_cpu = cpu
+        self.win_rounds = self.rounds
+        self.costs[self.mode] = 0.5 * self.costs[self.mode] + 0.5 * per_round
+        self._set_interval()
+
+    def _set_interval(self) -> None:
+        budget = self.budgets[self.mode]
+        if budget <= 0 or budget >= 1:
+            self.interval = self.min_interval
+            return
+        # aim a little under the budget: the estimate lags behind the load
+        cost = self.costs[self.mode]
+        target = cost / (0.85 * budget)
+        if self.mode == 1:
+            # At least every 2 ms, not only as often as a budget allows: a round costs more after a
+            # longer sleep (colder caches), so a rate set by a budget alone can settle at slow rounds.
+            target = max(min(cost / (0.85 * min(CONTENDED_AIM, budget)), CONTENDED_INTERVAL), target)
+        self.interval = min(MAX_INTERVAL, max(self.min_interval, target))
+
+    def contended_total(self, now: int) -> int:
+        """Time spent in the contended mode so far (ns)."""
+        if self.mode == 1:
+            return self.contended_ns + now - self.contended_since
+        return self.contended_ns
+
+
+class _ThreadSampler:
+    """What each registered thread does, round after round, written to ``thread_states``.
+
+    Threads come from the ``threads`` file; each round reads one ``/proc`` file per
+    thread (``syscall``, or ``stat`` and ``wchan`` without the right to read it).
+    """
+
+    def __init__(self, spool: str, use_syscall: bool, governor: _RateGovernor, ours: set[int]) -> None:
+        self.governor = governor
+        self.ours = ours
+        """This program's processes (`_CpuAccounting.ours`): a process that registers a thread is one."""
         table = _syscall_table() if use_syscall else None
         self.use_syscall = table is not None
         self.futex_nr, self.sys_table = table if table else (-1, {})
@@ -421,48 +501,10 @@ class _Sidecar:
         )
         self.out: list[tuple[int, int, int, int]] = []
         self.syscall_ok = -1  # unknown / 0 / 1 (last thread opened)
-        # CPU sampling
-        self.hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self.stat_fd = os.open("/proc/stat", os.O_RDONLY)
-        self.stat_size = 256 + 128 * (os.cpu_count() or 1)
-        first = self._read_proc_stat()
-        self.ncpu = (max(first) + 1) if first else (os.cpu_count() or 1)
-        self.prev_stat = first
-        self.prev_cpu_t = time.perf_counter_ns()
-        self.carry_busy = [0.0] * self.ncpu
-        self.carry_ours = [0.0] * self.ncpu
-        self.cpu_fd = os.open(
-            os.path.join(spool, CPU_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644
-        )
-        os.write(self.cpu_fd, _CPU_HEADER.pack(_CPU_MAGIC, self.ncpu))
-        self.cpu_rec = struct.Struct(f"<q{2 * self.ncpu}f")
-        self.ours: set[int] = {root_pid, os.getpid()}
-        self.loadavg_fd = os.open("/proc/loadavg", os.O_RDONLY)
-        self.cpu_round_s = 0.0
-        self.probes = 0
-        self.ids_moved = True
-        self.next_list = 0.0
-        self.last_pid = -1
-        self.tasks: dict[int, _Task] = {}  # tid -> task of an "ours" process
-        self.prev_boot_ticks = _boot_ticks(self.hz)
-        # "This program" is the recording process, the processes it starts from now on and those that
-        # run a recorded task (they register a thread): not a process it started before the block
-        # (a subprocess running something else), which counts as another program.
-        self.start_ticks = self.prev_boot_ticks
-        self.last_pid = self._last_pid()
-        self._sample_tasks(attribute=False)
-        # statistics
-        self.rounds = 0
-        self.t0_wall = time.perf_counter_ns()
-        self.t0_cpu = time.process_time()
-        self.win_rounds = 0
-        self.win_cpu = self.t0_cpu
-        self.costs = [self._round_cost_model(0)] * 2
-        self._set_interval()
 
     # -- registration --------------------------------------------------------
 
-    def _poll_registrations(self, now: int) -> None:
+    def poll_registrations(self, now: int) -> None:
         data = os.pread(self.reg_fd, 65536, self.reg_off)
         if not data:
             return
@@ -489,8 +531,7 @@ class _Sidecar:
         th = _Thread(pid, tid)
         th.floor_t = now
         th.last_t = now
-        if pid not in self.ours:
-            self.ours.add(pid)
+        self.ours.add(pid)
         try:
             th.fd_sched = os.open(th.base + "schedstat", os.O_RDONLY)
             th.run_delay = int(os.pread(th.fd_sched, 128, 0).split()[1])
@@ -506,7 +547,7 @@ class _Sidecar:
         self.tracked[tid] = th
         n = len(self.threads)
         self.threads.append(th)
-        self._scale_costs(n, n + 1)
+        self.governor.threads_changed(n, n + 1)
         self._sample_one(th, now)
 
     def _open_syscall(self, th: _Thread) -> None:
@@ -547,7 +588,7 @@ class _Sidecar:
 
     # -- thread sampling -----------------------------------------------------
 
-    def _sample_threads(self, now: int) -> None:
+    def sample(self, now: int) -> None:
         pread = os.pread
         for th in tuple(self.threads):
             try:
@@ -563,7 +604,7 @@ class _Sidecar:
                 else:
                     th.last_not_r_t = now
                     if th.code == _GIL or (th.fallback and th.code == _WAITING):
-                        self._contended(now)
+                        self.governor.contended(now)
                 th.last_t = now
             else:
                 self._new_data(th, data, now)
@@ -611,22 +652,8 @@ class _Sidecar:
                 self._change(th, t, code)
             th.last_not_r_t = now
             if code == _GIL or (th.fallback and code == _WAITING):
-                self._contended(now)
+                self.governor.contended(now)
         th.last_t = now
-
-    def _contended(self, now: int) -> None:
-        """A recorded thread waits for the GIL: sample finely until a while after the last such wait."""
-        self.contended_until = now + CONTENDED_HOLD_NS
-        if self.mode == 0:
-            self.contended_since = now
-            self._switch_mode(1)
-
-    def _switch_mode(self, mode: int) -> None:
-        self.mode = mode
-        # a window of rounds measures one mode's cost only
-        self.win_cpu = time.process_time()
-        self.win_rounds = self.rounds
-        self._set_interval()
 
     def _classify_syscall(self, th: _Thread, data: bytes) -> int:
         parts = data.split()
@@ -740,7 +767,7 @@ class _Sidecar:
         n = len(self.threads)
         self.threads.remove(th)
         del self.tracked[th.tid]
-        self._scale_costs(n, n - 1)
+        self.governor.threads_changed(n, n - 1)
 
     def _flush_thread(self, th: _Thread, upto: int) -> None:
         pend = th.pending
@@ -756,7 +783,7 @@ class _Sidecar:
             th.floor_t, th.floor_code = pend[n - 1]
             del pend[:n]
 
-    def _flush(self, upto: int) -> None:
+    def flush(self, upto: int) -> None:
         for th in self.threads:
             if th.pending:
                 self._flush_thread(th, upto)
@@ -766,7 +793,66 @@ class _Sidecar:
             os.write(self.out_fd, b"".join(pack(*r) for r in self.out))
             self.out.clear()
 
-    # -- CPU per core --------------------------------------------------------
+    def retry_syscall(self, now: int) -> None:
+        if not self.use_syscall:
+            return
+        for th in self.threads:
+            if th.fallback and now >= th.retry_t:
+                th.retry_t = now + 1_000_000_000
+                try:
+                    self._open_syscall(th)
+                except OSError:
+                    pass
+
+    def finish(self) -> None:
+        """The last round: every thread's state up to now, written."""
+        now = time.perf_counter_ns()
+        self.poll_registrations(now)
+        if self.threads:
+            self.sample(now)
+        now = time.perf_counter_ns()
+        for th in self.threads:
+            code = th.code
+            if th.pending and th.pending[-1][0] >= now:
+                now = th.pending[-1][0] + 1
+            th.pending.append((now, code))
+        self.flush(now + 1)
+
+
+class _CpuAccounting:
+    """How busy each core is, and how much of that is this program's, written to ``cpu``.
+
+    "This program" is the recording process, the processes it starts from now on and those that
+    run a recorded task (they register a thread): not a process it started before the block
+    (a subprocess running something else), which counts as another program.
+    """
+
+    def __init__(self, spool: str, root_pid: int) -> None:
+        self.root_pid = root_pid
+        self.hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.stat_fd = os.open("/proc/stat", os.O_RDONLY)
+        self.stat_size = 256 + 128 * (os.cpu_count() or 1)
+        first = self._read_proc_stat()
+        self.ncpu = (max(first) + 1) if first else (os.cpu_count() or 1)
+        self.prev_stat = first
+        self.prev_cpu_t = time.perf_counter_ns()
+        self.carry_busy = [0.0] * self.ncpu
+        self.carry_ours = [0.0] * self.ncpu
+        self.cpu_fd = os.open(
+            os.path.join(spool, CPU_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644
+        )
+        os.write(self.cpu_fd, _CPU_HEADER.pack(_CPU_MAGIC, self.ncpu))
+        self.cpu_rec = struct.Struct(f"<q{2 * self.ncpu}f")
+        self.ours: set[int] = {root_pid, os.getpid()}
+        self.loadavg_fd = os.open("/proc/loadavg", os.O_RDONLY)
+        self.probes = 0
+        self.ids_moved = True
+        self.next_list = 0.0
+        self.tasks: dict[int, _Task] = {}  # tid -> task of an "ours" process
+        self.prev_boot_ticks = _boot_ticks(self.hz)
+        self.start_ticks = self.prev_boot_ticks  # a process started before it is another program's
+        self.last_pid = self._last_pid()
+        self._sample_tasks(attribute=False)
 
     def _read_proc_stat(self) -> dict[int, tuple[int, int]]:
         """Busy and idle ticks per core, from ``/proc/stat``'s ``cpuN`` lines."""
@@ -922,7 +1008,7 @@ class _Sidecar:
         self.prev_boot_ticks = _boot_ticks(self.hz)
         return per_core
 
-    def _cpu_round(self, now: int) -> None:
+    def sample(self, now: int) -> None:
         self._scan_tree()
         ours_ns = self._sample_tasks(attribute=True)
         stat = self._read_proc_stat()
@@ -951,62 +1037,44 @@ class _Sidecar:
         self.prev_cpu_t = now
         os.write(self.cpu_fd, self.cpu_rec.pack(now, *busy, *ours))
 
-    # -- statistics and rate -------------------------------------------------
 
-    def _round_cost_model(self, nthreads: int) -> float:
-        """A first guess of one round's CPU cost (s), before any measurement."""
-        return _WAKE_COST + _THREAD_COST * nthreads
+class _Sidecar:
+    """The sampler, the CPU accounting and the governor at work, round after round, until ``stop``
+    (or until the recording process is gone)."""
 
-    def _scale_costs(self, before: int, after: int) -> None:
-        """A thread came or went: the next measurement will tell; meanwhile scale the estimates."""
-        ratio = self._round_cost_model(after) / self._round_cost_model(before)
-        self.costs = [cost * ratio for cost in self.costs]
-        self._set_interval()
-
-    def _adapt(self) -> None:
-        """Set the interval so that the measured cost per round fits the budget."""
-        cpu = time.process_time()
-        rounds = self.rounds - self.win_rounds
-        if rounds < 20:
-            return
-        per_round = (cpu - self.win_cpu) / rounds
-        self.win_cpu = cpu
-        self.win_rounds = self.rounds
-        self.costs[self.mode] = 0.5 * self.costs[self.mode] + 0.5 * per_round
-        self._set_interval()
-
-    def _set_interval(self) -> None:
-        budget = self.budgets[self.mode]
-        if budget <= 0 or budget >= 1:
-            self.interval = self.min_interval
-            return
-        # aim a little under the budget: the estimate lags behind the load
-        cost = self.costs[self.mode]
-        target = cost / (0.85 * budget)
-        if self.mode == 1:
-            # At least every 2 ms, not only as often as a budget allows: a round costs more after a
-            # longer sleep (colder caches), so a rate set by a budget alone can settle at slow rounds.
-            target = max(min(cost / (0.85 * min(CONTENDED_AIM, budget)), CONTENDED_INTERVAL), target)
-        self.interval = min(MAX_INTERVAL, max(self.min_interval, target))
-
-    def _contended_total(self, now: int) -> int:
-        """Time spent in the contended mode so far (ns)."""
-        if self.mode == 1:
-            return self.contended_ns + now - self.contended_since
-        return self.contended_ns
+    def __init__(
+        self,
+        spool: str,
+        root_pid: int,
+        interval: float,
+        budget: float,
+        cpu_interval: float,
+        use_syscall: bool,
+        contended_budget: float = DEFAULT_CONTENDED_BUDGET,
+    ) -> None:
+        self.spool = spool
+        self.cpu_interval_ns = int(max(0.005, cpu_interval) * 1e9)
+        self.cpu = _CpuAccounting(spool, root_pid)
+        self.governor = _RateGovernor(interval, budget, contended_budget)
+        self.sampler = _ThreadSampler(spool, use_syscall, self.governor, self.cpu.ours)
+        # statistics
+        self.cpu_round_s = 0.0
+        self.t0_wall = time.perf_counter_ns()
+        self.t0_cpu = time.process_time()
 
     def _write_stats(self, now: int) -> None:
+        governor = self.governor
         wall = (now - self.t0_wall) / 1e9
         cpu = time.process_time() - self.t0_cpu
         text = (
             f"cpu_s {cpu:.6f}\nwall_s {wall:.6f}\n"
             f"cpu_fraction {cpu / wall if wall > 0 else 0.0:.6f}\n"
-            f"rounds {self.rounds}\n"
-            f"rounds_per_s {self.rounds / wall if wall > 0 else 0.0:.3f}\n"
-            f"interval_s {self.interval:.6f}\nthreads {len(self.threads)}\n"
-            f"syscall_ok {self.syscall_ok}\n"
-            f"cpu_round_s {self.cpu_round_s:.6f}\nprobes {self.probes}\n"
-            f"contended_s {self._contended_total(now) / 1e9:.6f}\n"
+            f"rounds {governor.rounds}\n"
+            f"rounds_per_s {governor.rounds / wall if wall > 0 else 0.0:.3f}\n"
+            f"interval_s {governor.interval:.6f}\nthreads {len(self.sampler.threads)}\n"
+            f"syscall_ok {self.sampler.syscall_ok}\n"
+            f"cpu_round_s {self.cpu_round_s:.6f}\nprobes {self.cpu.probes}\n"
+            f"contended_s {governor.contended_total(now) / 1e9:.6f}\n"
         )
         path = os.path.join(self.spool, STATS_FILE)
         tmp = path + ".tmp"
@@ -1014,9 +1082,8 @@ class _Sidecar:
             f.write(text)
         os.replace(tmp, path)
 
-    # -- main loop -----------------------------------------------------------
-
     def run(self, stdin_fd: int) -> None:
+        sampler, governor = self.sampler, self.governor
         ppid = os.getppid()
         perf = time.perf_counter_ns
         sel = select.select
@@ -1032,13 +1099,13 @@ class _Sidecar:
         owner_gone = False
         while not stopping:
             now = perf()
-            self._poll_registrations(now)
-            if self.threads:
-                self._sample_threads(now)
-            self.rounds += 1
+            sampler.poll_registrations(now)
+            if sampler.threads:
+                sampler.sample(now)
+            governor.rounds += 1
             if now >= next_cpu:
                 c = time.process_time()
-                self._cpu_round(now)
+                self.cpu.sample(now)
                 self.cpu_round_s += time.process_time() - c
                 next_cpu += self.cpu_interval_ns
                 if next_cpu < now:
@@ -1046,20 +1113,18 @@ class _Sidecar:
                 if os.getppid() != ppid:
                     owner_gone = True
                     break
-                self._retry_syscall(now)
+                sampler.retry_syscall(now)
             if now >= next_flush:
-                self._flush(now - flush_lag)
+                sampler.flush(now - flush_lag)
                 next_flush = now + 20_000_000
-            if self.mode == 1 and now >= self.contended_until:
-                self.contended_ns += now - self.contended_since
-                self._switch_mode(0)
+            governor.end_contention_if_over(now)
             if now >= next_adapt:
-                self._adapt()
+                governor.adapt()
                 next_adapt = now + 100_000_000
             if now >= next_stats:
                 self._write_stats(now)
                 next_stats = now + 500_000_000
-            next_round += int(self.interval * 1e9)
+            next_round += int(governor.interval * 1e9)
             after = perf()
             if next_round < after:
                 next_round = after
@@ -1086,30 +1151,9 @@ class _Sidecar:
 
         shutil.rmtree(self.spool, ignore_errors=True)
 
-    def _retry_syscall(self, now: int) -> None:
-        if not self.use_syscall:
-            return
-        for th in self.threads:
-            if th.fallback and now >= th.retry_t:
-                th.retry_t = now + 1_000_000_000
-                try:
-                    self._open_syscall(th)
-                except OSError:
-                    pass
-
     def stop(self) -> None:
-        now = time.perf_counter_ns()
-        self._poll_registrations(now)
-        if self.threads:
-            self._sample_threads(now)
-        now = time.perf_counter_ns()
-        for th in self.threads:
-            code = th.code
-            if th.pending and th.pending[-1][0] >= now:
-                now = th.pending[-1][0] + 1
-            th.pending.append((now, code))
-        self._flush(now + 1)
-        self._cpu_round(time.perf_counter_ns())
+        self.sampler.finish()
+        self.cpu.sample(time.perf_counter_ns())
         self._write_stats(time.perf_counter_ns())
 
 
