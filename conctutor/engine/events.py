@@ -211,6 +211,7 @@ _TASK_BODY = struct.Struct("<IBB")  # task id, kind, how many task names it need
 _TEXT_BODY = struct.Struct("<I")
 _LENGTH = struct.Struct("<I")
 _FIXED = {BEGIN: _BEGIN, WAIT: _WAIT, RUN: _RUN, END: _END}
+_BEGIN_SIZE, _WAIT_SIZE, _RUN_SIZE, _END_SIZE = _BEGIN.size, _WAIT.size, _RUN.size, _END.size
 _ROOM = 64
 """Bytes a fixed record needs at most (plus the segment's end marker)."""
 
@@ -410,7 +411,7 @@ class FileSink:
                 return seq
         _BEGIN.pack_into(self._mm, pos, BEGIN, seq, lane or self.lane, task.task_id, perf_counter_ns(),
                          thread_time_ns(), seconds, BEGIN)
-        self._pos = pos + 38
+        self._pos = pos + _BEGIN_SIZE
         return seq
 
     def end(self, seq: int, status_code: int, error: str) -> None:
@@ -428,7 +429,7 @@ class FileSink:
             if pos < 0:
                 return
         _END.pack_into(self._mm, pos, END, seq, now, cpu, status_code, text_id, END)
-        self._pos = pos + 27
+        self._pos = pos + _END_SIZE
 
     def wait(self, seq: int, start_ns: int, end_ns: int, state_code: int) -> None:
         pos = self._pos
@@ -437,7 +438,7 @@ class FileSink:
             if pos < 0:
                 return
         _WAIT.pack_into(self._mm, pos, WAIT, seq, start_ns, end_ns, state_code, WAIT)
-        self._pos = pos + 23
+        self._pos = pos + _WAIT_SIZE
 
     def run(self, seq: int, start_ns: int, end_ns: int) -> None:
         pos = self._pos
@@ -446,7 +447,7 @@ class FileSink:
             if pos < 0:
                 return
         _RUN.pack_into(self._mm, pos, RUN, seq, start_ns, end_ns, RUN)
-        self._pos = pos + 22
+        self._pos = pos + _RUN_SIZE
 
     def lane_for(self, task_name: str) -> int:
         lane = self._task_lanes.get(task_name)
