@@ -23,10 +23,10 @@ MOVED: dict[str, str] = {
         "sidecar", "spool", "timeline", "watch")},
     **{f"conctutor.{name}": f"conctutor.render.{name}" for name in (
         "drawing", "live", "perfetto", "scene", "svg", "themes")},
-    **{f"conctutor.{name}": f"conctutor.queue.{name}" for name in ("queue_tasks", "queue_timeline")},
+    "conctutor.queue_timeline": "conctutor.queue.queue_timeline",
     **{f"conctutor.{name}": f"conctutor.course.{name}" for name in (
-        "aio", "chapter", "checks", "comparison", "handoff", "interpreters", "programs", "readings",
-        "tasks", "widgets", "workloads")},
+        "aio", "chapter", "checks", "comparison", "handoff", "interpreters", "programs", "queue_tasks",
+        "readings", "tasks", "widgets", "workloads")},
 }
 """Old module path → new module path. The two that ``python -m`` runs, ``conctutor.taskqueue`` and
 ``conctutor.imgs``, are files of their own that hand over to the new module."""

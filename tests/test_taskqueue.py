@@ -24,10 +24,12 @@ psutil = pytest.importorskip("psutil")
 
 os.environ.setdefault("CONCTUTOR_TIME_SCALE", "0.05")
 
-from conctutor.model import State, Status  # noqa: E402
-from conctutor.queue_timeline import DEPTH_SERIES, queue_timeline, record_queue  # noqa: E402
-
-from conctutor import checks, taskqueue  # noqa: E402
+import conctutor  # noqa: E402
+from conctutor import checks  # noqa: E402
+from conctutor.engine.model import Kind, State, Status  # noqa: E402
+from conctutor.queue import taskqueue  # noqa: E402
+from conctutor.queue.queue_timeline import DEPTH_SERIES, queue_timeline, record_queue  # noqa: E402
+from conctutor.queue.taskqueue import TaskRecord, clock_identity  # noqa: E402
 from conctutor.taskqueue import (  # noqa: E402
     CLOCK_OFFSET_VARIABLE,
     BrokerUnavailable,
@@ -205,6 +207,8 @@ def test_queue_timeline_shows_each_message_waiting_then_running_on_a_worker(embe
     assert checks.max_concurrent(timeline) <= 2
     assert len(checks.workers(timeline)) == 2
     assert all(run.worker.startswith(("w1 · pid", "w2 · pid")) for run in runs)
+    # the tasks declare that they wait (a sleep), and the records carry it
+    assert {(r.name, r.kind) for r in records} == {("grava_log", "io"), ("falha", "io")}
     # the chapter's grava_log waits (E/S) for what it was asked; falha ended in an error
     for run in runs:
         if run.name == "grava_log":
@@ -375,7 +379,7 @@ def test_redis_round_trip(redis_url):
     check_chapter_records([r for r in records if r.name != "falha"], group, started, ended)
     (failed,) = [r for r in records if r.name == "falha"]
     assert failed.status == "error" and "erro no redis" in failed.error
-    assert all(r.clock == taskqueue.clock_identity() and r.offset_ns == 0 for r in records)
+    assert all(r.clock == clock_identity() and r.offset_ns == 0 for r in records)
     assert {r.pid for r in records} <= set(pids)
     assert alive(pids) == []
 
@@ -406,10 +410,35 @@ def test_redis_clock_offset_is_measured_and_corrected(redis_url):
         assert started <= record.publish_ns
         assert record.publish_ns - slack <= record.start_ns <= record.end_ns <= ended + slack
         if record.hostname == skewed_host:
-            assert record.clock != taskqueue.clock_identity()
+            assert record.clock != clock_identity()
             assert record.offset_ns == measured.offset_ns
             # without the offset, its tasks would seem to start 3 s late
             assert unaligned.start_ns - record.start_ns == pytest.approx(offset, abs=slack + 1e6)
+
+
+def test_a_worker_started_by_hand_finds_the_chapters_tasks_and_records_where_the_message_says(redis_url, tmp_path):
+    """``python -m conctutor.taskqueue --broker ...`` imports the chapter's tasks by name (make_app's include)."""
+    app = make_app(redis_url)
+    log = tmp_path / "worker.log"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    with open(log, "wb") as output:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "conctutor.taskqueue", "--broker", redis_url, "--concurrency", "1",
+             "--hostname", "w9@outra-maquina"],
+            cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        try:
+            assert task(app, "grava_log").delay().get(timeout=TIMEOUT) is None
+            assert task(app, "calcula").delay(1.0).get(timeout=TIMEOUT) > 0
+        except Exception:
+            pytest.fail(f"the hand-started worker did not run the tasks; its log:\n{log.read_text()[-4000:]}")
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(15)
+    records = read_records(app)
+    assert [(r.name, r.status, r.hostname, r.kind) for r in records] == [
+        ("grava_log", "ok", "w9@outra-maquina", "io"), ("calcula", "ok", "w9@outra-maquina", "cpu")]
 
 
 # --- what notebook 07 uses: record_queue, prints, retries, a student's own module ------------------
@@ -446,7 +475,8 @@ def test_checks_run_queue_reports_an_unwritten_program(embedded, capsys):
 def test_workers_import_a_students_module_with_include(tmp_path, monkeypatch):
     (tmp_path / "tarefas_do_aluno.py").write_text(
         "from celery import shared_task\n\n\n@shared_task(name='tarefas_do_aluno.dobro')\n"
-        "def dobro(x):\n    return 2 * x\n", encoding="utf-8")
+        "def dobro(x):\n    return 2 * x\n\n\n@shared_task(name='tarefas_do_aluno.origem')\n"
+        "def origem():\n    import conctutor\n    return conctutor.__file__\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     app = make_app()  # a queue of its own: no other test's workers take these messages
@@ -454,11 +484,17 @@ def test_workers_import_a_students_module_with_include(tmp_path, monkeypatch):
 
     with pytest.raises(ValueError, match="include deve ser uma lista de nomes de módulos"):
         run_workers(app, include=["não é módulo!"])
+    with pytest.raises(ValueError, match="include deve ser uma lista de nomes de módulos"):
+        make_app(include=["não é módulo!"])
+    with pytest.raises(ImportError, match="make_app não conseguiu importar o módulo de tarefas 'tarefas_sumidas'"):
+        make_app(include=["tarefas_sumidas"])
     with run_workers(app, workers=1, concurrency=1, include="tarefas_do_aluno") as group, \
             record_queue(app) as timeline:
         assert tarefas_do_aluno.dobro.delay(21).get(timeout=TIMEOUT) == 42
+        # include sets the workers' PYTHONPATH: they still run this copy of the package, found first
+        assert tarefas_do_aluno.origem.delay().get(timeout=TIMEOUT) == conctutor.__file__
         pool = group.all_pids()
-    (run,) = [s for s in timeline.spans if not s.queued]
+    (run, _) = [s for s in timeline.spans if not s.queued]
     assert run.name == "dobro" and run.status == Status.OK
     assert run.pid in pool and run.pid not in group.pids  # a pool process of the worker
 
@@ -473,7 +509,8 @@ def test_calcula_in_a_worker_uses_the_cpu_time_it_is_given(embedded):
         get_all([task(app, "calcula").delay(4.0)], app, group)
     (run,) = [s for s in timeline.spans if not s.queued]
     asked = 4.0 * time_scale()
-    assert run.name == "calcula"
+    assert run.name == "calcula" and run.running  # it declares that it computes
+    assert {r.kind for r in read_records(app) if r.name == "calcula"} == {"cpu"}
     assert 0.9 * asked <= run.cpu_time <= 1.1 * asked + 0.01, (run.cpu_time, asked)
 
 
@@ -506,13 +543,11 @@ def test_make_app_removes_the_run_directories_that_killed_processes_left_behind(
     assert os.path.isdir(directory)
 
 
-def _execution(pid: int, start_s: float, end_s: float, cpu_s: float, name: str = "calcula"):
-    from conctutor.taskqueue import TaskRecord
-
+def _execution(pid: int, start_s: float, end_s: float, cpu_s: float, name: str = "calcula", kind: str = "cpu"):
     fields = dict.fromkeys(TaskRecord._fields)
     fields.update(task_id=f"t{pid}{start_s}", name=name, status="ok", publish_ns=0, start_ns=round(start_s * 1e9),
                   end_ns=round(end_s * 1e9), pid=pid, hostname="w1@aqui", error="", attempt=1, redelivered=False,
-                  message_id=f"m{pid}{start_s}", task=f"conctutor.{name}", cpu_ns=round(cpu_s * 1e9))
+                  message_id=f"m{pid}{start_s}", task=f"conctutor.{name}", cpu_ns=round(cpu_s * 1e9), kind=kind)
     return TaskRecord(**fields)
 
 
@@ -523,7 +558,30 @@ def test_a_computing_execution_that_shared_a_core_is_drawn_waiting_for_it_in_the
     runs = [s for s in timeline.spans if not s.queued]
     shared, alone = runs[:4], runs[4]
     for span in shared:
-        waiting = sum(b - a for a, b, state in span.waits if state == "ready")
+        waiting = sum(b - a for a, b, state in span.waits if state == State.READY)
         assert span.running_time == pytest.approx(0.5, abs=0.01) and waiting == pytest.approx(0.5, abs=0.01)
         assert len(span.running) >= 4  # slices, not one block: when it ran is not known
     assert alone.running == ((alone.start, alone.end),) and not alone.waits  # a core to itself: solid
+
+
+def test_an_execution_is_drawn_by_what_its_task_declares_not_by_its_name():
+    # a student's own grava_log (no kind declared) that used no CPU: the reason it waited is not known
+    students = _execution(21, 0.0, 1.0, 0.0, name="grava_log", kind="")
+    # a task of another name that declares it waits, and one that declares it computes (a fifth of a core)
+    waits = _execution(22, 0.0, 1.0, 0.0, name="espera", kind="io")
+    computes = _execution(23, 0.0, 1.0, 0.2, name="conta", kind="cpu")
+    timeline = queue_timeline([students, waits, computes], depth=False)
+    runs = {s.name: s for s in timeline.spans if not s.queued}
+    assert runs["grava_log"].waits == ((0.0, 1.0, State.WAITING),) and runs["grava_log"].kind == Kind.MEASURED
+    assert runs["espera"].waits == ((0.0, 1.0, State.IO),) and runs["espera"].kind == Kind.IO
+    assert runs["conta"].running_time == pytest.approx(0.2, abs=0.01) and runs["conta"].kind == Kind.MEASURED
+    assert {state for _, _, state in runs["conta"].waits} == {State.READY}
+
+
+def test_a_message_carries_what_its_task_declares_before_any_worker_runs_it():
+    app = make_app()  # no workers: the messages stay in the queue
+    task(app, "grava_log").delay()
+    task(app, "calcula").delay()
+    records = read_records(app)
+    assert {(r.name, r.status, r.kind) for r in records} == {("grava_log", "queued", "io"),
+                                                             ("calcula", "queued", "cpu")}

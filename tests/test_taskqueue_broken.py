@@ -25,7 +25,7 @@ pytest.importorskip("psutil")
 
 os.environ.setdefault("CONCTUTOR_TIME_SCALE", "0.05")
 
-from conctutor import taskqueue
+from conctutor.queue import taskqueue
 from conctutor.taskqueue import (
     BrokerUnavailable,
     ResultUnavailable,
@@ -266,7 +266,7 @@ def test_get_keeps_waiting_while_a_live_worker_can_still_run_the_task():
 
 
 def test_patched_private_celery_and_kombu_attributes_still_exist():
-    """Every private attribute of celery and kombu that conctutor.taskqueue overrides, patches or reads.
+    """Every private attribute of celery and kombu that conctutor.queue overrides, patches or reads.
 
     This test cannot fail with the versions it was written for (celery and
     kombu 5.7, pinned below 5.8 in pyproject.toml and environment.yml); it is
@@ -314,8 +314,6 @@ def celery_app_class():
 
 
 def test_run_workers_on_windows_says_to_use_wsl(monkeypatch):
-    from conctutor import taskqueue
-
     monkeypatch.setattr(taskqueue.sys, "platform", "win32")
     with pytest.raises(OSError, match="WSL 2"):
-        taskqueue.run_workers(taskqueue.make_app())
+        run_workers(make_app())

@@ -17,9 +17,10 @@ or, from records read by hand, ``queue_timeline(read_records(app))``.
 * The number of messages waiting is the series ``"mensagens na fila"``,
   drawn under the lanes.
 
-The workers do not sample their threads: inside an execution, the chapter's
-waiting tasks (and the queue's own `grava_log_instavel`, `falha` and
-`baixa`) are drawn as ``E/S`` and `calcula` as ``rodando``; another
+The workers do not sample their threads: inside an execution, a task that
+declares it waits (``kind=Kind.IO``, as the chapter's tasks in
+`conctutor.course.queue_tasks` do, and `TaskRecord.kind` carries) is drawn as
+``E/S``, one that declares it computes (`calcula`) as ``rodando``; another
 task is ``rodando`` when its worker measured it on the CPU at least half of
 its length (``thread_time``), else ``esperando`` (the reason is not known).
 A computing execution that was on the CPU for less of its length than that
@@ -38,7 +39,6 @@ from typing import Any
 
 import numpy as np
 
-from ..course.chapter import CPU_TASKS, IO_TASKS
 from ..engine.model import STATES, STATUSES, Kind, Lane, Series, State, Status
 from ..engine.recording import LiveTimeline
 from ..engine.timeline import Columns, Timeline
@@ -52,26 +52,25 @@ DEPTH_SERIES = "mensagens na fila"
 _STATUS = {"ok": Status.OK, "error": Status.ERROR, "interrupted": Status.INTERRUPTED, "running": Status.RUNNING}
 
 
-_WAITING_QUEUE_TASKS = ("grava_log_instavel", "falha", "baixa")
-"""Tasks of `conctutor.queue_tasks` that wait (a sleep, a download) like the chapter's."""
-
-
-def _kind(name: str) -> Kind:
+def _kind(declared: str) -> Kind:
     """Waiting tasks count in the ideal time by their length; the others by the CPU time their worker
     measured (a `calcula` that shared a core with another took twice its work's time, but no more CPU)."""
-    if name in IO_TASKS or name in _WAITING_QUEUE_TASKS:
-        return Kind.IO
-    return Kind.MEASURED
+    return Kind.IO if declared == Kind.IO.value else Kind.MEASURED
 
 
-def _state_inside(name: str, duration_ns: int, cpu_ns: int | None) -> State:
-    if _kind(name) == Kind.IO:
+def _state_inside(declared: str, duration_ns: int, cpu_ns: int | None) -> State:
+    if declared == Kind.IO.value:
         return State.IO
-    if name in CPU_TASKS:
+    if declared == Kind.CPU.value:
         return State.RUNNING
     if cpu_ns is not None and duration_ns > 0 and cpu_ns >= duration_ns / 2:
         return State.RUNNING
     return State.WAITING
+
+
+def _declared(record: Any) -> str:
+    """What the record's task declares it does (`TaskRecord.kind`), or ""."""
+    return getattr(record, "kind", "") or ""
 
 
 def _waits(records: Sequence[Any], stop_ns: int) -> list[tuple[int, int, Any]]:
@@ -157,7 +156,7 @@ def queue_timeline(records: Iterable[Any], *, origin_ns: int | None = None, stop
     for record in executions:
         end = record.end_ns if record.end_ns is not None else stop
         cpu = getattr(record, "cpu_ns", None)
-        state = _state_inside(record.name, end - record.start_ns, cpu)
+        state = _state_inside(_declared(record), end - record.start_ns, cpu)
         rows.append((record, record.start_ns, end, state, _STATUS.get(record.status, Status.OK), record.error))
 
     lane_col = queue_lane + [lane_of[("worker", r[0].hostname, r[0].pid)] for r in rows[len(waits):]]
@@ -165,8 +164,11 @@ def queue_timeline(records: Iterable[Any], *, origin_ns: int | None = None, stop
     rows = [rows[i] for i in order]
     lane_col = [lane_col[i] for i in order]
     name_index: dict[str, int] = {}
+    declared: dict[str, str] = {}
     for record, *_ in rows:
         name_index.setdefault(record.name, len(name_index))
+        if _declared(record):
+            declared.setdefault(record.name, _declared(record))
     names = list(name_index)
     n = len(rows)
     cpu_ns = [(getattr(r[0], "cpu_ns", None) or 0) if r[3] != State.QUEUED else 0 for r in rows]
@@ -190,7 +192,7 @@ def queue_timeline(records: Iterable[Any], *, origin_ns: int | None = None, stop
         points = queue_depth(records)
         series.append(Series(DEPTH_SERIES, tuple((t - origin) / 1e9 for t, _ in points),
                              tuple(float(v) for _, v in points)))
-    return Timeline(lanes, names, [_kind(name) for name in names], columns, errors,
+    return Timeline(lanes, names, [_kind(declared.get(name, "")) for name in names], columns, errors,
                     makespan=(stop - origin) / 1e9, labels=labels, sampled=False, series=series)
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import json
 import logging
 import numbers
@@ -60,8 +61,18 @@ from kombu.transport import filesystem as _filesystem
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads as json_loads
 
-from . import queue_tasks
-from .queue_tasks import BrokerUnavailable
+from ..engine.settings import get_durations
+from . import reporting
+from .reporting import (
+    BrokerUnavailable,
+    QueueTask,
+    is_connection_problem,
+    kind_code,
+    request_header,
+    safe_url,
+    short_name,
+    time_scale_from_environment,
+)
 
 __all__ = [
     "BrokerUnavailable",
@@ -89,6 +100,11 @@ POLLING_INTERVAL = 0.05
 
 RESULT_INTERVAL = 0.05
 """Default seconds between looks at the result store in ``AsyncResult.get``."""
+
+CHAPTER_TASKS = ("conctutor.course.queue_tasks",)
+"""The modules of the tasks an app runs unless `make_app` is told otherwise: the chapter's. They belong to the
+course layer, above this one, so they are named here and imported by name (Celery's ``include``): by `make_app`
+in this process and by every worker as it starts."""
 
 CLOCK_OFFSET_VARIABLE = "CONCTUTOR_TEST_CLOCK_OFFSET_NS"
 """Tests only: nanoseconds added to every clock reading a worker records, and
@@ -188,10 +204,10 @@ class QuickResult(AsyncResult):
                         "(o timeout de get); ela pode ainda estar na fila ou rodando."
                     ) from error
             except Exception as error:
-                if self._finished() or not queue_tasks._is_connection_problem(error):
+                if self._finished() or not is_connection_problem(error):
                     raise  # the task's own error, or not the server's
                 raise ResultUnavailable(_no_answer_message(
-                    self.app, f"o servidor de resultados {queue_tasks._safe_url(self.app.conf.result_backend)}",
+                    self.app, f"o servidor de resultados {safe_url(self.app.conf.result_backend)}",
                     time.monotonic() - started, error,
                 ) + " Não sei se a tarefa terminou.") from error
             death = _worker_death(self.app, self.id, self._task_name())
@@ -204,7 +220,7 @@ class QuickResult(AsyncResult):
         return isinstance(cache, dict) and cache.get("status") in states.READY_STATES
 
     def _task_name(self) -> str:
-        return _short(getattr(self, "task_name", None) or "") or "?"  # not .name: that asks the store
+        return short_name(getattr(self, "task_name", None) or "") or "?"  # not .name: that asks the store
 
 
 def _timed_out(error: BaseException | None) -> str:
@@ -423,7 +439,8 @@ def _remove_orphaned_directories() -> None:
 
 
 def make_app(broker_url: str | None = None, *, result_backend: str | None = None,
-             check: bool = True, timeout: float = 3.0, records: bool = True) -> QueueApp:
+             check: bool = True, timeout: float = 3.0, records: bool = True,
+             include: Iterable[str] = CHAPTER_TASKS) -> QueueApp:
     """A Celery app for the chapter's tasks (`conctutor.queue_tasks`).
 
     With no `broker_url`, everything is embedded: kombu's filesystem transport
@@ -440,6 +457,9 @@ def make_app(broker_url: str | None = None, *, result_backend: str | None = None
     ``records=False`` publishes and runs the same way without writing
     records (to measure what recording costs).
 
+    `include` names the modules of the tasks the app runs (default: the
+    chapter's): they are imported here, and by every worker as it starts.
+
     The app becomes Celery's current and default app, so
     ``queue_tasks.consulta_dados.delay()`` publishes through it.
     """
@@ -452,6 +472,13 @@ def make_app(broker_url: str | None = None, *, result_backend: str | None = None
         raise ValueError(f"timeout deve ser um número de segundos maior que 0 (até 3600), como 3.0; "
                          f"recebido {timeout!r}")
     timeout = float(timeout)
+    include = check_module_names(include)
+    for module in include:  # its tasks register on the app as it is made: app.tasks["conctutor.grava_log"]
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ImportError(f"make_app não conseguiu importar o módulo de tarefas {module!r} (include): "
+                              f"{error}") from error
     directory = _private_directory()
     common: dict[str, Any] = {
         "task_serializer": "json",
@@ -476,6 +503,7 @@ def make_app(broker_url: str | None = None, *, result_backend: str | None = None
         "worker_redirect_stdouts_level": "INFO",
         "worker_hijack_root_logger": True,
         "result_extended": True,
+        "include": include,
     }
     if broker_url is None:
         data = os.path.join(directory, "broker")
@@ -517,7 +545,7 @@ def make_app(broker_url: str | None = None, *, result_backend: str | None = None
 
 
 def _app_from_settings(settings: dict, channel: str, directory: str, embedded: bool) -> QueueApp:
-    app = QueueApp("conctutor", set_as_current=True, task_cls=queue_tasks.QueueTask)
+    app = QueueApp("conctutor", set_as_current=True, task_cls=QueueTask)
     app.conf.update(settings)
     _apps[app] = _AppInfo(settings, channel, directory, embedded)
     app.set_default()
@@ -554,9 +582,19 @@ def check_broker(app: celery.Celery, timeout: float = 3.0) -> None:
                                          interval_max=0.2, timeout=timeout)
     except Exception as error:  # kombu wraps socket errors in several ways
         raise BrokerUnavailable(
-            _no_answer_message(app, f"o broker {queue_tasks._safe_url(url)}", time.monotonic() - started, error)
+            _no_answer_message(app, f"o broker {safe_url(url)}", time.monotonic() - started, error)
             + " Para usar a fila embutida, sem servidor, chame make_app() sem URL."
         ) from error
+
+
+def check_module_names(modules: Iterable[str] | str, what: str = "include") -> list[str]:
+    """`modules` as a list of dotted module names; a `ValueError` in Portuguese for anything else."""
+    names = [modules] if isinstance(modules, str) else list(modules)
+    for name in names:
+        if not isinstance(name, str) or not all(part.isidentifier() for part in name.split(".")):
+            raise ValueError(f"{what} deve ser uma lista de nomes de módulos, como ['minhas_tarefas']; "
+                             f"recebido {name!r}")
+    return names
 
 
 # --- records: the channel -----------------------------------------------------
@@ -620,19 +658,6 @@ def _write(channel: str, url: str, prefix: str, record: dict) -> None:
 # --- records: the signal handlers ---------------------------------------------
 
 
-def _short(name: str) -> str:
-    return name.rsplit(".", 1)[-1]
-
-
-def _request_header(request: Any, key: str) -> Any:
-    value = getattr(request, key, None)
-    if value is None:
-        headers = getattr(request, "headers", None)
-        if isinstance(headers, dict):
-            value = headers.get(key)
-    return value
-
-
 def _on_publish(sender: str | None = None, headers: dict | None = None, **_: Any) -> None:
     """Producer side: stamp the message and note its publication."""
     if headers is None:
@@ -644,30 +669,38 @@ def _on_publish(sender: str | None = None, headers: dict | None = None, **_: Any
     channel = info.channel if info else None
     if channel is None:  # a worker publishing a retry: use the channel of the task it runs
         running = celery.current_task
-        channel = _request_header(running.request, "conctutor_channel") if running else None
+        channel = request_header(running.request, "conctutor_channel") if running else None
     if channel is None:
         return
     perf, wall = _now()
     message = uuid.uuid4().hex
     task_id = headers.get("id", "")
-    getter = getattr(sys.modules.get("conctutor"), "get_durations", None)
     try:
-        defaults = dict(getter()) if getter else {}
+        defaults = dict(get_durations())
     except Exception:
         defaults = {}
+    name = sender or headers.get("task", "")
     headers.update(
         conctutor_msg=message,
         conctutor_channel=channel,
         conctutor_pub_ns=perf,
         conctutor_pub_wall_ns=wall,
         conctutor_clock=clock_identity(),
-        conctutor_scale=queue_tasks.time_scale_from_environment(),
+        conctutor_scale=time_scale_from_environment(),
         conctutor_defaults=defaults,
     )
     _write(channel, app.conf.broker_url, "producer", {
-        "e": "publish", "msg": message, "id": task_id, "task": sender or headers.get("task", ""),
+        "e": "publish", "msg": message, "id": task_id, "task": name, "kind": _declared_kind(app, name),
         "t": perf, "w": wall, "clock": clock_identity(), "pid": os.getpid(),
     })
+
+
+def _declared_kind(app: celery.Celery, name: str) -> str:
+    """What the task `name` declares it does, if this process knows it (`reporting.kind_code`)."""
+    try:
+        return kind_code(app.tasks.get(name))
+    except Exception:
+        return ""
 
 
 _executions: dict[str, tuple[str, str, str, int]] = {}
@@ -679,21 +712,21 @@ _errors: dict[str, str] = {}
 def _on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
     """Worker side: note the start of an execution (both clocks)."""
     request = task.request
-    channel = _request_header(request, "conctutor_channel")
+    channel = request_header(request, "conctutor_channel")
     if not channel or task_id is None:
         return
     perf, wall = _now()
-    message = _request_header(request, "conctutor_msg") or ""
+    message = request_header(request, "conctutor_msg") or ""
     execution = uuid.uuid4().hex
     _executions[task_id] = (execution, message, channel, time.thread_time_ns())
     delivery = getattr(request, "delivery_info", None) or {}
     _write(channel, task.app.conf.broker_url, "worker", {
-        "e": "start", "x": execution, "msg": message, "id": task_id, "task": task.name,
+        "e": "start", "x": execution, "msg": message, "id": task_id, "task": task.name, "kind": kind_code(task),
         "t": perf, "w": wall, "clock": clock_identity(), "pid": os.getpid(),
         "host": getattr(request, "hostname", None) or socket.gethostname(),
-        "pub": _request_header(request, "conctutor_pub_ns"),
-        "pubw": _request_header(request, "conctutor_pub_wall_ns"),
-        "pclock": _request_header(request, "conctutor_clock"),
+        "pub": request_header(request, "conctutor_pub_ns"),
+        "pubw": request_header(request, "conctutor_pub_wall_ns"),
+        "pclock": request_header(request, "conctutor_clock"),
         "redelivered": bool(delivery.get("redelivered")),
         "retries": getattr(request, "retries", 0) or 0,
     })
@@ -797,6 +830,8 @@ class TaskRecord(NamedTuple):
     producer_pid: int | None
     cpu_ns: int | None = None
     """CPU time the execution used in its worker thread (``time.thread_time_ns``), when it ended."""
+    kind: str = ""
+    """What the task declares it does (`QueueTask.kind`): ``"io"`` (waits), ``"cpu"`` (computes), or ``""``."""
 
 
 def _read_lines(channel: str, url: str | None) -> list[dict]:
@@ -887,14 +922,14 @@ def read_records(app: celery.Celery, *, offsets: Mapping[str, ClockOffset] | Ite
     ends: dict[str, dict] = {}
     lost: dict[tuple[str, Any], dict] = {}
     for line in lines:
-        kind = line.get("e")
-        if kind == "publish":
+        event = line.get("e")
+        if event == "publish":
             publishes[line["msg"]] = line
-        elif kind == "start":
+        elif event == "start":
             starts.setdefault(line.get("msg", ""), []).append(line)
-        elif kind == "end":
+        elif event == "end":
             ends[line["x"]] = line
-        elif kind == "lost":
+        elif event == "lost":
             lost[(line.get("msg", ""), line.get("pid"))] = line
 
     records: list[TaskRecord] = []
@@ -904,15 +939,16 @@ def read_records(app: celery.Celery, *, offsets: Mapping[str, ClockOffset] | Ite
         if published is not None:
             publish_ns = align(published.get("clock"), published.get("t"), published.get("w"))[0]
             publish_wall, task_id, task_name = published.get("w"), published.get("id", ""), published.get("task", "")
-            producer_pid = published.get("pid")
+            producer_pid, declared = published.get("pid"), published.get("kind") or ""
         else:  # published elsewhere: the worker copied the stamps from the headers
             first = runs[0]
             publish_ns = align(first.get("pclock"), first.get("pub"), first.get("pubw"))[0]
             publish_wall, task_id, task_name, producer_pid = first.get("pubw"), first["id"], first["task"], None
+            declared = ""
         if not runs:
             records.append(TaskRecord(
-                task_id, _short(task_name), QUEUED, publish_ns, None, None, None, "", "", 0, False, message,
-                task_name, publish_wall, None, None, None, None, "", None, None, producer_pid,
+                task_id, short_name(task_name), QUEUED, publish_ns, None, None, None, "", "", 0, False, message,
+                task_name, publish_wall, None, None, None, None, "", None, None, producer_pid, None, declared,
             ))
             continue
         aligned = []
@@ -938,11 +974,12 @@ def read_records(app: celery.Celery, *, offsets: Mapping[str, ClockOffset] | Ite
                     error_text = f"{error_text} ({death.get('error', '')})"
             closing = end if end is not None else (death if status == INTERRUPTED else None)
             records.append(TaskRecord(
-                task_id, _short(run.get("task") or task_name), status, publish_ns, start_ns, end_ns,
+                task_id, short_name(run.get("task") or task_name), status, publish_ns, start_ns, end_ns,
                 run.get("pid"), run.get("host", ""), error_text, attempt, bool(run.get("redelivered")),
                 message, run.get("task") or task_name, publish_wall, run.get("t"),
                 closing.get("t") if closing else None, run.get("w"), closing.get("w") if closing else None,
                 run.get("clock", ""), offset, error_bound, producer_pid, end.get("cpu") if end else None,
+                run.get("kind") or declared,
             ))
     records.sort(key=lambda r: (r.publish_ns if r.publish_ns is not None else 0, r.attempt))
     return records
@@ -1123,13 +1160,14 @@ class WorkerGroup:
         # the folder that holds the conctutor package: as many levels up as this module's name is deep
         package_parent = str(Path(__file__).resolve().parents[__name__.count(".")])
         base_env = dict(os.environ)
-        base_env["PYTHONPATH"] = os.pathsep.join(
-            [package_parent] + [p for p in base_env.get("PYTHONPATH", "").split(os.pathsep) if p])
         base_env["PYTHONUNBUFFERED"] = "1"
         base_env[SETTINGS_VARIABLE] = json.dumps(
             {"settings": info.settings, "channel": info.channel, "directory": info.directory,
              "embedded": info.embedded})
         base_env.update(env or {})
+        # first on the path even when `env` sets one: the workers run this very package
+        base_env["PYTHONPATH"] = os.pathsep.join(
+            [package_parent] + [p for p in base_env.get("PYTHONPATH", "").split(os.pathsep) if p])
         for index in range(1, workers + 1):
             hostname = f"w{index}-{token}@{socket.gethostname()}"
             log = os.path.join(self.directory, f"worker-{index}-{token}.log")
@@ -1169,7 +1207,7 @@ class WorkerGroup:
             if pending and time.monotonic() > deadline:
                 raise TimeoutError(
                     f"{len(pending)} worker(s) não ficaram prontos em {timeout:g} s. Verifique o broker "
-                    f"({queue_tasks._safe_url(self.app.conf.broker_url)}) e o log:\n{self._tail(min(pending))}"
+                    f"({safe_url(self.app.conf.broker_url)}) e o log:\n{self._tail(min(pending))}"
                 )
             if pending:
                 time.sleep(0.02)
@@ -1284,13 +1322,7 @@ def run_workers(app: celery.Celery, workers: int = 2, concurrency: int = 1, *, i
             "processos do Unix, que o Windows não tem. Rode este notebook no WSL 2 (um Linux dentro do Windows)."
         )
     workers = _check_count(workers, "workers (o número de processos worker)", MAX_WORKERS)
-    if isinstance(include, str):
-        include = [include]
-    modules = list(include)
-    for module in modules:
-        if not isinstance(module, str) or not all(part.isidentifier() for part in module.split(".")):
-            raise ValueError(f"include deve ser uma lista de nomes de módulos, como ['minhas_tarefas']; "
-                             f"recebido {module!r}")
+    modules = check_module_names(include)
     if modules:
         extra_args = [*extra_args, f"--include={','.join(modules)}"]
         env = dict(env or {})
@@ -1475,5 +1507,5 @@ else:
     signals.task_prerun.connect(_on_prerun, weak=False)
     signals.task_failure.connect(_on_failure, weak=False)
     signals.task_postrun.connect(_on_postrun, weak=False)
-    queue_tasks.on_body_end = _on_body_end
+    reporting.on_body_end = _on_body_end
     control_command()(conctutor_clock)
