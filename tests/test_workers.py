@@ -217,6 +217,37 @@ def test_an_interpreter_pool_runs_inside_a_block_as_without_conctutor(tmp_path):
     assert "feito dentro: 16 64" in result.stdout
 
 
+RECORDING_MODULES = ["conctutor", "conctutor.recorder", *(f"conctutor.engine.{name}" for name in (
+    "recorder", "decorators", "suspensions", "routing", "quiet", "invitation", "hooks", "events", "model",
+    "settings"))]
+"""What a recorded call loads: numpy and psutil cannot load in a subinterpreter, so none of these may import them."""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 14), reason="concurrent.interpreters: Python 3.14+")
+def test_the_recording_modules_load_inside_a_subinterpreter_where_a_task_runs():
+    from concurrent import interpreters
+
+    interpreter = interpreters.create()
+    try:
+        interpreter.exec(textwrap.dedent(f"""
+            import importlib, sys
+            sys.path.insert(0, {str(ROOT)!r})
+            for name in {RECORDING_MODULES!r}:
+                importlib.import_module(name)
+            loaded = sorted({{"numpy", "psutil"}} & set(sys.modules))
+            assert not loaded, loaded
+            from conctutor import task
+
+            @task
+            def dobro(x):
+                return 2 * x
+
+            assert dobro(21) == 42
+        """))
+    finally:
+        interpreter.close()
+
+
 # --- spool directories of a killed recorder ----------------------------------------------------------
 
 
