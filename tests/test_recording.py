@@ -1,4 +1,4 @@
-"""The public contract of DESIGN.md, end to end, with the chapter's programs.
+"""The public contract (``record()``, ``@task``, the timeline it returns), end to end, with the chapter's programs.
 
 Timing assertions are about order, overlap and ratios with generous
 tolerances: these machines are shared, noisy and have two cores.

@@ -1,6 +1,6 @@
 """The sidecar sampler: thread states, wait reasons, per-core CPU, clean exit.
 
-The sidecar (``conctutor/sidecar.py``) runs with the standard library only,
+The sidecar (``conctutor/engine/sidecar.py``) runs with the standard library only,
 as ``python -I -S``; these tests start it through `conctutor.sampling`. Every tolerance must hold
 on a 2-core machine whose other core is kept busy by another program.
 """
