@@ -512,7 +512,7 @@ def test_queue_notebook_runs_and_its_panel_reruns_with_one_consumer(lab: Lab) ->
     assert after["measured"] >= QUEUE_ITEMS * QUEUE_HANDLE_S - 0.01, (before, after)
 
 
-WORKER_PROCESS = "conctutor.queue.taskqueue"
+WORKER_PROCESS = "conctutor.queue.workers"
 """In the command line of every Celery worker that `run_workers` starts."""
 
 

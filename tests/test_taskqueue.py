@@ -27,9 +27,10 @@ os.environ.setdefault("CONCTUTOR_TIME_SCALE", "0.05")
 import conctutor  # noqa: E402
 from conctutor import checks  # noqa: E402
 from conctutor.engine.model import Kind, State, Status  # noqa: E402
-from conctutor.queue import taskqueue  # noqa: E402
+from conctutor.queue import app as app_module  # noqa: E402
+from conctutor.queue.clock import BOOT_ID, clock_identity  # noqa: E402
 from conctutor.queue.queue_timeline import DEPTH_SERIES, queue_timeline, record_queue  # noqa: E402
-from conctutor.queue.taskqueue import TaskRecord, clock_identity  # noqa: E402
+from conctutor.queue.records import TaskRecord  # noqa: E402
 from conctutor.taskqueue import (  # noqa: E402
     CLOCK_OFFSET_VARIABLE,
     BrokerUnavailable,
@@ -532,11 +533,11 @@ def test_make_app_removes_the_run_directories_that_killed_processes_left_behind(
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    orphan = tempfile.mkdtemp(prefix=taskqueue.RUN_DIRECTORY_PREFIX)
-    with open(os.path.join(orphan, taskqueue.OWNER_FILE), "w") as owner:
-        owner.write(f"{dead.pid} {taskqueue._BOOT_ID}")
+    orphan = tempfile.mkdtemp(prefix=app_module.RUN_DIRECTORY_PREFIX)
+    with open(os.path.join(orphan, app_module.OWNER_FILE), "w") as owner:
+        owner.write(f"{dead.pid} {BOOT_ID}")
     mine = make_app()
-    directory = taskqueue._info(mine).directory
+    directory = app_module.app_info(mine).directory
     assert not os.path.exists(orphan)
     assert os.path.isdir(directory)  # a live owner's directory stays
     make_app()

@@ -25,7 +25,8 @@ pytest.importorskip("psutil")
 
 os.environ.setdefault("CONCTUTOR_TIME_SCALE", "0.05")
 
-from conctutor.queue import taskqueue
+from conctutor.queue import app as app_module
+from conctutor.queue import workers as workers_module
 from conctutor.taskqueue import (
     BrokerUnavailable,
     ResultUnavailable,
@@ -217,7 +218,7 @@ GARBAGE = {  # each of these killed the worker's main process
 
 def test_a_garbage_message_is_set_aside_and_the_worker_keeps_working():
     app = make_app()
-    directory = taskqueue._info(app).directory
+    directory = app_module.app_info(app).directory
     with run_workers(app, workers=1, concurrency=1) as group:
         for payload in GARBAGE.values():
             name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.celery.msg"
@@ -314,6 +315,6 @@ def celery_app_class():
 
 
 def test_run_workers_on_windows_says_to_use_wsl(monkeypatch):
-    monkeypatch.setattr(taskqueue.sys, "platform", "win32")
+    monkeypatch.setattr(workers_module.sys, "platform", "win32")
     with pytest.raises(OSError, match="WSL 2"):
         run_workers(make_app())

@@ -1,4 +1,7 @@
-"""Task queues: Celery workers with an embedded broker or Redis (`taskqueue`), the base of every task that
-runs there (`reporting`; the chapter's tasks are in `conctutor.course.queue_tasks`), and their records as a
-timeline (`queue_timeline`). Imports render and the engine only.
+"""Task queues: Celery workers with an embedded broker or Redis, and their records as a timeline.
+
+`taskqueue` gathers the public names (``conctutor.taskqueue``) of `app`, `workers`, `channel`,
+`records` and `clock`; `reporting` is the base of every task that runs there (the chapter's are in
+`conctutor.course.queue_tasks`); `queue_timeline` turns the records into a timeline. Imports render
+and the engine only.
 """

@@ -42,7 +42,7 @@ import numpy as np
 from ..engine.model import STATES, STATUSES, Kind, Lane, Series, State, Status
 from ..engine.recording import LiveTimeline
 from ..engine.timeline import Columns, Timeline
-from .taskqueue import queue_depth, read_records
+from .records import queue_depth, read_records
 
 QUEUE_LANE_PID = 0
 """The pid of the queue's lanes: no process, the broker's queue."""

@@ -29,7 +29,7 @@ class BrokerUnavailable(ConnectionError):
 
 
 on_body_end: Callable[[Task, BaseException | None], None] | None = None
-"""Set by `conctutor.queue.taskqueue`: called in the worker when a task's body has
+"""Set by `conctutor.queue.channel`: called in the worker when a task's body has
 returned or raised, *before* Celery stores the result, so a producer that has
 the result also finds the record of the execution's end."""
 
