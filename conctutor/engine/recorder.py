@@ -39,8 +39,6 @@ from .hooks import install_hooks, uninstall_hooks
 from .invitation import Invitation, accept_invitation
 from .quiet import quiet_begin, quiet_end
 from .routing import Collector, current_collector, enter, leave
-from .routing import context_collector as _current  # noqa: F401  (recording.py reads it here)
-from .routing import current_asyncio_task as _current_asyncio_task  # noqa: F401  (recording.py calls it here)
 from .suspensions import await_wait
 
 __all__ = [

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import interrupts, recorder, sampling, settings, spool
+from . import interrupts, recorder, routing, sampling, settings, spool
 from .build import build
 from .cpu import CpuSampler
 from .events import Assembler, FileSource, MemorySource, scan_spool
@@ -339,7 +339,7 @@ def _join_recording(stack: contextlib.ExitStack, recording: Recording, overrides
 def _nested_in(previous: recorder.Collector | None) -> Recording | None:
     """The recording an inner block of this thread shares: an open one entered in this context."""
     if isinstance(previous, Recording) and previous.owner_pid == os.getpid() and previous.is_open \
-            and previous is recorder._current.get():
+            and previous is routing.context_collector.get():
         return previous
     return None
 
@@ -400,7 +400,7 @@ def record(
         if quiet:
             recorder.quiet_begin()
             stack.callback(recorder.quiet_end)
-        home = recorder._current_asyncio_task()  # in a notebook, the cell's task: its calls keep the thread's lane
+        home = routing.current_asyncio_task()  # in a notebook, the cell's task: its calls keep the thread's lane
         if home is not None and home not in recording.home_tasks:
             recording.home_tasks.add(home)
             stack.callback(recording.home_tasks.discard, home)
