@@ -1,13 +1,14 @@
-"""Tests of `conctutor.drawing`: every figure here is drawn from a real recording.
+"""Tests of `conctutor.render.drawing`: every figure here is drawn from a real recording.
 
-The time scale makes the chapter's 2-second tasks take a few hundredths of a
-second; ``segundos=0`` gives thousands of real (tiny) spans. Nothing here
-asserts a speed: see benchmarks/bench_drawing.py for that.
+Most are runs saved once in tests/data/ (tests/data/make_runs.py says how), loaded: what is tested is the
+figure, not the recording. Recorded here: the live ones (a timeline while its block runs) and the 64 threads
+(its test counts every span it kept). The time scale makes the chapter's 2-second tasks take a few hundredths
+of a second; ``segundos=0`` gives thousands of real (tiny) spans. Nothing here asserts a speed: see
+benchmarks/bench_drawing.py for that.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import io
 import os
@@ -19,14 +20,14 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pytest
-from conctutor.drawing import THEMES, Theme, get_theme, plot_timeline, use_theme
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 import conctutor
-from conctutor import drawing
+from conctutor.render import drawing
+from conctutor.render.drawing import THEMES, Theme, get_theme, plot_timeline, use_theme
 
 SCALE = "0.02"
 
@@ -49,32 +50,12 @@ def default_theme():
     use_theme("padrao")
 
 
-@conctutor.task("io")
-def tarefa_que_falha(segundos: float = 0.02) -> None:
-    """A task that waits a little and then raises, like a failed request."""
-    time.sleep(segundos)
-    raise RuntimeError("falhou de propósito")
+DATA = os.path.join(os.path.dirname(__file__), "data")
 
 
-@conctutor.task("io")
-def tarefa_interrompida(segundos: float = 0.02) -> None:
-    """A task that is stopped (SystemExit) while it runs."""
-    time.sleep(segundos)
-    raise SystemExit("parada de propósito")
-
-
-def quietly(function, *args, **kwargs):
-    with contextlib.redirect_stdout(io.StringIO()):
-        return function(*args, **kwargs)
-
-
-def chapter_threads() -> None:
-    """The chapter's thread example, verbatim apart from the timing prints."""
-    with concurrent.futures.ThreadPoolExecutor() as executor:
-        future = executor.submit(conctutor.consulta_dados)
-        dados = future.result()
-        executor.submit(conctutor.processa_dados, dados)
-        executor.submit(conctutor.grava_log)
+def saved(file: str) -> conctutor.Timeline:
+    """A real run saved in tests/data/ (made by tests/data/make_runs.py)."""
+    return conctutor.Timeline.load(os.path.join(DATA, file))
 
 
 def _many_logs(calls: int) -> None:
@@ -91,20 +72,14 @@ def _record(body) -> conctutor.Timeline:
 
 @pytest.fixture(scope="module")
 def threads_timeline() -> conctutor.Timeline:
-    return _record(chapter_threads)
+    """The chapter's thread example (a ThreadPoolExecutor runs the three tasks)."""
+    return saved("run-threads.json")
 
 
 @pytest.fixture(scope="module")
 def failing_timeline() -> conctutor.Timeline:
-    def body():
-        conctutor.consulta_dados()
-        with pytest.raises(RuntimeError):
-            tarefa_que_falha()
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            with pytest.raises(SystemExit):
-                pool.submit(tarefa_interrompida).result()
-
-    return _record(body)
+    """consulta_dados, then a task that raises, then one interrupted (SystemExit) in a thread."""
+    return saved("run-failures.json")
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +108,8 @@ def lanes_axes(fig: Figure):
     return fig.axes[0]
 
 
-def br(value: float) -> str:
+def with_comma(value: float) -> str:
+    """Two decimals after a comma, written here independently of the package."""
     return f"{value:.2f}".replace(".", ",")
 
 
@@ -168,8 +144,8 @@ def test_legend_names_tasks_and_states(threads_timeline):
 def test_total_and_ideal_time_written_with_decimal_comma(threads_timeline):
     fig = plot_timeline(threads_timeline, title="Threads")
     written = " | ".join(texts(fig))
-    assert f"tempo total: {br(threads_timeline.makespan)} s" in written
-    assert f"ideal: {br(threads_timeline.ideal_time)} s" in written
+    assert f"tempo total: {with_comma(threads_timeline.makespan)} s" in written
+    assert f"ideal: {with_comma(threads_timeline.ideal_time)} s" in written
     assert "Threads" in written
     assert "tempo (s)" in written
 
@@ -267,7 +243,7 @@ def test_empty_timeline_draws_a_note():
 # --- many lanes, many spans -------------------------------------------------------------
 
 
-def test_sixty_four_lanes_and_ten_thousand_spans(mass_timeline):
+def test_sixty_four_lanes_and_ten_thousand_spans(mass_timeline, threads_timeline):
     spans = mass_timeline.spans
     assert len(spans) == 64 * 160
     fig = plot_timeline(mass_timeline)
@@ -276,7 +252,7 @@ def test_sixty_four_lanes_and_ten_thousand_spans(mass_timeline):
     assert labels == mass_timeline.workers
     assert len(labels) == 64
     # thin lanes: smaller labels, and a figure taller than for 2 lanes (up to the cap)
-    small = plot_timeline(_record(chapter_threads))
+    small = plot_timeline(threads_timeline)
     assert lanes_axes(fig).get_yticklabels()[0].get_fontsize() < lanes_axes(small).get_yticklabels()[0].get_fontsize()
     assert small.get_figheight() < fig.get_figheight() <= get_theme().max_height + 1e-9
     # no labels on bars when there are thousands of them
@@ -415,13 +391,10 @@ def test_the_png_a_notebook_shows_is_the_saved_figure_and_keeps_its_layout_engin
 
 # --- the words of a legend, and what its swatches look like ----------------------------------
 
-SAVED_RUN = os.path.join(os.path.dirname(__file__), "data", "run-0.2.0.json")
-"""A real run saved by conctutor 0.2.0: threads, a worker process, asyncio tasks, a watched queue."""
-
-
 @pytest.fixture(scope="module")
 def saved_run() -> conctutor.Timeline:
-    return conctutor.Timeline.load(SAVED_RUN)
+    """A real run saved by conctutor 0.2.0: threads, a worker process, asyncio tasks, a watched queue."""
+    return saved("run-0.2.0.json")
 
 
 def swatch(fig: Figure, label: str) -> list:
@@ -441,8 +414,8 @@ def face_colours(artists: list) -> list[str]:
 
 
 def test_legend_says_each_state_in_the_drawings_words_and_saved_runs_keep_theirs(saved_run):
-    from conctutor.model import State
-    from conctutor.scene import STATE_WORDS
+    from conctutor.engine.model import State
+    from conctutor.render.scene import STATE_WORDS
 
     assert STATE_WORDS == {
         State.RUNNING: "rodando (na CPU)", State.GIL: "esperando o GIL", State.READY: "pronta (sem núcleo livre)",
@@ -471,8 +444,9 @@ def test_the_running_swatch_is_striped_in_the_colours_of_the_tasks_that_ran(save
 
 
 def test_a_waiting_swatch_is_light_and_hatched_like_its_bars(threads_timeline):
-    from conctutor.scene import lighten
     from matplotlib.colors import to_hex
+
+    from conctutor.render.scene import lighten
 
     theme = get_theme()
     fig = plot_timeline(threads_timeline)
@@ -507,21 +481,11 @@ def cut_texts(fig: Figure) -> list[str]:
     return cut
 
 
-def _one_lane() -> None:
-    conctutor.grava_log()
-
-
-def _twelve_lanes() -> None:
-    with concurrent.futures.ThreadPoolExecutor(12) as pool:
-        for k in range(12):
-            pool.submit(conctutor.grava_log, segundos=0.5 + k / 12)
-
-
 @pytest.fixture(scope="module")
 def runs(threads_timeline, saved_run) -> dict[str, conctutor.Timeline]:
     """Typical runs: 1, 2, 8 (threads, a process, asyncio, with a watched number) and 12 lanes."""
-    return {"1 lane": _record(_one_lane), "2 lanes": threads_timeline, "8 lanes": saved_run,
-            "12 lanes": _record(_twelve_lanes)}
+    return {"1 lane": saved("run-one-lane.json"), "2 lanes": threads_timeline, "8 lanes": saved_run,
+            "12 lanes": saved("run-12-lanes.json")}
 
 
 LONG_TITLE = "Um título comprido, como os que um professor escreve para projetar na aula de hoje"
@@ -574,32 +538,11 @@ def test_the_cpu_caption_wraps_instead_of_being_cut_on_a_projector(threads_timel
 
 # --- every text is drawn as written -------------------------------------------------------------
 
-ODD_NAMES = ("R$ 5 e R$ 10", "custa $3", "$_$ quebra o TeX", "a\udc80b")
-
-
 @pytest.fixture(scope="module")
 def odd_names_timeline() -> conctutor.Timeline:
-    """Tasks, asyncio tasks (lane labels) and a watched number named with dollars and a lone surrogate."""
-    import asyncio
-
-    def named(name: str, function):
-        function.__name__ = function.__qualname__ = name
-        return conctutor.task("io")(function)
-
-    async def espera():
-        await asyncio.sleep(0.01)
-
-    def conta():
-        return 1
-
-    async def main():
-        named(ODD_NAMES[2], conta)()
-        cara = named(ODD_NAMES[0], espera)
-        await asyncio.gather(*(asyncio.create_task(cara(), name=name) for name in ODD_NAMES[1:]))
-
-    with conctutor.record(watch={"R$ na fila $x^$": lambda: 1}) as timeline:
-        asyncio.run(main())
-    return timeline
+    """Tasks, asyncio tasks (lane labels) and a watched number named with dollars and a lone surrogate:
+    ``R$ 5 e R$ 10``, ``custa $3``, ``$_$ quebra o TeX``, ``a\udc80b`` and ``R$ na fila $x^$``."""
+    return saved("run-odd-names.json")
 
 
 @pytest.mark.parametrize("theme", ["padrao", "projetor"])
@@ -630,7 +573,7 @@ def test_dollars_and_lone_surrogates_are_drawn_as_written(odd_names_timeline, th
 def test_the_ideal_time_can_be_left_out(threads_timeline):
     assert "ideal: " in " ".join(texts(plot_timeline(threads_timeline)))
     written = " ".join(texts(plot_timeline(threads_timeline, ideal=False)))
-    assert f"tempo total: {br(threads_timeline.makespan)} s" in written
+    assert f"tempo total: {with_comma(threads_timeline.makespan)} s" in written
     assert "ideal" not in written
     stacked = drawing.plot_stacked({"a": threads_timeline, "b": threads_timeline}, ideal=False)
     assert "ideal" not in " ".join(texts(stacked))
@@ -651,11 +594,11 @@ def test_a_prediction_is_drawn_beside_the_measured_total(threads_timeline):
     assert dashed[0].get_xdata()[0] == pytest.approx(predicted)
     assert ax.get_xlim()[1] >= predicted  # the axis reaches the prediction
     written = " | ".join(texts(fig))
-    assert f"sua previsão: {br(predicted)} s" in written
-    difference = br(predicted - measured)
-    assert f"previsto {br(predicted)} s · medido {br(measured)} s · {difference} s a mais" in written
+    assert f"sua previsão: {with_comma(predicted)} s" in written
+    difference = with_comma(predicted - measured)
+    assert f"previsto {with_comma(predicted)} s · medido {with_comma(measured)} s · {difference} s a mais" in written
     lower = " | ".join(texts(plot_timeline(threads_timeline, prediction=measured / 2 / scale)))
-    assert f"{br(measured - measured / 2)} s a menos" in lower
+    assert f"{with_comma(measured - measured / 2)} s a menos" in lower
     assert not cut_texts(fig)
 
 
@@ -663,7 +606,7 @@ def test_predictions_of_several_runs_side_by_side(threads_timeline, failing_time
     fig = drawing.plot_stacked({"threads": threads_timeline, "falhas": failing_timeline},
                                predictions={"threads": 2.0})
     written = " | ".join(texts(fig))
-    assert f"sua previsão: {br(2.0 * float(os.environ['CONCTUTOR_TIME_SCALE']))} s" in written
+    assert f"sua previsão: {with_comma(2.0 * float(os.environ['CONCTUTOR_TIME_SCALE']))} s" in written
     assert written.count("sua previsão") == 1
     assert not cut_texts(fig)
     projected = drawing.plot_stacked({"threads": threads_timeline, "falhas": failing_timeline, "salva": saved_run},
@@ -707,8 +650,9 @@ def test_use_theme_none_names_the_themes():
 
 def test_the_legend_lists_a_state_only_where_the_figure_shows_it(runs):
     import numpy as np
-    from conctutor.model import STATES, State
-    from conctutor.scene import STATE_WORDS, build_scene
+
+    from conctutor.engine.model import STATES, State
+    from conctutor.render.scene import STATE_WORDS, build_scene
 
     for name, timeline in runs.items():
         scene = build_scene(timeline)

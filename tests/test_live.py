@@ -1,7 +1,8 @@
 """The live timeline: frames while the program runs, the final figure after.
 
 No timing assertions here (the box is small and noisy); the speed targets are
-measured by benchmarks/bench_live.py.
+measured by benchmarks/bench_live.py. Tests of what a frame shows draw runs saved in
+tests/data/ (tests/data/make_runs.py says how); tests of the live view record.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from typing import ClassVar
 import pytest
 
 from conctutor import Timeline, consulta_dados, grava_log, processa_dados, record
-from conctutor.live import TEXT, LiveView, figure_bundle, open_view
-from conctutor.scene import axis_end, build_scene, nice_ceiling
-from conctutor.svg import render
-from conctutor.widgets import run_live, show_live
+from conctutor.course.widgets import run_live, show_live
+from conctutor.render.live import TEXT, LiveView, figure_bundle, open_view
+from conctutor.render.scene import axis_end, build_scene, nice_ceiling
+from conctutor.render.svg import render
+
+DATA = Path(__file__).parent / "data"
 
 
 class FakeTarget:
@@ -66,7 +69,7 @@ def long_tasks():
     for tens of milliseconds. The default 0.1 s tasks can finish inside such a pause.)
     """
     from conctutor import set_durations
-    from conctutor.settings import time_scale
+    from conctutor.engine.settings import time_scale
 
     seconds = 0.4 / time_scale()
     previous = set_durations(consulta_dados=seconds, processa_dados=seconds, grava_log=seconds)
@@ -172,13 +175,13 @@ def test_live_off_by_environment(monkeypatch) -> None:
 def test_frames_of_an_empty_and_of_a_finished_timeline() -> None:
     with record() as timeline:
         empty = render(build_scene(timeline.snapshot()))
-        main_threads()
     assert "nenhuma tarefa" in empty
-    done = render(build_scene(timeline.final))
+    finished = Timeline.load(DATA / "run-threads.json")
+    done = render(build_scene(finished))
     ET.fromstring(empty)
     ET.fromstring(done)
     assert "tempo total" in done and "consulta_dados" in done
-    assert render(build_scene(timeline.final, theme="projetor")) != done
+    assert render(build_scene(finished, theme="projetor")) != done
 
 
 def test_axis_moves_in_round_steps() -> None:
@@ -187,9 +190,7 @@ def test_axis_moves_in_round_steps() -> None:
 
 
 def test_figure_bundle_keeps_the_live_text() -> None:
-    with record() as timeline:
-        grava_log()
-    data, _ = figure_bundle(timeline.plot())
+    data, _ = figure_bundle(Timeline.load(DATA / "run-one-lane.json").plot())
     assert data["text/plain"] == TEXT
     assert "image/png" in data
 
@@ -313,7 +314,7 @@ def test_nbval_accepts_a_live_cell_stored_by_nbclient(tmp_path) -> None:
 
 # --- every text of a frame fits, and is shown as written ---------------------------------------
 
-SAVED_RUN = Path(__file__).parent / "data" / "run-0.2.0.json"
+SAVED_RUN = DATA / "run-0.2.0.json"
 """A real run saved by conctutor 0.2.0: threads, a worker process, asyncio tasks, a watched queue."""
 
 
@@ -373,21 +374,8 @@ def test_every_text_of_a_frame_fits_in_it() -> None:
 
 
 def test_a_frame_shows_names_as_written_and_stays_valid_svg() -> None:
-    import asyncio
-
-    from conctutor import task
-
-    async def espera() -> None:
-        await asyncio.sleep(0.01)
-
-    espera.__name__ = espera.__qualname__ = "R$ 5 <e> R$ 10 & \udc80"
-    cara = task("io")(espera)
-
-    async def main() -> None:
-        await asyncio.gather(*(asyncio.create_task(cara(), name=name) for name in ("custa $3", "a\udc80b")))
-
-    with record(watch={"$x^$ <fila>": lambda: 1}) as timeline:
-        asyncio.run(main())
+    # a task named "R$ 5 <e> R$ 10 & \udc80" in asyncio tasks "custa $3" and "a\udc80b", watching "$x^$ <fila>"
+    timeline = Timeline.load(DATA / "run-markup-names.json")
     for theme in ("padrao", "projetor"):
         svg = render(build_scene(timeline, title="R$ 5 e R$ 10", theme=theme))
         texts = ["".join(element.itertext()) for element in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
@@ -398,10 +386,9 @@ def test_a_frame_shows_names_as_written_and_stays_valid_svg() -> None:
 
 
 def test_a_prediction_is_drawn_in_the_frames_too() -> None:
-    with record() as timeline:
-        grava_log()
+    timeline = Timeline.load(DATA / "run-one-lane.json")
     scale = float(os.environ["CONCTUTOR_TIME_SCALE"])  # a prediction is of the chapter's durations: scaled
-    svg = render(build_scene(timeline.final, prediction=0.5 / scale))
+    svg = render(build_scene(timeline, prediction=0.5 / scale))
     assert "sua previsão: 0,50 s" in svg and 'stroke-dasharray="7 4"' in svg
     assert "previsto 0,50 s · medido" in svg
 

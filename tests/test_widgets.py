@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import matplotlib
 
@@ -12,8 +13,8 @@ matplotlib.use("Agg")
 import pytest
 
 import conctutor
-from conctutor.scene import format_seconds
-from conctutor.widgets import run_and_show, summary
+from conctutor.course.widgets import run_and_show, summary
+from conctutor.render.scene import format_seconds
 
 pytestmark = pytest.mark.usefixtures("fast_tasks")  # tests/conftest.py
 
@@ -26,16 +27,21 @@ def chapter_main() -> None:
 
 
 @pytest.fixture
-def timeline(fast_tasks) -> conctutor.Timeline:
-    with conctutor.record(quiet=True) as recorded:
-        chapter_main()
-    return recorded
+def timeline() -> conctutor.Timeline:
+    """chapter_main, recorded once and saved (tests/data/make_runs.py)."""
+    return conctutor.Timeline.load(Path(__file__).parent / "data" / "run-sequential.json")
 
 
 def test_format_seconds_writes_a_decimal_comma():
     assert format_seconds(9) == "9,00 s"
     assert format_seconds(0.514) == "0,51 s"
     assert format_seconds(2.25, 1) == "2,2 s"
+
+
+def test_notebooks_import_format_seconds_from_0_2_0s_path():
+    import importlib
+
+    assert importlib.import_module("conctutor.scene").format_seconds is format_seconds
 
 
 def test_the_summary_prints_seconds_with_a_decimal_comma_as_the_figure_does(timeline):
