@@ -586,3 +586,16 @@ def test_a_message_carries_what_its_task_declares_before_any_worker_runs_it():
     records = read_records(app)
     assert {(r.name, r.status, r.kind) for r in records} == {("grava_log", "queued", "io"),
                                                              ("calcula", "queued", "cpu")}
+
+
+def test_the_queues_processa_dados_needs_consulta_dados_as_its_task_declares():
+    from conctutor.course import queue_tasks as chapter_tasks
+
+    assert chapter_tasks.processa_dados.needs == ("consulta_dados",)
+    consulta = _execution(21, 0.0, 1.0, 0.0, name="consulta_dados", kind="io")
+    processa = _execution(22, 1.0, 2.0, 0.0, name="processa_dados", kind="io")._replace(needs=("consulta_dados",))
+    timeline = queue_timeline([consulta, processa], depth=False)
+    assert dict(zip(timeline.names, timeline.needs))["processa_dados"] == ("consulta_dados",)
+    assert timeline.ideal_time >= 1.99  # one after the other: the data came first
+    unrelated = _execution(23, 0.0, 1.0, 0.0, name="processa_dados", kind="io")  # a task of one's own: needs nothing
+    assert queue_timeline([consulta, unrelated], depth=False).ideal_time <= 1.01

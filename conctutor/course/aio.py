@@ -39,6 +39,9 @@ async def processa_dados(dados: str, segundos: float = 2.0) -> None:
     await await_wait(segundos)
 
 
+processa_dados.needs = ("consulta_dados",)  # type: ignore[attr-defined]  # the data it processes: the ideal time waits
+
+
 @chapter_task("io")
 async def grava_log(segundos: float = 2.0) -> None:
     """Simula a gravação de um log: imprime e espera `segundos` sem travar o laço de eventos."""

@@ -38,7 +38,7 @@ def consulta_dados(self: Task, segundos: float | None = None) -> str:
     return tasks.consulta_dados(segundos=requested_seconds(self, "consulta_dados", segundos))
 
 
-@shared_task(bind=True, base=QueueTask, name="conctutor.processa_dados", kind=Kind.IO)
+@shared_task(bind=True, base=QueueTask, name="conctutor.processa_dados", kind=Kind.IO, needs=("consulta_dados",))
 def processa_dados(self: Task, dados: str, segundos: float | None = None) -> None:
     """The chapter's `processa_dados(dados)` in a worker."""
     return tasks.processa_dados(dados, segundos=requested_seconds(self, "processa_dados", segundos))

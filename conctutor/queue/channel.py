@@ -30,7 +30,7 @@ from celery import signals
 from ..engine.settings import get_durations
 from . import reporting
 from .clock import clock_identity, now
-from .reporting import kind_code, request_header, time_scale_from_environment
+from .reporting import kind_code, needs_of, request_header, time_scale_from_environment
 
 REDIS_RECORDS_TTL = 24 * 3600
 """Seconds a Redis record list lives after its last record."""
@@ -153,8 +153,17 @@ def _on_publish(sender: str | None = None, headers: dict | None = None, **_: Any
     )
     write_record(channel, app.conf.broker_url, "producer", {
         "e": "publish", "msg": message, "id": task_id, "task": name, "kind": _declared_kind(app, name),
+        "needs": _declared_needs(app, name),
         "t": perf, "w": wall, "clock": clock_identity(), "pid": os.getpid(),
     })
+
+
+def _declared_needs(app: celery.Celery, name: str) -> list[str]:
+    """The tasks the task `name` declares it needs, if this process knows it (`reporting.needs_of`)."""
+    try:
+        return needs_of(app.tasks.get(name))
+    except Exception:
+        return []
 
 
 def _declared_kind(app: celery.Celery, name: str) -> str:
@@ -184,6 +193,7 @@ def _on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
     delivery = getattr(request, "delivery_info", None) or {}
     write_record(channel, task.app.conf.broker_url, "worker", {
         "e": "start", "x": execution, "msg": message, "id": task_id, "task": task.name, "kind": kind_code(task),
+        "needs": needs_of(task),
         "t": perf, "w": wall, "clock": clock_identity(), "pid": os.getpid(),
         "host": getattr(request, "hostname", None) or socket.gethostname(),
         "pub": request_header(request, "conctutor_pub_ns"),

@@ -192,8 +192,12 @@ def queue_timeline(records: Iterable[Any], *, origin_ns: int | None = None, stop
         points = queue_depth(records)
         series.append(Series(DEPTH_SERIES, tuple((t - origin) / 1e9 for t, _ in points),
                              tuple(float(v) for _, v in points)))
+    needs: dict[str, tuple[str, ...]] = {}
+    for record, *_ in rows:
+        needs.setdefault(record.name, tuple(getattr(record, "needs", ()) or ()))
     return Timeline(lanes, names, [_kind(declared.get(name, "")) for name in names], columns, errors,
-                    makespan=(stop - origin) / 1e9, labels=labels, sampled=False, series=series)
+                    makespan=(stop - origin) / 1e9, labels=labels, sampled=False, series=series,
+                    needs=[needs[name] for name in names])
 
 
 ALONE_ON_A_CORE = 0.9

@@ -62,6 +62,8 @@ class TaskRecord(NamedTuple):
     """CPU time the execution used in its worker thread (``time.thread_time_ns``), when it ended."""
     kind: str = ""
     """What the task declares it does (`QueueTask.kind`): ``"io"`` (waits), ``"cpu"`` (computes), or ``""``."""
+    needs: tuple[str, ...] = ()
+    """The tasks it declares it needs (`QueueTask.needs`)."""
 
 
 def read_records(app: celery.Celery, *, offsets: Mapping[str, ClockOffset] | Iterable[ClockOffset] | None = None
@@ -122,15 +124,17 @@ def read_records(app: celery.Celery, *, offsets: Mapping[str, ClockOffset] | Ite
             publish_ns = align(published.get("clock"), published.get("t"), published.get("w"))[0]
             publish_wall, task_id, task_name = published.get("w"), published.get("id", ""), published.get("task", "")
             producer_pid, declared = published.get("pid"), published.get("kind") or ""
+            declared_needs = tuple(published.get("needs") or ())
         else:  # published elsewhere: the worker copied the stamps from the headers
             first = runs[0]
             publish_ns = align(first.get("pclock"), first.get("pub"), first.get("pubw"))[0]
             publish_wall, task_id, task_name, producer_pid = first.get("pubw"), first["id"], first["task"], None
-            declared = ""
+            declared, declared_needs = "", ()
         if not runs:
             records.append(TaskRecord(
                 task_id, short_name(task_name), QUEUED, publish_ns, None, None, None, "", "", 0, False, message,
                 task_name, publish_wall, None, None, None, None, "", None, None, producer_pid, None, declared,
+                declared_needs,
             ))
             continue
         aligned = []
@@ -161,7 +165,7 @@ def read_records(app: celery.Celery, *, offsets: Mapping[str, ClockOffset] | Ite
                 message, run.get("task") or task_name, publish_wall, run.get("t"),
                 closing.get("t") if closing else None, run.get("w"), closing.get("w") if closing else None,
                 run.get("clock", ""), offset, error_bound, producer_pid, end.get("cpu") if end else None,
-                run.get("kind") or declared,
+                run.get("kind") or declared, tuple(run.get("needs") or declared_needs),
             ))
     records.sort(key=lambda r: (r.publish_ns if r.publish_ns is not None else 0, r.attempt))
     return records

@@ -40,6 +40,8 @@ class QueueTask(Task):
     kind: Kind | None = None
     """What the task does: `Kind.IO` (waits), `Kind.CPU` (computes) or None (not declared: its worker's
     CPU time decides how it is drawn). Set with ``@shared_task(base=QueueTask, kind=Kind.IO)``."""
+    needs: tuple[str, ...] = ()
+    """The (short) names of the tasks whose results it needs: the ideal time waits for them."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -70,6 +72,11 @@ def kind_code(task: object) -> str:
     """The code of what `task` declares it does (``"io"``, ``"cpu"``), or ``""``: what a record carries."""
     kind = getattr(task, "kind", None)
     return kind.value if isinstance(kind, Kind) else ""
+
+
+def needs_of(task: object) -> list[str]:
+    """The names of the tasks whose results `task` declares it needs: what a record carries."""
+    return [str(name) for name in getattr(task, "needs", ())]
 
 
 def short_name(task_name: str) -> str:
