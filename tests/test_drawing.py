@@ -665,3 +665,45 @@ def test_the_legend_lists_a_state_only_where_the_figure_shows_it(runs):
             visible = drawn.any() and (state == State.RUNNING or total >= pixel)
             assert (state in listed) == visible, (name, state, total, pixel)
         assert np.all(scene.seg_state == c.seg_state)  # what is left out of the legend is still drawn
+
+
+# --- the words of lanes, and what the engine asks of the render layer ---------------------
+
+def test_lane_labels_number_threads_and_processes_in_order_of_first_appearance():
+    from conctutor.engine.model import Lane
+    from conctutor.render.labels import lane_labels, process_labels
+
+    main, worker, other = 100, 200, 300
+    lanes = [
+        Lane(main, 1, 11, "MainThread", True),
+        Lane(main, 2, 12, "ThreadPoolExecutor-0_0", False),
+        Lane(worker, 3, 13, "MainThread", True),
+        Lane(main, 4, 14, "ThreadPoolExecutor-0_1", False),
+        Lane(worker, 5, 15, "Thread-1", False),
+        Lane(other, 6, 16, "MainThread", True),
+        Lane(main, 1, 11, "MainThread", True, task="Task-2"),
+        Lane(worker, 5, 15, "Thread-1", False, task="Task-3"),
+    ]
+    assert lane_labels(lanes, main) == [
+        "principal", "thread 1", f"processo 1 (pid {worker})", "thread 2", f"processo 1 (pid {worker}) · thread 1",
+        f"processo 2 (pid {other})", "principal · Task-2", f"processo 1 (pid {worker}) · thread 1 · Task-3",
+    ]
+    assert process_labels(lanes, main) == {main: "principal", worker: f"processo 1 (pid {worker})",
+                                           other: f"processo 2 (pid {other})"}
+    assert lane_labels(lanes, main_pid=999)[0] == "processo 1 (pid 100)"  # a run loaded in another process
+
+
+def test_the_engine_reaches_render_through_views_without_loading_matplotlib(threads_timeline, tmp_path):
+    import subprocess
+    import sys
+
+    from conctutor.render import views
+    from conctutor.render.labels import lane_labels
+
+    assert views.lane_labels is lane_labels
+    assert isinstance(views.plot(threads_timeline, title="Threads"), Figure)
+    views.to_perfetto(threads_timeline, tmp_path / "run.trace.json")
+    assert (tmp_path / "run.trace.json").stat().st_size > 0
+    code = ("import sys, conctutor.render.views as v; v.lane_labels([], 1); "
+            "sys.exit('matplotlib' in sys.modules or 'numpy' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from ..engine.model import RUNNING_STATE, STATES, STATUSES, process_labels
+from ..engine.model import RUNNING_STATE, STATES, STATUSES
+from .labels import process_labels
 
 if TYPE_CHECKING:
     from ..engine.timeline import Timeline
