@@ -446,7 +446,7 @@ def test_the_running_swatch_is_striped_in_the_colours_of_the_tasks_that_ran(save
 def test_a_waiting_swatch_is_light_and_hatched_like_its_bars(threads_timeline):
     from matplotlib.colors import to_hex
 
-    from conctutor.render.scene import lighten
+    from conctutor.render.colours import lighten
 
     theme = get_theme()
     fig = plot_timeline(threads_timeline)
@@ -667,7 +667,7 @@ def test_the_legend_lists_a_state_only_where_the_figure_shows_it(runs):
         assert np.all(scene.seg_state == c.seg_state)  # what is left out of the legend is still drawn
 
 
-# --- the words of lanes, and what the engine asks of the render layer ---------------------
+# --- the words of lanes, the colours of tasks, and what the engine asks of the render layer -----
 
 def test_lane_labels_number_threads_and_processes_in_order_of_first_appearance():
     from conctutor.engine.model import Lane
@@ -691,6 +691,20 @@ def test_lane_labels_number_threads_and_processes_in_order_of_first_appearance()
     assert process_labels(lanes, main) == {main: "principal", worker: f"processo 1 (pid {worker})",
                                            other: f"processo 2 (pid {other})"}
     assert lane_labels(lanes, main_pid=999)[0] == "processo 1 (pid 100)"  # a run loaded in another process
+
+
+def test_the_tasks_kept_by_the_course_take_the_palettes_first_colours_in_any_run():
+    from conctutor.course.chapter import TASKS
+    from conctutor.render.colours import keep_colours, kept_colours, task_colors
+
+    palette = ("#000001", "#000002", "#000003", "#000004", "#000005")
+    assert kept_colours() == TASKS  # registered by conctutor.course.tasks, which `import conctutor` loads
+    assert task_colors(["minha", "grava_log", "calcula"], palette) == ["#000001", "#000003", "#000004"]
+    try:
+        keep_colours(("b", "a"))  # the colours come in as data: render knows no chapter
+        assert task_colors(["a", "grava_log", "b"], palette) == ["#000002", "#000003", "#000001"]
+    finally:
+        keep_colours(TASKS)
 
 
 def test_the_engine_reaches_render_through_views_without_loading_matplotlib(threads_timeline, tmp_path):

@@ -19,6 +19,10 @@ from __future__ import annotations
 import time
 
 from ..engine.recorder import chapter_task, current_span, wait
+from ..render.colours import keep_colours
+from .chapter import TASKS
+
+keep_colours(TASKS)  # the chapter's tasks keep their colours in every figure, whatever else a run holds
 
 
 @chapter_task("io")

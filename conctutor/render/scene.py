@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..course.chapter import TASKS
 from ..engine.contention import noticeable_delay
 from ..engine.model import RUNNING_STATE, STATES, STATUSES, CpuUsage, State, Status
 from ..engine.settings import time_scale
+from .colours import lighten, task_colors, to_hex
 from .themes import Theme, get_theme
 
 if TYPE_CHECKING:
@@ -133,36 +133,6 @@ def check_options(options: Mapping[str, object], function: str = "plot()",
     hints = [f"{name!r} (seria {close[0]!r}?)" if (close := difflib.get_close_matches(name, allowed, 1)) else repr(name)
              for name in unknown]
     raise TypeError(f"{function} não tem a opção {', '.join(hints)}; as opções são: {', '.join(allowed)}")
-
-
-def lighten(color: str, amount: float) -> tuple[float, float, float]:
-    r, g, b = hex_rgb(color)
-    return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
-
-
-def hex_rgb(color: str) -> tuple[float, float, float]:
-    named = {"white": "#FFFFFF", "black": "#000000"}
-    text = named.get(color, color).lstrip("#")
-    return (int(text[0:2], 16) / 255, int(text[2:4], 16) / 255, int(text[4:6], 16) / 255)
-
-
-def to_hex(rgb: tuple[float, float, float]) -> str:
-    return "#" + "".join(f"{round(c * 255):02x}" for c in rgb)
-
-
-def task_colors(names: Sequence[str], palette: Sequence[str]) -> list[str]:
-    """A colour per task: the chapter's tasks always take the same ones; others the next free ones."""
-    colors: dict[str, str] = {}
-    taken: set[int] = set()
-    for name in names:
-        if name in TASKS and TASKS.index(name) < len(palette):
-            colors[name] = palette[TASKS.index(name)]
-            taken.add(TASKS.index(name))
-    free = [i for i in range(len(palette)) if i not in taken] or list(range(len(palette)))
-    others = [name for name in names if name not in colors]
-    for k, name in enumerate(others):
-        colors[name] = palette[free[k % len(free)]]
-    return [colors[name] for name in names]
 
 
 def check_figsize(figsize: object) -> tuple[float, float] | None:
