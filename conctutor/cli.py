@@ -331,17 +331,18 @@ def _draw(timeline: Any, output: Path, title: str, theme: str | None) -> None:
 
 def _summary(timeline: Any, name: str, until: str = "") -> list[str]:
     """The summary's lines; `until` is what a failed script's run reaches ("o erro")."""
-    from .render.scene import br, others_warning  # the figures' numbers and warning
+    from .render.words import decimal_comma, format_seconds, others_warning  # the figures' numbers and warning
 
     spans = timeline.spans
     lines = [
-        f"  tempo medido: {br(timeline.makespan)} s",
-        f"  tempo ideal:  {br(timeline.ideal_time)} s (as mesmas tarefas, {timeline.cores} "
+        f"  tempo medido: {format_seconds(timeline.makespan)}",
+        f"  tempo ideal:  {format_seconds(timeline.ideal_time)} (as mesmas tarefas, {timeline.cores} "
         f"núcleo{'s' if timeline.cores != 1 else ''} desta máquina)",
     ]
     share = getattr(timeline, "others_cpu_share", None)
     if isinstance(share, (int, float)):
-        lines.append(f"  outros programas usaram {br(100 * share, 0)} % da CPU (todos os núcleos) durante a execução")
+        lines.append(f"  outros programas usaram {decimal_comma(100 * share, 0)} % da CPU (todos os núcleos) "
+                     "durante a execução")
     warning = others_warning(timeline)  # only when they delayed our tasks: busy is not enough
     if warning:
         lines.append(f"  {warning}")

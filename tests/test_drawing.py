@@ -415,7 +415,7 @@ def face_colours(artists: list) -> list[str]:
 
 def test_legend_says_each_state_in_the_drawings_words_and_saved_runs_keep_theirs(saved_run):
     from conctutor.engine.model import State
-    from conctutor.render.scene import STATE_WORDS
+    from conctutor.render.words import STATE_WORDS
 
     assert STATE_WORDS == {
         State.RUNNING: "rodando (na CPU)", State.GIL: "esperando o GIL", State.READY: "pronta (sem núcleo livre)",
@@ -652,7 +652,8 @@ def test_the_legend_lists_a_state_only_where_the_figure_shows_it(runs):
     import numpy as np
 
     from conctutor.engine.model import STATES, State
-    from conctutor.render.scene import STATE_WORDS, build_scene
+    from conctutor.render.scene import build_scene
+    from conctutor.render.words import STATE_WORDS
 
     for name, timeline in runs.items():
         scene = build_scene(timeline)

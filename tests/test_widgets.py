@@ -15,6 +15,7 @@ import pytest
 import conctutor
 from conctutor.course.widgets import run_and_show, summary
 from conctutor.render.scene import format_seconds
+from conctutor.render.words import decimal_comma
 
 pytestmark = pytest.mark.usefixtures("fast_tasks")  # tests/conftest.py
 
@@ -36,6 +37,7 @@ def test_format_seconds_writes_a_decimal_comma():
     assert format_seconds(9) == "9,00 s"
     assert format_seconds(0.514) == "0,51 s"
     assert format_seconds(2.25, 1) == "2,2 s"
+    assert decimal_comma(12.5, 0) == "12" and decimal_comma(0.125, 1) == "0,1" and decimal_comma(3) == "3,00"
 
 
 def test_notebooks_import_format_seconds_from_0_2_0s_path():

@@ -1,4 +1,4 @@
-"""Drawing a `Timeline` with matplotlib: the `Scene` (`conctutor.scene`) as a figure.
+"""Drawing a `Timeline` with matplotlib: the `Scene` (`conctutor.render.scene`) as a figure.
 
     fig = plot_timeline(timeline)                 # what `timeline.plot()` does
     fig = timeline.plot(theme="projetor", title="Threads")
@@ -36,25 +36,12 @@ from matplotlib.legend_handler import HandlerBase
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from ..engine.model import STATES, STATUSES, State, Status
-from .scene import (
-    LEGEND_COLUMN_GAP,
-    LEGEND_HANDLE,
-    LEGEND_TEXT_PAD,
-    MAX_FIGSIZE,
-    RUNNING_CODE,
-    SWATCH_COLOURS,
-    LegendEntry,
-    Scene,
-    SeriesStrip,
-    build_scene,
-    check_options,
-    check_prediction,
-    hatch_of,
-    legend_layout,
-    lighten,
-)
-from .themes import THEMES, Theme, get_theme, use_theme
+from ..engine.model import RUNNING_STATE, STATES, STATUSES, State, Status
+from .colours import lighten
+from .legend import LEGEND_COLUMN_GAP, LEGEND_HANDLE, LEGEND_TEXT_PAD, SWATCH_COLOURS, LegendEntry, legend_layout
+from .options import MAX_FIGSIZE, check_options, check_prediction
+from .scene import Scene, SeriesStrip, build_scene
+from .themes import THEMES, Theme, get_theme, hatch_of, use_theme
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -385,7 +372,7 @@ def _draw_lanes(ax: Axes, scene: Scene) -> None:
     px = scene.t_end / max(scene.width * 0.75 * th.dpi, 100)
     many = n > 2000
     edge = th.edge_width if n <= 400 else 0.0
-    seg_running = scene.seg_state == RUNNING_CODE
+    seg_running = scene.seg_state == RUNNING_STATE
     for ti, color in enumerate(scene.colors):
         sel = scene.task == ti
         starts, ends, lanes = scene.start[sel], scene.end[sel], scene.lane[sel]

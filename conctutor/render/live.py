@@ -9,7 +9,7 @@ How it stays out of the program's way:
 * the recorded code keeps the main thread; a daemon thread of the kernel
   takes a snapshot of the timeline about 15 times a second
   (``timeline.spans``, ``timeline.cpu``, ``timeline.makespan``);
-* each frame is SVG text (`conctutor.livesvg`): about a millisecond of
+* each frame is SVG text (`conctutor.render.svg`): about a millisecond of
   Python per frame, snapshot and sending included (``timeline.plot()`` as a
   PNG costs ~100 ms), so the GIL is almost always free when a task wakes up and the
   CPU strip does not fill with our own drawing; the browser draws;
@@ -30,8 +30,8 @@ runs normally and only the final timeline exists.
 Entry points: ``record(live=True)``, or ``record(live=open_view(target,
 **plot_options))`` with a chosen target; `conctutor.widgets.show_live` shows
 live a function that records itself (what the panel's ``run_and_show`` uses).
-Each frame is one snapshot of the timeline, laid out once (`conctutor.scene`)
-and written as SVG (`conctutor.svg`).
+Each frame is one snapshot of the timeline, laid out once (`conctutor.render.scene`)
+and written as SVG (`conctutor.render.svg`).
 
 For stored notebooks and nbval: the cell output is created once, at the start,
 holding only a fixed ``text/plain``; every frame and the final figure replace
@@ -53,8 +53,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engine.model import STATUSES, Status
-from .scene import build_scene, check_figsize, check_options, scene_options, warm_up
+from .options import check_figsize, check_options, scene_options
+from .scene import build_scene
 from .svg import render
+from .typeset import warm_up
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -62,7 +64,8 @@ if TYPE_CHECKING:
     from ..engine.recording import LiveTimeline
     from ..engine.timeline import Timeline
 
-RUNNING_CODE = STATUSES.index(Status.RUNNING)
+RUNNING_STATUS = STATUSES.index(Status.RUNNING)
+"""The code of `Status.RUNNING` in a timeline's status column (a task still running in a frame)."""
 
 REFRESH_PER_SECOND = 15.0
 """Frames per second the live view aims at (at least 10 is the goal)."""
@@ -248,7 +251,7 @@ class LiveView:
         assert self.target is not None
         self.target.show(svg, snapshot)
         now = time.perf_counter()
-        running = int((snapshot.columns.status == RUNNING_CODE).sum())
+        running = int((snapshot.columns.status == RUNNING_STATUS).sum())
         self.frames.append(FrameInfo(now, len(snapshot), running, snapshot.makespan, now - started))
 
     def stop(self) -> None:

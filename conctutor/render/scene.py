@@ -3,266 +3,64 @@
 `build_scene` turns a `Timeline` and a `Theme` into a `Scene`: sizes in
 inches, the lanes and their labels, the bars and their segments as arrays,
 the colours, the stats line, the legend entries (only for what is drawn),
-the CPU strip and the notes. `conctutor.drawing` draws it with matplotlib
-(the final figure), `conctutor.svg` writes it as SVG text (the live frames).
-Neither decides anything about the content.
+the CPU strip and the notes. `conctutor.render.drawing` draws it with
+matplotlib (the final figure), `conctutor.render.svg` writes it as SVG text
+(the live frames). Neither decides anything about the content.
 
-Every text is laid out here to fit: it is measured with the font the figures
-use (DejaVu Sans, which matplotlib ships; the widest of the fonts the SVG
-names) and wrapped onto more lines where the figure is too narrow for it.
-Texts are shown literally: names from a run (tasks, lanes, watched numbers)
-may hold anything, so a lone surrogate or a control character is shown as
-``�``, and the renderers escape what their formats would read as markup.
+Every text is laid out here to fit (`typeset`), in the figures' words
+(`words`); the legend is laid out by `legend`, the options checked by
+`options`, the colours chosen by `colours`. Texts are shown literally: names
+from a run (tasks, lanes, watched numbers) may hold anything, so a lone
+surrogate or a control character is shown as ``�``, and the renderers escape
+what their formats would read as markup.
 
-The text is in Portuguese, like the notebooks. The words of the states are
-the drawing's (`STATE_WORDS`): the data keep `model.State`'s values.
+This module also gives the names of 0.2.0's ``conctutor.scene`` that
+notebooks, course modules and tests import from it (`format_seconds`,
+`others_warning`, `check_prediction`, `STATUS_LABELS`...).
 """
 
 from __future__ import annotations
 
-import difflib
-import functools
 import math
-import numbers
-import re
-import threading
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..engine.contention import noticeable_delay
-from ..engine.model import RUNNING_STATE, STATES, STATUSES, CpuUsage, State, Status
+from ..engine.model import STATUSES, CpuUsage, Status
 from ..engine.settings import time_scale
 from .colours import lighten, task_colors, to_hex
+from .legend import LegendEntry, legend_entries, legend_layout
+from .options import check_figsize, check_prediction
 from .themes import Theme, get_theme
+from .typeset import LINE, text_width, wrap
+from .words import (
+    CPU_TITLE,
+    CPU_TITLE_OURS,
+    CPU_TITLE_SHADED,
+    NO_TASKS,
+    NOT_SAMPLED,
+    STATE_WORDS,
+    STATUS_LABELS,
+    decimal_comma,
+    format_seconds,
+    others_warning,
+    prediction_line,
+    shown,
+    stats_line,
+)
 
 if TYPE_CHECKING:
     from ..engine.timeline import Timeline
 
-RUNNING_CODE = RUNNING_STATE
-MARKED = (Status.ERROR, Status.INTERRUPTED, Status.RUNNING)
-"""Statuses drawn with an outline and a marker at the bar's end."""
+__all__ = [  # its own names, and those of 0.2.0's conctutor.scene that notebooks, course modules and tests use
+    "STATE_WORDS", "STATUS_LABELS", "CpuStrip", "LegendEntry", "Scene", "SeriesStrip", "axis_end", "build_scene",
+    "check_prediction", "format_seconds", "lighten", "nice_ceiling", "others_warning",
+]
 
-STATUS_LABELS = {Status.ERROR: "erro (exceção)", Status.INTERRUPTED: "interrompida", Status.RUNNING: "ainda rodando"}
-
-STATE_WORDS: dict[State, str] = {
-    State.RUNNING: "rodando (na CPU)",
-    State.GIL: "esperando o GIL",
-    State.READY: "pronta (sem núcleo livre)",
-    State.IO: "E/S",
-    State.BLOCKED: "bloqueada (trava, fila, evento)",
-    State.QUEUED: "na fila",
-    State.WAITING: "esperando",
-}
-"""What each state is called on screen, the same in every figure and in the notebooks' prose; in this
-order in a legend. The data (events, saved runs) keep `State`'s own values."""
-
-STATE_HATCHES = {
-    State.IO: "/",
-    State.BLOCKED: "x",
-    State.GIL: ".",
-    State.READY: "\\",
-    State.QUEUED: "-",
-    State.WAITING: "",
-}
-"""Each reason to wait has its own hatch (repeated to the theme's density); "esperando" has none."""
-
-SWATCH_COLOURS = 4
-"""A legend entry of a state shows at most this many of the colours of the tasks drawn in it."""
-
-MAX_FIGSIZE = 50.0
-MAX_PREDICTION = 3600.0
-"""The longest prediction drawn, in seconds (an hour)."""
-
-PLOT_OPTIONS = ("title", "theme", "figsize", "fig", "cpu", "series", "ideal", "prediction")
-"""The keywords of ``timeline.plot()`` (`conctutor.drawing.plot_timeline`)."""
-
-CPU_TITLE = "uso de cada núcleo da CPU (0–100 %)"
-CPU_TITLE_OURS = "uso de cada núcleo da CPU (0–100 %): escuro = este programa, claro = outros programas"
-CPU_TITLE_SHADED = "uso de cada núcleo da CPU (mais escuro = mais ocupado)"
 CPU_AREA_MIN_PX = 9
 """A core's row at least this many pixels high is drawn as a filled area; thinner rows are shaded."""
-
-
-# --- numbers and words ---------------------------------------------------------------
-
-
-def br(value: float, digits: int = 2) -> str:
-    """A number the Brazilian way: decimal comma."""
-    return f"{value:.{digits}f}".replace(".", ",")
-
-
-def format_seconds(seconds: float, digits: int = 2) -> str:
-    """Seconds as every figure and panel prints them: ``"9,00 s"`` (decimal comma)."""
-    return f"{br(seconds, digits)} s"
-
-
-def plural(count: int, singular: str, plural_form: str | None = None) -> str:
-    return f"{count} {singular if count == 1 else (plural_form or singular + 's')}"
-
-
-def shown(text: str) -> str:
-    """`text` as it can be drawn: lone surrogates and control characters become ``�``, tabs and
-    line breaks spaces (a name from a run is one line, and fonts and XML take neither)."""
-    return "".join(
-        " " if char in "\t\n\r" else "\ufffd" if unicodedata.category(char) in ("Cs", "Cc") else char
-        for char in text
-    )
-
-
-def check_prediction(value: object, what: str = "a previsão") -> float:
-    """A predicted total time in seconds, or a clear error."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what} deve ser um número de segundos, como 6 ou 2.5; "
-                        f"recebido {type(value).__name__}: {value!r}")
-    seconds = float(value)
-    if not 0 <= seconds <= MAX_PREDICTION:  # NaN fails this too
-        raise ValueError(f"{what} deve ser um número de segundos de 0 a {MAX_PREDICTION:g}; recebido {value!r}")
-    return seconds
-
-
-def check_options(options: Mapping[str, object], function: str = "plot()",
-                  allowed: Sequence[str] = PLOT_OPTIONS) -> None:
-    """A clear error for keywords that `function` does not take, naming the ones it does."""
-    unknown = [name for name in options if name not in allowed]
-    if not unknown:
-        return
-    hints = [f"{name!r} (seria {close[0]!r}?)" if (close := difflib.get_close_matches(name, allowed, 1)) else repr(name)
-             for name in unknown]
-    raise TypeError(f"{function} não tem a opção {', '.join(hints)}; as opções são: {', '.join(allowed)}")
-
-
-def check_figsize(figsize: object) -> tuple[float, float] | None:
-    """`figsize` as (width, height) in inches, or a clear error."""
-    if figsize is None:
-        return None
-    if isinstance(figsize, (str, bytes)) or not isinstance(figsize, Sequence) or len(figsize) != 2 or not all(
-            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in figsize):
-        raise TypeError(f"figsize deve ser (largura, altura) em polegadas, como (10, 4); recebido {figsize!r}")
-    width, height = (float(v) for v in figsize)
-    if not (0 < width <= MAX_FIGSIZE and 0 < height <= MAX_FIGSIZE) or math.isnan(width + height):
-        raise ValueError(f"figsize: largura e altura devem estar entre 0 e {MAX_FIGSIZE:g} polegadas (sem incluir 0); "
-                         f"recebido {figsize!r}")
-    return width, height
-
-
-# --- measuring and wrapping text ----------------------------------------------------------
-
-_advances: dict[tuple[str, bool], float] = {}
-_advances_lock = threading.Lock()
-
-
-@functools.cache
-def _fonts() -> tuple[Any, Any]:
-    """DejaVu Sans and DejaVu Sans Bold as matplotlib ships them (imported here, lazily: see `warm_up`)."""
-    import os
-
-    import matplotlib
-    from matplotlib import ft2font
-
-    folder = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
-    fonts = []
-    for file in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"):
-        font = ft2font.FT2Font(os.path.join(folder, file))
-        font.set_size(72, 72)  # one point per pixel: advances come out in points at 72 pt, i.e. in ems × 72
-        fonts.append(font)
-    return fonts[0], fonts[1]
-
-
-def warm_up() -> None:
-    """Load the fonts that measure text now, not in the middle of a recording (the live view's thread)."""
-    _fonts()
-
-
-def _advance(char: str, bold: bool) -> float:
-    """The width of `char` in ems; a character the font lacks counts as a wide one (1 em)."""
-    key = (char, bold)
-    width = _advances.get(key)
-    if width is None:
-        from matplotlib import ft2font
-
-        font = _fonts()[bold]
-        with _advances_lock:  # FT2Font keeps state between calls
-            if font.get_char_index(ord(char)) == 0:
-                width = 1.0
-            else:
-                glyph = font.load_char(ord(char), flags=ft2font.LoadFlags.NO_HINTING)
-                width = glyph.linearHoriAdvance / 65536 / 72
-        _advances[key] = width
-    return width
-
-
-@functools.lru_cache(maxsize=4096)  # a frame measures the same texts as the one before
-def text_width(text: str, size: float, bold: bool = False) -> float:
-    """How wide `text` is at `size` points, in inches (the widest of its lines; kerning not counted)."""
-    return max((sum(_advance(char, bold) for char in line) for line in text.split("\n")), default=0.0) * size / 72
-
-
-_BREAKS = (" · ", ": ", " (", " ")
-"""Where a line may break, best first: between the parts of a stats line, after a colon, before a
-parenthesis, at a space."""
-
-
-def wrap(text: str, width: float, size: float, bold: bool = False) -> tuple[str, ...]:
-    """`text` broken into lines no wider than `width` inches at `size` points."""
-    if not text or text_width(text, size, bold) <= width:
-        return (text,)
-    return tuple(_wrap(text, width, size, bold, 0))
-
-
-def _wrap(text: str, width: float, size: float, bold: bool, level: int) -> list[str]:
-    if text_width(text, size, bold) <= width:
-        return [text]
-    if level == len(_BREAKS):  # one word wider than the room: break it anywhere
-        lines, line = [], ""
-        for char in text:
-            if line and text_width(line + char, size, bold) > width:
-                lines.append(line)
-                line = ""
-            line += char
-        return [*lines, line]
-    separator = _BREAKS[level]
-    if separator == " (":
-        pieces, joint = re.split(r" (?=\()", text), " "
-    elif separator == ": ":
-        pieces, joint = re.split(r"(?<=:) ", text), " "
-    else:
-        pieces, joint = text.split(separator), separator
-    if len(pieces) == 1:
-        return _wrap(text, width, size, bold, level + 1)
-    lines = []
-    line = ""
-    for piece in pieces:
-        candidate = f"{line}{joint}{piece}" if line else piece
-        if line and text_width(candidate, size, bold) > width:
-            lines.extend(_wrap(line, width, size, bold, level + 1))
-            line = piece
-        else:
-            line = candidate
-    lines.extend(_wrap(line, width, size, bold, level + 1))
-    return lines
-
-
-# --- the scene ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LegendEntry:
-    label: str
-    color: str
-    style: str
-    """``"task"``, ``"running"``, ``"waiting"`` (with `hatch`) or ``"marker"`` (with `marker`)."""
-    hatch: str = ""
-    marker: str = ""
-    state: State | None = None
-    text: str = ""
-    """The label before it was wrapped to fit (empty: the same as `label`)."""
-    colors: tuple[str, ...] = ()
-    """For a state: the colours of the tasks drawn in it, as stripes of its swatch, drawn as their bars
-    are (solid while running; light and hatched while waiting), so the swatch looks like the bars."""
 
 
 @dataclass(frozen=True)
@@ -291,21 +89,9 @@ class SeriesStrip:
 
 SERIES_ROW_IN = 0.9
 """Height of one watched number's strip, in inches."""
-
-LINE = 1.25
-"""Height of a line of text, in font sizes."""
-LEGEND_ROW = 1.7
-"""Height of a row of the legend, in font sizes (the text, and matplotlib's label spacing)."""
-LEGEND_HANDLE = 1.4
-"""A legend swatch's width, in font sizes; then `LEGEND_TEXT_PAD` before its label."""
-LEGEND_TEXT_PAD = 0.8
-LEGEND_COLUMN_GAP = 1.0
-LEGEND_BORDER = 0.4
 LABEL_MARGIN_IN = 0.25
 """Room left of the lane labels and between them and the axis, in inches."""
 RIGHT_MARGIN_IN = 0.2
-RIGHT_LEGEND_SHARE = 0.22
-"""A legend to the right takes at most this share of the figure's width: longer labels wrap."""
 
 
 @dataclass(frozen=True)
@@ -400,61 +186,6 @@ def axis_end(timeline: Timeline) -> float:
             latest = max(latest, float((c.start[running] + c.seconds[running]).max()))
     return nice_ceiling(latest * 1.05)
 
-
-def hatch_of(state: State, theme: Theme) -> str:
-    base = STATE_HATCHES[state]
-    if not base or not theme.hatch:
-        return ""
-    return base * max(1, len(theme.hatch) // (2 if base in ".x" else 1))
-
-
-OTHERS_LIMIT_CORES = 0.25
-"""Without the sampler (macOS): other programs using more than a quarter of one core, on average, get a
-warning, as nothing tells whether our tasks waited for them."""
-
-
-def others_warning(timeline: Timeline, short: bool = False) -> str:
-    """A warning in Portuguese when other programs took cores that our runnable tasks wanted (they
-    waited "pronta" for them: `Timeline.others_delay`), else ``""``. Programs that only wait, or
-    that keep a core free, get none: JupyterLab and the browser are always busy."""
-    delay = timeline.others_delay
-    if delay is not None:
-        delay = noticeable_delay(timeline)
-        if not delay:
-            return ""
-        waited = format_seconds(delay, 1 if delay >= 1 else 2)
-        head = f"⚠ outros programas ocuparam os núcleos: as tarefas esperaram a vez por {waited}"
-        return head if short else f"{head}, e os tempos medidos ficaram maiores do que numa máquina livre"
-    share = timeline.others_cpu_share
-    if share is None or share * timeline.cores <= OTHERS_LIMIT_CORES:
-        return ""
-    head = f"⚠ outros programas usaram {br(share * 100, 0)} % da CPU"
-    if short:
-        return head
-    return (f"{head} durante a gravação (cerca de {br(share * timeline.cores, 1)} núcleo): "
-            "os tempos medidos podem ficar maiores do que numa máquina livre")
-
-
-def stats_line(timeline: Timeline, live: bool, ideal: bool = True) -> str:
-    """``tempo total: 4,01 s · ideal: 4,00 s · 2 núcleos`` (without the ideal time when `ideal` is False)."""
-    head = "gravando… tempo até agora" if live else "tempo total"
-    parts = [f"{head}: {format_seconds(timeline.makespan)}"]
-    if ideal:
-        parts.append(f"ideal: {format_seconds(timeline.ideal_time)}")
-    parts.append(plural(timeline.cores, "núcleo") + ("" if timeline.gil_enabled else " · sem GIL"))
-    return " · ".join(parts)
-
-
-def prediction_line(predicted: float, measured: float | None) -> str:
-    """``previsto 6,00 s · medido 4,01 s · 1,99 s a mais`` (only the prediction while still recording)."""
-    if measured is None:
-        return f"previsto {format_seconds(predicted)}"
-    difference = predicted - measured
-    if abs(difference) < 0.005:
-        reading = "igual ao medido"
-    else:
-        reading = f"{format_seconds(abs(difference))} a {'mais' if difference > 0 else 'menos'}"
-    return f"previsto {format_seconds(predicted)} · medido {format_seconds(measured)} · {reading}"
 
 
 @dataclass(frozen=True)
@@ -621,7 +352,7 @@ def build_scene(
     if warning:
         notes.append(warning)
     if not timeline.sampled and n:
-        notes.append("sem amostras do sistema aqui: rodando e esperando vêm só do que as tarefas anotaram")
+        notes.append(NOT_SAMPLED)
     notes.extend(timeline.lost)  # spans a worker could not keep (a full disk): said under the title
     logical = [stats]
     if predicted is not None:
@@ -630,8 +361,8 @@ def build_scene(
     texts = _Texts(
         title=title_text, logical_header=(*logical, *notes),
         header_size=th.font_size if title_text else th.title_size * 0.85, lanes=lanes,
-        legend=tuple(_legend_entries(c.status, c.seg_state, c.seg_end - c.seg_start, seg_task, names, colors, hatch,
-                                     pixel, th)),
+        legend=tuple(legend_entries(c.status, c.seg_state, c.seg_end - c.seg_start, seg_task, names, colors, hatch,
+                                    pixel, th)),
         series=_series_strips(timeline) if series else (),
         cpu_titles=(CPU_TITLE_OURS if usage.ours is not None else CPU_TITLE, CPU_TITLE_SHADED) if show_cpu else (),
         n_cores=n_cores, show_cpu=show_cpu, prediction=predicted is not None,
@@ -681,105 +412,15 @@ def build_scene(
         start=c.start, end=c.end, lane=lane_of, task=task_of, status=c.status,
         seg_start=c.seg_start, seg_end=c.seg_end, seg_lane=seg_lane, seg_task=seg_task, seg_state=c.seg_state,
         hatch=hatch, legend=layout.legend, cpu=strip, series=layout.series,
-        empty_message=None if n else "nenhuma tarefa gravada (ainda)",
+        empty_message=None if n else NO_TASKS,
         notes=tuple(notes), width=layout.width, height=layout.height, lanes_height=layout.lanes_height,
         cpu_height=layout.cpu_height, series_height=layout.series_height,
         lane_font=layout.lane_font, label_every=layout.label_every, bar_labels=tuple(labels),
         bar_label_size=label_size, title_lines=layout.title_lines, header=layout.header,
-        header_size=texts.header_size, clock=br(timeline.makespan), prediction=predicted,
+        header_size=texts.header_size, clock=decimal_comma(timeline.makespan), prediction=predicted,
         prediction_label=prediction_label, prediction_side=prediction_side, legend_columns=layout.legend_columns,
         text_left=layout.text_left, cpu_label_font=layout.cpu_label_font,
     )
-
-
-def _legend_entries(status: np.ndarray, seg_state: np.ndarray, seg_length: np.ndarray, seg_task: np.ndarray,
-                    names: Sequence[str], colors: Sequence[str], hatch: bool, pixel: float,
-                    th: Theme) -> list[LegendEntry]:
-    """The tasks, then each state the figure draws (its swatch in the colours of the tasks drawn in
-    it), then the markers of failed, interrupted and unfinished tasks: only what is drawn.
-
-    A running slice is drawn at least a hairline wide; a reason to wait that adds up to less than
-    a `pixel` (seconds) is not seen, and is not in the legend (nor is a task that waited so little
-    in the colours of its swatch).
-    """
-    legend = [LegendEntry(name, color, "task") for name, color in zip(names, colors)]
-    gray = "#6E6E6E"
-    for state in STATE_WORDS:
-        code = STATES.index(state)
-        pick = seg_state == code
-        per_task = np.bincount(seg_task[pick], weights=seg_length[pick], minlength=len(names))
-        least = 0.0 if state == State.RUNNING else pixel
-        if not pick.any() or per_task.sum() < least:
-            continue
-        seen = np.flatnonzero(per_task >= least) if (per_task >= least).any() else [int(per_task.argmax())]
-        tasks = [int(t) for t in seen][:SWATCH_COLOURS]
-        if state == State.RUNNING:
-            legend.append(LegendEntry(STATE_WORDS[state], gray, "running", state=state,
-                                      colors=tuple(colors[t] for t in tasks)))
-        else:
-            legend.append(LegendEntry(STATE_WORDS[state], gray, "waiting", hatch_of(state, th) if hatch else "",
-                                      state=state, colors=tuple(colors[t] for t in tasks)))
-    marker_of = {Status.ERROR: ("X", th.error_color), Status.INTERRUPTED: ("s", th.interrupted_color),
-                 Status.RUNNING: (">", th.text_color)}
-    statuses = {STATUSES[code] for code in np.unique(status).tolist()}
-    for kind in MARKED:
-        if kind in statuses:
-            marker, color = marker_of[kind]
-            legend.append(LegendEntry(STATUS_LABELS[kind], color, "marker", marker=marker))
-    return legend
-
-
-def legend_layout(legend: Sequence[LegendEntry], width: float,
-                  th: Theme) -> tuple[list[LegendEntry], float, int, float]:
-    """How the legend fits a figure `width` inches wide: the entries with their labels wrapped, the
-    width of a legend to the right, and, for a legend under the figure, its columns and height.
-
-    Under the figure, matplotlib fills the columns one after another; the columns and line
-    breaks chosen are those that make the legend lowest.
-    """
-    font = th.font_size
-    entry_pad = (LEGEND_HANDLE + LEGEND_TEXT_PAD) * font / 72
-    if th.legend == "right":
-        entries = [_wrapped(entry, width * RIGHT_LEGEND_SHARE - entry_pad, font) for entry in legend]
-        right_width = max((text_width(e.label, font) for e in entries), default=0.0) + entry_pad + \
-            (2 * LEGEND_BORDER + 1.0) * font / 72
-        return entries, right_width, 1, _legend_height(entries, 1, font)
-    best: tuple[float, int, list[LegendEntry]] | None = None
-    room = width * 0.96 - 2 * LEGEND_BORDER * font / 72
-    for ncols in range(1, min(len(legend), 6) + 1):
-        column = (room - (ncols - 1) * LEGEND_COLUMN_GAP * font / 72) / ncols - entry_pad
-        if column <= 0:
-            break
-        wrapped = [wrap(entry.text or entry.label, column, font) for entry in legend]
-        if any(len(lines) > 3 or text_width("\n".join(lines), font) > column for lines in wrapped):
-            continue
-        entries = [replace(entry, text=entry.text or entry.label, label="\n".join(lines))
-                   for entry, lines in zip(legend, wrapped)]
-        height = _legend_height(entries, ncols, font)
-        # a label on two lines reads worse than one: it must save more than its own extra line
-        score = height + sum(len(lines) - 1 for lines in wrapped) * LINE * font / 72
-        if best is None or score < best[0] - 1e-9:
-            best = (score, ncols, entries)
-    if best is None:  # nothing fits well: one column, wrapped to the figure's width
-        entries = [_wrapped(entry, room - entry_pad, font) for entry in legend]
-        best = (_legend_height(entries, 1, font), 1, entries)
-    _, columns, entries = best
-    return entries, 0.0, columns, _legend_height(entries, columns, font)
-
-
-def _wrapped(entry: LegendEntry, width: float, size: float) -> LegendEntry:
-    text = entry.text or entry.label
-    return replace(entry, text=text, label="\n".join(wrap(text, width, size)))
-
-
-def _legend_height(entries: Sequence[LegendEntry], columns: int, font: float) -> float:
-    """Inches: the tallest column (matplotlib stacks each column's entries on their own)."""
-    if not entries:
-        return 0.0
-    rows = math.ceil(len(entries) / columns)
-    heights = [sum((entry.label.count("\n") * LINE + LEGEND_ROW) for entry in entries[k:k + rows])
-               for k in range(0, len(entries), rows)]
-    return max(heights) * font / 72
 
 
 def _series_strips(timeline: Timeline) -> tuple[SeriesStrip, ...]:
@@ -790,9 +431,3 @@ def _series_strips(timeline: Timeline) -> tuple[SeriesStrip, ...]:
         top = nice_ceiling(float(values.max())) if len(values) and values.max() > 0 else 1.0
         strips.append(SeriesStrip(watched.name, times, values, top, shown(watched.name)))
     return tuple(strips)
-
-
-def scene_options(options: Mapping[str, Any], keep: Iterable[str] = ("title", "theme", "cpu", "series", "ideal",
-                                                                       "prediction")) -> dict[str, Any]:
-    """The plot options that shape a scene (what the live frames take from ``timeline.plot``'s)."""
-    return {name: options[name] for name in keep if name in options}

@@ -7,11 +7,11 @@ notebook's kernel. Ten of those a second would take a third of a core from
 the program being recorded. Writing this text takes about a millisecond for
 the chapter's programs; the browser draws it.
 
-It draws the same `Scene` as `conctutor.drawing` (lanes, colours, reasons to
+It draws the same `Scene` as `conctutor.render.drawing` (lanes, colours, reasons to
 wait, CPU strip, stats line, legend), so when the run ends and the final
 matplotlib figure replaces the last frame, nothing jumps. It draws nothing with
 matplotlib: the scene measures its texts with matplotlib's fonts, loaded before
-the run (`conctutor.scene.warm_up`). Every text is XML-escaped, and laid out
+the run (`conctutor.render.typeset.warm_up`). Every text is XML-escaped, and laid out
 by the scene to fit the frame.
 """
 
@@ -24,26 +24,13 @@ from html import escape
 
 import numpy as np
 
-from ..engine.model import STATES, STATUSES, State, Status
-from .scene import (
-    LEGEND_COLUMN_GAP,
-    LEGEND_HANDLE,
-    LEGEND_ROW,
-    LEGEND_TEXT_PAD,
-    LINE,
-    RUNNING_CODE,
-    LegendEntry,
-    Scene,
-    SeriesStrip,
-    br,
-    hatch_of,
-    legend_layout,
-    lighten,
-    nice_ceiling,
-    text_width,
-    to_hex,
-)
-from .themes import Theme
+from ..engine.model import RUNNING_STATE, STATES, STATUSES, State, Status
+from .colours import lighten, to_hex
+from .legend import LEGEND_COLUMN_GAP, LEGEND_HANDLE, LEGEND_ROW, LEGEND_TEXT_PAD, LegendEntry, legend_layout
+from .scene import Scene, SeriesStrip, nice_ceiling
+from .themes import Theme, hatch_of
+from .typeset import LINE, text_width
+from .words import decimal_comma
 
 MAX_CPU_COLUMNS = 240
 """The CPU strip is averaged down to at most this many columns (a long run
@@ -148,7 +135,7 @@ def render(scene: Scene) -> str:
         out.append(
             f'<line x1="{x(t):.1f}" y1="{top:.1f}" x2="{x(t):.1f}" y2="{top + lanes_h:.1f}" '
             f'stroke="{th.grid_color}" stroke-width="0.8"/>'
-            + _text(x(t), axis_bottom + tick * 1.2, tick, br(t, 2 if end < 1 else 1).rstrip("0").rstrip(","),
+            + _text(x(t), axis_bottom + tick * 1.2, tick, decimal_comma(t, 2 if end < 1 else 1).rstrip("0").rstrip(","),
                     th.text_color, ' text-anchor="middle"')
         )
     out.append(_text(left + plot_width / 2, axis_bottom + tick * 1.4 + font * 1.2, font, "tempo (s)", th.text_color,
@@ -226,7 +213,7 @@ def _bars(scene: Scene, x: Callable[[float], float], top: float, lane_h: float) 
                                       scene.seg_task.tolist(), scene.seg_state.tolist()):
         y = top + lane * lane_h + offset
         ra, rb = x(a), max(x(b), x(a) + 1)
-        if code == RUNNING_CODE:
+        if code == RUNNING_STATE:
             out.append(f'<rect x="{ra:.1f}" y="{y:.1f}" width="{rb - ra:.1f}" height="{bar_h:.1f}" '
                        f'fill="{scene.colors[task]}"/>')
         elif scene.hatch and hatch_of(STATES[code], th):
@@ -263,7 +250,7 @@ def _series_strip(watched: SeriesStrip, scene: Scene, x: Callable[[float], float
         f'<line x1="{left:.1f}" y1="{base:.1f}" x2="{x(scene.t_end):.1f}" y2="{base:.1f}" '
         f'stroke="{th.grid_color}" stroke-width="0.8"/>',
         f'<text x="{left - 8:.1f}" y="{top + tick * 0.35:.1f}" font-size="{tick:.1f}" text-anchor="end" '
-        f'fill="{th.text_color}">{br(watched.top, 0)}</text>',
+        f'fill="{th.text_color}">{decimal_comma(watched.top, 0)}</text>',
         f'<text x="{left - 8:.1f}" y="{base + tick * 0.35:.1f}" font-size="{tick:.1f}" text-anchor="end" '
         f'fill="{th.text_color}">0</text>',
     ]

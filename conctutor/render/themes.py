@@ -1,4 +1,4 @@
-"""Themes for timeline figures: how big, which colours. No matplotlib import here.
+"""Themes for timeline figures: how big, which colours, which hatches. No matplotlib import here.
 
     import conctutor
     conctutor.use_theme("projetor")    # every later figure: big, for a projector
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["OKABE_ITO", "THEMES", "Theme", "get_theme", "use_theme"]
+from ..engine.model import State
+
+__all__ = ["OKABE_ITO", "STATE_HATCHES", "THEMES", "Theme", "get_theme", "hatch_of", "use_theme"]
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 """Okabe & Ito (2008): blue, orange, bluish green, reddish purple, sky blue,
@@ -137,3 +139,21 @@ def use_theme(theme: str | Theme) -> Theme:
         raise ValueError(f"use_theme precisa do nome de um tema; {_ALLOWED}")
     _current = get_theme(theme)
     return _current
+
+
+STATE_HATCHES = {
+    State.IO: "/",
+    State.BLOCKED: "x",
+    State.GIL: ".",
+    State.READY: "\\",
+    State.QUEUED: "-",
+    State.WAITING: "",
+}
+"""Each reason to wait has its own hatch (repeated to the theme's density); "esperando" has none."""
+
+
+def hatch_of(state: State, theme: Theme) -> str:
+    base = STATE_HATCHES[state]
+    if not base or not theme.hatch:
+        return ""
+    return base * max(1, len(theme.hatch) // (2 if base in ".x" else 1))
