@@ -21,11 +21,11 @@ import time
 import types
 
 import pytest
-from conctutor.checks import overlap, running_overlap
 
 import conctutor
 from conctutor import calcula, consulta_dados, grava_log, processa_dados, programs, record, sidecar
 from conctutor import recording as recording_module
+from conctutor.checks import overlap, running_overlap
 from conctutor.engine import routing
 
 SCALE = 0.05

@@ -21,11 +21,11 @@ from copy import deepcopy
 from pathlib import Path
 
 import pytest
-from conctutor.perfetto import CPU_COUNTER, RUNNING_SLICE
 
 import conctutor.engine.files
 from conctutor import Span, Timeline, aio, calcula, consulta_dados, grava_log, processa_dados, record, task
 from conctutor.engine.persistence import FORMAT, VERSION
+from conctutor.perfetto import CPU_COUNTER, RUNNING_SLICE
 
 load_timeline = Timeline.load
 
@@ -229,8 +229,8 @@ def test_spans_and_running_intervals_are_nested_slices(timeline: Timeline, trace
     slices = [e for e in trace["traceEvents"] if e["ph"] == "X"]
     spans = timeline.spans
     running = [e for e in slices if e["name"] == RUNNING_SLICE]
-    tasks = [e for e in slices if e["cat"] != "estado"]
-    states = [e for e in slices if e["cat"] == "estado"]
+    tasks = [e for e in slices if e["cat"] != "state"]
+    states = [e for e in slices if e["cat"] == "state"]
     assert len(states) == sum(len(span.running) + len(span.waits) for span in spans)
     assert len(tasks) == len(spans)
     assert len(running) == sum(len(span.running) for span in spans)

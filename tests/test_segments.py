@@ -6,10 +6,10 @@ rules, not from a run."""
 from __future__ import annotations
 
 import pytest
-from conctutor.events import RawSpan
-from conctutor.model import STATES, State, Status
 
 from conctutor.engine.build import _segments
+from conctutor.events import RawSpan
+from conctutor.model import STATES, State, Status
 
 MS = 1_000_000
 RUNNING, READY, GIL, IO, WAITING = (STATES.index(s) for s in (State.RUNNING, State.READY, State.GIL, State.IO,

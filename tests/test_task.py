@@ -20,11 +20,11 @@ import time
 import warnings
 
 import pytest
-from conctutor.widgets import panel, run_and_show, run_recorded
 
 import conctutor
 from conctutor import calcula, checks, consulta_dados, grava_log, processa_dados, record, task
 from conctutor import recorder as recorder_module
+from conctutor.widgets import panel, run_and_show, run_recorded
 
 SCALE = 0.05
 START_METHODS = [m for m in ("fork", "spawn", "forkserver") if m in multiprocessing.get_all_start_methods()]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .files import os_reason
-from .model import STATES, STATUSES, CpuUsage, Kind, Lane, Series, State, process_labels
+from .model import STATES, STATUSES, CpuUsage, Kind, Lane, Series, State
 from .timeline import RUNNING_CODE, Columns, Timeline
 
 if TYPE_CHECKING:
@@ -109,7 +109,9 @@ def loss_notes(losses: Iterable[Loss], lanes: Sequence[Lane], main_pid: int) -> 
 
     Processes are named as in the figure's lanes; one that kept no span at all by its pid.
     """
-    processes = process_labels(lanes, main_pid)
+    from ..render import views  # the processes named as in the figure's lanes
+
+    processes = views.process_labels(lanes, main_pid)
     order = {pid: position for position, pid in enumerate(processes)}
     notes = []
     for loss in sorted(losses, key=lambda loss: (order.get(loss.pid, len(order)), loss.pid, loss.errno)):

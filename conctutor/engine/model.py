@@ -13,7 +13,6 @@ figure shows belong to drawing alone (`conctutor.render.scene`). The enums are
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -91,22 +90,6 @@ class Lane:
     task: str = ""
     """The asyncio task's name, for coroutines; empty otherwise."""
     role: LaneRole = LaneRole.THREAD
-
-
-def process_labels(lanes: Iterable[Lane], main_pid: int) -> dict[int, str]:
-    """A readable label for each process the lanes ran in, for display: ``principal`` for the
-    recording process, ``processo 1..n (pid P)`` for the others, numbered in order of first
-    appearance."""
-    labels: dict[int, str] = {}
-    workers = 0
-    for lane in lanes:
-        if lane.pid not in labels:
-            if lane.pid == main_pid:
-                labels[lane.pid] = "principal"
-            else:
-                workers += 1
-                labels[lane.pid] = f"processo {workers} (pid {lane.pid})"
-    return labels
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import python_build
-from .model import RUNNING_STATE, STATES, STATUSES, CpuUsage, Kind, Lane, Series, Span, process_labels
+from .model import RUNNING_STATE, STATES, STATUSES, CpuUsage, Kind, Lane, Series, Span
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -42,31 +42,6 @@ available_cores = python_build.available_cores
 gil_enabled = python_build.gil_enabled
 free_threaded_build = python_build.free_threaded_build
 python_description = python_build.python_description
-
-
-def lane_labels(lanes: Sequence[Lane], main_pid: int) -> list[str]:
-    """A readable label for each lane (given in order of first appearance).
-
-    The recording process's main thread is ``principal``, its other threads
-    ``thread 1..n``; worker processes are ``processo 1..n (pid P)``, with a
-    thread suffix when a task ran outside the worker's main thread. An
-    asyncio task's lane adds its name: ``principal · Task-2``.
-    """
-    labels = []
-    processes = process_labels(lanes, main_pid)
-    threads: dict[tuple, int] = {}
-    process_threads: dict[tuple, int] = {}
-    for lane in lanes:
-        thread_key = (lane.pid, lane.thread_id, lane.thread_name)
-        if lane.pid == main_pid:
-            label = "principal" if lane.main_thread else f"thread {threads.setdefault(thread_key, len(threads) + 1)}"
-        else:
-            label = processes[lane.pid]
-            if not lane.main_thread:
-                inner = sum(1 for key in process_threads if key[0] == lane.pid)
-                label += f" · thread {process_threads.setdefault(thread_key, inner + 1)}"
-        labels.append(f"{label} · {lane.task}" if lane.task else label)
-    return labels
 
 
 @dataclass(frozen=True)
@@ -146,8 +121,7 @@ class Timeline:
     ) -> None:
         self.lanes: tuple[Lane, ...] = tuple(lanes)
         self.main_pid = os.getpid() if main_pid is None else main_pid
-        self.labels: tuple[str, ...] = tuple(labels) if labels is not None else tuple(
-            lane_labels(self.lanes, self.main_pid))
+        self.labels: tuple[str, ...] = tuple(labels) if labels is not None else _labels(self.lanes, self.main_pid)
         """A readable label for each lane (display words, made from the lanes: never saved)."""
         self.names: tuple[str, ...] = tuple(names)
         self.kinds: tuple[Kind, ...] = tuple(kinds)
@@ -276,16 +250,16 @@ class Timeline:
     # --- out of the notebook ---------------------------------------------------------
 
     def plot(self, **options: Any) -> Figure:
-        """Draw the timeline; see `conctutor.drawing.plot_timeline` for the options."""
-        from ..render.drawing import plot_timeline
+        """Draw the timeline; see `conctutor.render.drawing.plot_timeline` for the options."""
+        from ..render import views
 
-        return plot_timeline(self, **options)
+        return views.plot(self, **options)
 
     def to_perfetto(self, path: str | os.PathLike[str]) -> None:
         """Write a Chrome/Perfetto trace (open it at ui.perfetto.dev); a failure leaves an older file as it was."""
-        from ..render.perfetto import write_perfetto
+        from ..render import views
 
-        write_perfetto(self, path)
+        views.to_perfetto(self, path)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save the run as JSON; `Timeline.load` reads it back on any machine.
@@ -324,3 +298,12 @@ class Timeline:
 
         return f"<Timeline {state}: {len(self) - queued_count(self)} tarefas, {self.makespan:.2f} s, " \
                f"{self.cores} núcleos>"
+
+
+def _labels(lanes: Sequence[Lane], main_pid: int) -> tuple[str, ...]:
+    """The lanes' readable labels: display words, made by the render layer from the lane data."""
+    if not lanes:
+        return ()
+    from ..render import views
+
+    return tuple(views.lane_labels(lanes, main_pid))

@@ -32,14 +32,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..engine.model import STATES, STATUSES, Kind, Lane, Series, State, Status
+from ..engine.model import STATES, STATUSES, Kind, Lane, LaneRole, Series, State, Status
 from ..engine.recording import LiveTimeline
 from ..engine.timeline import Columns, Timeline
 from .records import queue_depth, read_records
@@ -109,13 +108,6 @@ def _pack(intervals: Sequence[tuple[int, int]]) -> list[int]:
     return rows
 
 
-def _worker_label(hostname: str, pid: int | None, local_host: str) -> str:
-    name, _, host = hostname.partition("@")
-    short = name.split("-", 1)[0] or "worker"
-    label = f"{short} · pid {pid}" if pid else short
-    return label if not host or host == local_host else f"{label} @ {host}"
-
-
 def queue_timeline(records: Iterable[Any], *, origin_ns: int | None = None, stop_ns: int | None = None,
                    depth: bool = True) -> Timeline:
     """The `Timeline` of a task queue's records (`conctutor.taskqueue.read_records`).
@@ -130,11 +122,9 @@ def queue_timeline(records: Iterable[Any], *, origin_ns: int | None = None, stop
     times = [t for r in records for t in (r.publish_ns, r.start_ns, r.end_ns) if t is not None]
     origin = min(times) if origin_ns is None else origin_ns
     stop = max(times) if stop_ns is None else stop_ns
-    local_host = os.uname().nodename if hasattr(os, "uname") else ""
 
     rows: list[tuple[Any, int, int, State, Status, str]] = []  # record, start, end, state, status, error
     lanes: list[Lane] = []
-    labels: list[str] = []
     lane_of: dict[tuple, int] = {}
 
     waits = sorted(_waits(records, stop), key=lambda w: (w[0], w[1]))
@@ -142,8 +132,7 @@ def queue_timeline(records: Iterable[Any], *, origin_ns: int | None = None, stop
     for start, end, record in waits:
         rows.append((record, start, end, State.QUEUED, Status.OK if end < stop else Status.RUNNING, ""))
     queue_rows = max(queue_lane, default=-1) + 1
-    lanes.extend(Lane(QUEUE_LANE_PID, row, 0, "fila", False) for row in range(queue_rows))
-    labels.extend(f"fila {row + 1}" for row in range(queue_rows))
+    lanes.extend(Lane(QUEUE_LANE_PID, row, 0, "fila", False, role=LaneRole.QUEUE) for row in range(queue_rows))
 
     executions = sorted((r for r in records if r.start_ns is not None), key=lambda r: r.start_ns)
     # worker lanes by worker name (w1, w2...), then by when each pool process first ran a message
@@ -151,8 +140,7 @@ def queue_timeline(records: Iterable[Any], *, origin_ns: int | None = None, stop
         key = ("worker", record.hostname, record.pid)
         if key not in lane_of:
             lane_of[key] = len(lanes)
-            lanes.append(Lane(record.pid or 0, 0, 0, record.hostname, True))
-            labels.append(_worker_label(record.hostname, record.pid, local_host))
+            lanes.append(Lane(record.pid or 0, 0, 0, record.hostname, True, role=LaneRole.WORKER))
     for record in executions:
         end = record.end_ns if record.end_ns is not None else stop
         cpu = getattr(record, "cpu_ns", None)
@@ -196,7 +184,7 @@ def queue_timeline(records: Iterable[Any], *, origin_ns: int | None = None, stop
     for record, *_ in rows:
         needs.setdefault(record.name, tuple(getattr(record, "needs", ()) or ()))
     return Timeline(lanes, names, [_kind(declared.get(name, "")) for name in names], columns, errors,
-                    makespan=(stop - origin) / 1e9, labels=labels, sampled=False, series=series,
+                    makespan=(stop - origin) / 1e9, sampled=False, series=series,
                     needs=[needs[name] for name in names])
 
 

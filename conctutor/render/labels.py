@@ -4,14 +4,17 @@ The recording process's main thread is ``principal``, its other threads
 ``thread 1..n``; worker processes are ``processo 1..n (pid P)``, numbered in
 order of first appearance, with a thread suffix when a task ran outside the
 worker's main thread. An asyncio task's lane adds its name:
-``principal · Task-2``.
+``principal · Task-2``. A task queue's lanes (`LaneRole`): its rows of waiting
+messages are ``fila 1..n``, each worker pool process ``w1 · pid 4242`` (``… @
+host`` for another machine).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 
-from ..engine.model import Lane
+from ..engine.model import Lane, LaneRole
 
 
 def process_labels(lanes: Iterable[Lane], main_pid: int) -> dict[int, str]:
@@ -29,13 +32,29 @@ def process_labels(lanes: Iterable[Lane], main_pid: int) -> dict[int, str]:
     return labels
 
 
+def worker_label(node: str, pid: int, local_host: str) -> str:
+    """A task queue worker's pool process: ``w1 · pid 4242``, or ``w1 · pid 4242 @ host`` on another machine."""
+    name, _, host = node.partition("@")
+    short = name.split("-", 1)[0] or "worker"
+    label = f"{short} · pid {pid}" if pid else short
+    return label if not host or host == local_host else f"{label} @ {host}"
+
+
 def lane_labels(lanes: Sequence[Lane], main_pid: int) -> list[str]:
     """A readable label for each lane (given in order of first appearance): see the module docstring."""
     labels = []
-    processes = process_labels(lanes, main_pid)
+    threads_only = [lane for lane in lanes if lane.role == LaneRole.THREAD]
+    processes = process_labels(threads_only, main_pid)
     threads: dict[tuple, int] = {}
     process_threads: dict[tuple, int] = {}
+    local_host = os.uname().nodename if hasattr(os, "uname") else ""
     for lane in lanes:
+        if lane.role == LaneRole.QUEUE:
+            labels.append(f"fila {lane.thread_id + 1}")
+            continue
+        if lane.role == LaneRole.WORKER:
+            labels.append(worker_label(lane.thread_name, lane.pid, local_host))
+            continue
         thread_key = (lane.pid, lane.thread_id, lane.thread_name)
         if lane.pid == main_pid:
             label = "principal" if lane.main_thread else f"thread {threads.setdefault(thread_key, len(threads) + 1)}"

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from ..engine.model import RUNNING_STATE, STATES, STATUSES
+from ..engine.model import STATES, STATUSES
 from .labels import process_labels
 
 if TYPE_CHECKING:
     from ..engine.timeline import Timeline
 
-RUNNING_SLICE = "rodando"
+RUNNING_SLICE = "running"
 """Name of the nested slices that show when a task was running on a CPU."""
 
 CPU_COUNTER = "CPU %"
@@ -59,7 +59,7 @@ def trace_events(timeline: Timeline) -> list[str]:
     kinds = [_json(str(kind)) for kind in timeline.kinds]
     statuses = [_json(str(status)) for status in STATUSES]
     labels = [_json(label) for label in timeline.labels]
-    state_names = [_json(RUNNING_SLICE if code == RUNNING_STATE else str(state)) for code, state in enumerate(STATES)]
+    state_names = [_json(str(state)) for state in STATES]  # the model's codes, as in saved runs
     span_a, span_b = np.round(c.start * 1e6, 3), np.round(c.end * 1e6, 3)
     start_us = span_a.tolist()
     # segments clamped into their span so rounding never breaks the nesting
@@ -95,7 +95,7 @@ def trace_events(timeline: Timeline) -> list[str]:
                    f'"error":{error}}}}}')
         segment_tail = segment_tails[(lane, name)]
         for k in range(offsets[i], offsets[i + 1]):
-            out.append(f'{{"name":{state_names[seg_state[k]]},"cat":"estado","ph":"X","ts":{seg_start[k]!r},'
+            out.append(f'{{"name":{state_names[seg_state[k]]},"cat":"state","ph":"X","ts":{seg_start[k]!r},'
                        f'"dur":{seg_dur[k]!r}{segment_tail}')
     cpu = timeline.cpu
     if cpu.times:

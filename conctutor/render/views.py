@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .labels import lane_labels
+from .labels import lane_labels, process_labels
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from ..engine.timeline import Timeline
 
-__all__ = ["lane_labels", "plot", "to_perfetto"]
+__all__ = ["lane_labels", "plot", "process_labels", "to_perfetto"]
 
 
 def plot(timeline: Timeline, **options: Any) -> Figure:
