@@ -599,3 +599,14 @@ def test_the_queues_processa_dados_needs_consulta_dados_as_its_task_declares():
     assert timeline.ideal_time >= 1.99  # one after the other: the data came first
     unrelated = _execution(23, 0.0, 1.0, 0.0, name="processa_dados", kind="io")  # a task of one's own: needs nothing
     assert queue_timeline([consulta, unrelated], depth=False).ideal_time <= 1.01
+
+
+def test_a_saved_queue_timeline_keeps_its_lanes_as_data_and_their_labels(tmp_path):
+    first = _execution(31, 0.5, 1.0, 0.0, name="grava_log", kind="io")._replace(publish_ns=0)
+    second = _execution(32, 0.7, 1.2, 0.0, name="grava_log", kind="io")._replace(publish_ns=round(0.1e9))
+    timeline = queue_timeline([first, second], depth=False)
+    assert timeline.labels == ("fila 1", "fila 2", "w1 · pid 31 @ aqui", "w1 · pid 32 @ aqui")  # another machine
+    timeline.save(tmp_path / "fila.json")
+    saved = json.loads((tmp_path / "fila.json").read_text(encoding="utf-8"))
+    assert "labels" not in saved and [lane[6] for lane in saved["lanes"]] == ["queue", "queue", "worker", "worker"]
+    assert conctutor.Timeline.load(tmp_path / "fila.json").labels == timeline.labels
