@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from conctutor.engine.assembly import RawSpan
 from conctutor.engine.build import _segments
-from conctutor.events import RawSpan
 from conctutor.model import STATES, State, Status
 
 MS = 1_000_000

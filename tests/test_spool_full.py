@@ -31,21 +31,12 @@ from pathlib import Path
 import pytest
 
 from conctutor import Timeline, grava_log, record, task
-from conctutor import events as events_module
-from conctutor.events import (
-    BEGIN,
-    END,
-    MAX_TEXT,
-    OK_CODE,
-    RESERVE_BYTES,
-    SEGMENT_BYTES,
-    Assembler,
-    FileSink,
-    FileSource,
-    Loss,
-    scan_spool,
-)
-from conctutor.model import Kind
+from conctutor.engine import sinks
+from conctutor.engine.assembly import READ_BYTES, Assembler, FileSource, Loss, scan_spool
+from conctutor.engine.event_files import MAX_TEXT, SEGMENT_BYTES
+from conctutor.engine.events import BEGIN, END, OK_CODE
+from conctutor.engine.model import Kind, Status
+from conctutor.engine.sinks import RESERVE_BYTES, FileSink
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -107,7 +98,7 @@ def test_a_sink_with_no_space_keeps_nothing_and_counts_what_it_lost(tmp_path: Pa
 
 def test_a_sink_that_fills_up_keeps_what_came_before_and_counts_the_rest(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(events_module, "RESERVE_BYTES", 4096)
+    monkeypatch.setattr(sinks, "RESERVE_BYTES", 4096)
     monkeypatch.setattr(os, "posix_fallocate", _space_up_to(16384))
     sink = FileSink(str(tmp_path), 4321, 1)
     unfinished = sink.begin(_Task())
@@ -120,7 +111,7 @@ def test_a_sink_that_fills_up_keeps_what_came_before_and_counts_the_rest(tmp_pat
     assert 100 < kept < 500
     assert loss.pid == 4321 and loss.errno == errno.ENOSPC
     assert kept + loss.spans == 501
-    assert assembler.open_spans(0, events_module.Status.INTERRUPTED) == [], \
+    assert assembler.open_spans(0, Status.INTERRUPTED) == [], \
         "a span whose end could not be kept is counted as lost, not drawn as interrupted"
 
 
@@ -147,7 +138,7 @@ def test_the_reader_reads_across_its_buffer_and_segment_ends(tmp_path: Path) -> 
     sink = FileSink(str(tmp_path), 4321, 1)
     source = FileSource(str(tmp_path), 4321, 1)
     seq = sink.begin(_Task())
-    sink.end(seq, OK_CODE, "x" * (3 * events_module.READ_BYTES))
+    sink.end(seq, OK_CODE, "x" * (3 * READ_BYTES))
     events = source.read()
     assert [e[0] for e in events if e[0] in (BEGIN, END)] == [BEGIN, END]
     _spans(sink, 12_000)  # about 1.2 segments
@@ -204,7 +195,7 @@ def test_workers_past_their_file_size_limit_lose_their_spans_and_the_program_goe
 
 def test_a_worker_whose_disk_fills_up_keeps_its_first_spans_and_says_how_many_it_lost(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(events_module, "RESERVE_BYTES", 4096)  # fork workers inherit both
+    monkeypatch.setattr(sinks, "RESERVE_BYTES", 4096)  # fork workers inherit both
     monkeypatch.setattr(os, "posix_fallocate", _space_up_to(8192))
     fork = multiprocessing.get_context("fork")
     with record() as recorded:

@@ -218,8 +218,8 @@ def test_an_interpreter_pool_runs_inside_a_block_as_without_conctutor(tmp_path):
 
 
 RECORDING_MODULES = ["conctutor", "conctutor.recorder", *(f"conctutor.engine.{name}" for name in (
-    "recorder", "decorators", "suspensions", "routing", "quiet", "invitation", "hooks", "events", "model",
-    "settings"))]
+    "recorder", "decorators", "suspensions", "routing", "quiet", "invitation", "hooks", "events", "sinks",
+    "event_files", "assembly", "model", "settings"))]
 """What a recorded call loads: numpy and psutil cannot load in a subinterpreter, so none of these may import them."""
 
 

@@ -1,4 +1,4 @@
-"""Building a `Timeline` from recorded events (`conctutor.engine.events`) and what the sampler saw.
+"""Building a `Timeline` from recorded spans (`conctutor.engine.assembly`) and what the sampler saw.
 
 `build` turns each span's events into columns; `_segments` splits a span into
 the intervals of each `State`: what the task reported itself wins, and the
@@ -20,7 +20,7 @@ from .model import STATES, STATUSES, CpuUsage, Kind, Lane, Series, State
 from .timeline import RUNNING_CODE, Columns, Timeline
 
 if TYPE_CHECKING:
-    from .events import Loss, RawSpan
+    from .assembly import Loss, RawSpan
 
 _STATUS = {status: code for code, status in enumerate(STATUSES)}
 _STATE = {state: code for code, state in enumerate(STATES)}

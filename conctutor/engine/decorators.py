@@ -11,7 +11,7 @@
 
 Outside any recording a call costs a context-variable read more than the
 plain function. Inside one, it reports a BEGIN and an END event to its
-thread's sink (`conctutor.engine.events`), in the recording that
+thread's sink (`conctutor.engine.sinks`), in the recording that
 `conctutor.engine.routing` finds for it. A task pickled to a worker process
 travels by name, with the invitation to its recording (`Task.__reduce__`).
 """

@@ -6,7 +6,7 @@
 
 A `Recording` is the live object: it owns a private temporary directory
 (mode 0700) where worker processes leave their events, gathers the events
-of every thread and process (`conctutor.events`), samples the CPU, and hands
+of every thread and process (`conctutor.engine.assembly`), samples the CPU, and hands
 out immutable `Timeline` snapshots. What ``record()`` yields, a
 `LiveTimeline`, answers like a timeline: while the block runs, from a fresh
 snapshot; after it, from the finished timeline.
@@ -29,9 +29,9 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import interrupts, recorder, routing, sampling, settings, spool
+from .assembly import Assembler, FileSource, MemorySource, scan_spool
 from .build import build
 from .cpu import CpuSampler
-from .events import Assembler, FileSource, MemorySource, scan_spool
 from .model import CpuUsage, Span, State, Status
 from .python_build import free_threaded_build, gil_enabled
 from .timeline import Timeline

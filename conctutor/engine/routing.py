@@ -23,8 +23,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import events
-from .events import FileSink, MemorySink, Sink
+from . import sinks
+from .sinks import FileSink, MemorySink, Sink
 
 _pid = os.getpid()
 
@@ -52,15 +52,15 @@ class Collector:
         self._sink_ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def sink(self) -> events.MemorySink | events.FileSink:
+    def sink(self) -> MemorySink | FileSink:
         try:
-            sink: events.MemorySink | events.FileSink = self._local.sink
+            sink: MemorySink | FileSink = self._local.sink
             return sink
         except AttributeError:
             return self._new_sink()
 
-    def _new_sink(self) -> events.MemorySink | events.FileSink:
-        sink: events.MemorySink | events.FileSink
+    def _new_sink(self) -> MemorySink | FileSink:
+        sink: MemorySink | FileSink
         if _pid == self.owner_pid:
             sink = MemorySink(_pid)
             with self._lock:
@@ -76,7 +76,7 @@ class Collector:
         self.on_new_sink(sink)
         return sink
 
-    def on_new_sink(self, sink: events.MemorySink | events.FileSink) -> None:
+    def on_new_sink(self, sink: MemorySink | FileSink) -> None:
         """Called in the thread of each new sink: the recording's sampler starts watching this thread."""
         if sink is _NOWHERE:
             return
@@ -192,7 +192,7 @@ def _after_fork_in_child() -> None:
     global _pid, _open_lock
     _pid = os.getpid()
     _open_lock = threading.Lock()
-    events.after_fork_in_child()
+    sinks.after_fork_in_child()
     for collector in open_collectors:
         collector.after_fork_in_child()
 
