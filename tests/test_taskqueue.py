@@ -290,7 +290,7 @@ def test_workers_die_with_their_parent_even_by_sigkill():
 @pytest.mark.parametrize("workers", [0, -1, 65, 10**6])
 def test_bad_worker_count_value(workers):
     app = make_app()
-    with pytest.raises(ValueError, match=r"workers .* deve ser um número inteiro entre 1 e 64"):
+    with pytest.raises(ValueError, match=r"workers .* deve ser um número inteiro de 1 a 64"):
         run_workers(app, workers=workers)
 
 

@@ -86,8 +86,11 @@ def test_dozens_of_downloads_at_once_are_all_accepted_without_the_kernels_one_se
 
 def test_resume_hashes_in_c_and_refuses_bad_sizes():
     assert resume(1) == hashlib.sha256(bytes(1 << 20)).hexdigest()
-    for bad in (0, -1, 2.5, "64", True, 10_000):
-        with pytest.raises(ValueError, match="megabytes deve ser um inteiro"):
+    for bad in (0, -1, 10_000):
+        with pytest.raises(ValueError, match="megabytes deve ser um número inteiro de 1 a 1024"):
+            resume(bad)
+    for bad in (2.5, "64", True):
+        with pytest.raises(TypeError, match="megabytes deve ser um número inteiro de 1 a 1024"):
             resume(bad)
     with pytest.raises(ValueError, match="atraso"), ServidorLento(-1):
         pass

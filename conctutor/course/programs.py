@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
-import numbers
 import os
 import sys
 import threading
@@ -30,6 +29,7 @@ from collections.abc import Callable
 from queue import Queue
 from typing import Any
 
+from ..engine import validate
 from ..engine.recorder import task
 from ..engine.settings import check_seconds
 from .handoff import FIM
@@ -57,37 +57,20 @@ def check_workers(workers: object) -> int | None:
     """`workers` as an int from 1 to MAX_WORKERS, or None (the executor's default)."""
     if workers is None:
         return None
-    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral):
-        raise TypeError(
-            f"o número de workers deve ser um inteiro de 1 a {MAX_WORKERS} (ou None para o padrão); "
-            f"recebido {type(workers).__name__}: {workers!r}"
-        )
-    if not 1 <= int(workers) <= MAX_WORKERS:
-        raise ValueError(
-            f"o número de workers deve ser um inteiro de 1 a {MAX_WORKERS}: com {workers!r} nenhuma "
-            f"tarefa poderia rodar (use None para o padrão do executor)"
-        )
-    return int(workers)
+    return int(validate.number(workers, "o número de workers", 1, MAX_WORKERS, whole=True,
+                               note="ou None para o padrão do executor; com 0, nenhuma tarefa rodaria"))
 
 
 def check_count(value: object, what: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{what} deve ser um inteiro de {low} a {high}; recebido {type(value).__name__}: {value!r}")
-    if not low <= int(value) <= high:
-        raise ValueError(f"{what} deve ser um inteiro de {low} a {high}; recebido {value!r}")
-    return int(value)
+    return int(validate.number(value, what, low, high, whole=True))
 
 
 def check_start_method(method: object) -> str | None:
     """`method` if this platform offers it ('fork', 'spawn', 'forkserver'), or None (the default)."""
     if method is None:
         return None
-    available = multiprocessing.get_all_start_methods()
-    if method not in available:
-        raise ValueError(
-            f"método de início {method!r} não existe neste sistema; os disponíveis são: {', '.join(available)}"
-        )
-    return str(method)
+    return validate.choice(method, "o método de início (os que este sistema tem)",
+                           multiprocessing.get_all_start_methods())
 
 
 def quiet_worker() -> None:
@@ -249,9 +232,7 @@ def _consumer(queue: Queue, seconds: float) -> None:
 
 
 def _check_ms(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) <= MAX_MS:
-        raise ValueError(f"{what} deve ser um número de milissegundos de 0 a {MAX_MS}; recebido {value!r}")
-    return float(value)
+    return validate.number(value, what, 0, MAX_MS, unit="milissegundos")
 
 
 def producer_consumer(

@@ -23,12 +23,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import http.server
-import numbers
 import threading
 import time
 import urllib.parse
 import urllib.request
 
+from ..engine import validate
 from ..engine.recorder import task
 from ..engine.settings import time_scale
 
@@ -38,9 +38,7 @@ BODY = b"conctutor\n"
 
 
 def _check_delay(atraso: object) -> float:
-    if isinstance(atraso, bool) or not isinstance(atraso, numbers.Real) or not 0 <= float(atraso) <= MAX_DELAY:
-        raise ValueError(f"atraso deve ser um número de segundos entre 0 e {MAX_DELAY:g}; recebido {atraso!r}")
-    return float(atraso)
+    return validate.number(atraso, "atraso", 0, MAX_DELAY, unit="segundos")
 
 
 class _SlowHandler(http.server.BaseHTTPRequestHandler):
@@ -127,6 +125,5 @@ async def baixa_async(url: str) -> int:
 @task
 def resume(megabytes: int = 64) -> str:
     """O SHA-256 de `megabytes` MiB de zeros: conta feita em C, que solta o GIL enquanto roda."""
-    if isinstance(megabytes, bool) or not isinstance(megabytes, int) or not 1 <= megabytes <= MAX_MEGABYTES:
-        raise ValueError(f"megabytes deve ser um inteiro entre 1 e {MAX_MEGABYTES}; recebido {megabytes!r}")
-    return hashlib.sha256(bytes(max(1, round((megabytes << 20) * time_scale())))).hexdigest()
+    size = int(validate.number(megabytes, "megabytes", 1, MAX_MEGABYTES, whole=True))
+    return hashlib.sha256(bytes(max(1, round((size << 20) * time_scale())))).hexdigest()

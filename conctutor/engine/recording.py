@@ -19,7 +19,6 @@ timeline holds what started inside it.
 from __future__ import annotations
 
 import contextlib
-import numbers
 import os
 import shutil
 import threading
@@ -28,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import interrupts, recorder, routing, sampling, settings, spool
+from . import interrupts, recorder, routing, sampling, settings, spool, validate
 from .assembly import Assembler, FileSource, MemorySource, scan_spool
 from .build import build
 from .cpu import CpuSampler
@@ -247,13 +246,8 @@ class LiveTimeline:
 
 
 def _check_interval(cpu_interval: object) -> float:
-    if isinstance(cpu_interval, bool) or not isinstance(cpu_interval, numbers.Real) or not (
-            MIN_CPU_INTERVAL <= float(cpu_interval) <= MAX_CPU_INTERVAL):
-        raise ValueError(
-            f"cpu_interval deve ser um número de segundos entre {MIN_CPU_INTERVAL:g} e {MAX_CPU_INTERVAL:g} "
-            f"(o intervalo entre amostras de uso da CPU); recebido {cpu_interval!r}"
-        )
-    return float(cpu_interval)
+    return validate.number(cpu_interval, "cpu_interval", MIN_CPU_INTERVAL, MAX_CPU_INTERVAL, unit="segundos",
+                           note="o intervalo entre amostras de uso da CPU")
 
 
 _warned_gil_on = False

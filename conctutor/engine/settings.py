@@ -15,11 +15,12 @@ data (`Settings.to_data`): a new process reads it before it can import anything.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from . import validate
 
 MAX_SECONDS = 3600.0
 """The longest duration a task accepts: anything above is a typo, not a lesson."""
@@ -62,25 +63,8 @@ class Settings:
 
 
 def check_seconds(value: object, what: str = "segundos") -> float:
-    """Return `value` as a float if it is a sensible duration, else raise.
-
-    Allowed: an int or float (not bool) from 0 to MAX_SECONDS, finite.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{what} deve ser um número de segundos (int ou float) entre 0 e "
-            f"{MAX_SECONDS:g}; recebido {type(value).__name__}: {value!r}"
-        )
-    seconds = float(value)
-    if math.isnan(seconds) or math.isinf(seconds):
-        raise ValueError(
-            f"{what} deve ser um número finito de segundos entre 0 e {MAX_SECONDS:g}; recebido {value!r}"
-        )
-    if seconds < 0:
-        raise ValueError(f"{what} não pode ser negativo: use um valor entre 0 e {MAX_SECONDS:g}; recebido {value!r}")
-    if seconds > MAX_SECONDS:
-        raise ValueError(f"{what}={value!r} é grande demais: o máximo é {MAX_SECONDS:g} segundos (uma hora)")
-    return seconds
+    """`value` as a float if it is a sensible duration (an int or float from 0 to MAX_SECONDS), else raise."""
+    return validate.number(value, what, 0, MAX_SECONDS, unit="segundos", note="no máximo uma hora")
 
 
 def _time_scale_text() -> str:

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Mapping
 from time import perf_counter_ns
 
+from . import validate
 from .model import Series
 
 MIN_INTERVAL, MAX_INTERVAL = 0.001, 10.0
@@ -109,11 +110,7 @@ def read_value(name: str, function: Callable[[], object]) -> float:
 
 
 def check_interval(interval: object) -> float:
-    if isinstance(interval, bool) or not isinstance(interval, numbers.Real) or not (
-            MIN_INTERVAL <= float(interval) <= MAX_INTERVAL):
-        raise ValueError(f"watch_interval deve ser um número de segundos entre {MIN_INTERVAL:g} e "
-                         f"{MAX_INTERVAL:g}; recebido {interval!r}")
-    return float(interval)
+    return validate.number(interval, "watch_interval", MIN_INTERVAL, MAX_INTERVAL, unit="segundos")
 
 
 class Watcher:

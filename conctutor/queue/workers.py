@@ -17,7 +17,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
-import numbers
 import os
 import re
 import select
@@ -37,6 +36,7 @@ from typing import Any
 import celery
 from celery import signals
 
+from ..engine import validate
 from . import app as app_module
 from .app import app_from_settings, app_info, check_broker, check_module_names, make_app
 from .channel import INTERRUPTED, QUEUED, channel_of, write_record
@@ -56,14 +56,7 @@ _LAUNCHER = "import sys; from conctutor.queue.workers import _worker_main; _work
 
 
 def _check_count(value: object, what: str, maximum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{what} deve ser um número inteiro entre 1 e {maximum}; recebido {type(value).__name__}: {value!r}"
-        )
-    if not 1 <= int(value) <= maximum:
-        hint = " (zero workers não executariam nada)" if int(value) == 0 else ""
-        raise ValueError(f"{what} deve ser um número inteiro entre 1 e {maximum}{hint}; recebido {value!r}")
-    return int(value)
+    return int(validate.number(value, what, 1, maximum, whole=True, note="zero workers não executariam nada"))
 
 
 _POOL_PRINT = re.compile(r"^\[([^\]]*): INFO/ForkPoolWorker-\d+\] (.*)$")

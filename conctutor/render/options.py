@@ -8,6 +8,8 @@ import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..engine import validate
+
 MAX_FIGSIZE = 50.0
 """The widest and tallest figure, in inches."""
 MAX_PREDICTION = 3600.0
@@ -19,13 +21,7 @@ PLOT_OPTIONS = ("title", "theme", "figsize", "fig", "cpu", "series", "ideal", "p
 
 def check_prediction(value: object, what: str = "a previsão") -> float:
     """A predicted total time in seconds, or a clear error."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what} deve ser um número de segundos, como 6 ou 2.5; "
-                        f"recebido {type(value).__name__}: {value!r}")
-    seconds = float(value)
-    if not 0 <= seconds <= MAX_PREDICTION:  # NaN fails this too
-        raise ValueError(f"{what} deve ser um número de segundos de 0 a {MAX_PREDICTION:g}; recebido {value!r}")
-    return seconds
+    return validate.number(value, what, 0, MAX_PREDICTION, unit="segundos", note="como 6 ou 2.5")
 
 
 def check_options(options: Mapping[str, object], function: str = "plot()",
