@@ -41,3 +41,17 @@ def test_a_choice_names_the_options():
         choice("thread", "o método de início", ["fork", "spawn"])
     with pytest.raises(ValueError, match="recebido 1"):
         choice(1, "um sinal", [True, False])  # 1 == True, but it is no bool
+
+
+def test_durations_are_checked_once_where_they_enter_and_passed_on_as_they_are(monkeypatch):
+    from conctutor.course import widgets
+    from conctutor.engine import settings
+
+    calls = []
+    real = settings.check_seconds
+    monkeypatch.setattr(settings, "check_seconds", lambda *args: calls.append(args) or real(*args))
+    checked = settings.check_durations({"grava_log": 0.01})
+    assert isinstance(checked, settings.Durations) and calls == [(0.01, "grava_log")]
+    assert settings.check_durations(checked) is checked  # no second check
+    assert widgets.check_inputs(lambda: None, checked, {}) is checked
+    assert len(calls) == 1

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..engine.recording import LiveTimeline, record
-from ..engine.settings import check_durations, get_durations
+from ..engine.settings import Durations, check_durations, get_durations
 from ..engine.timeline import Timeline
 from ..engine.watch import check_watch
 from ..render.live import Target, open_view
@@ -48,11 +48,13 @@ def _accepts(program: Callable[..., Any], name: str) -> bool:
         return False
 
 
-def check_inputs(program: Callable[..., Any], durations: dict[str, float] | None, options: dict[str, Any]) -> None:
-    """Raise a clear error for a bad program, duration or option before anything runs or is drawn."""
+def check_inputs(program: Callable[..., Any], durations: Mapping[str, float] | None,
+                 options: dict[str, Any]) -> Durations:
+    """Raise a clear error for a bad program, duration or option before anything runs or is drawn; returns
+    the durations checked (`Durations`), which pass on from here to the tasks without another check."""
     if not callable(program):
         raise TypeError(f"o programa deve ser uma função, como main; recebido {type(program).__name__}: {program!r}")
-    check_durations(durations)
+    checked = check_durations(durations)
     unknown = [name for name in options if not _accepts(program, name) and not _takes_any_keyword(program)]
     if unknown:
         raise TypeError(f"o programa {getattr(program, '__name__', program)!r} não tem o(s) parâmetro(s) "
@@ -65,6 +67,7 @@ def check_inputs(program: Callable[..., Any], durations: dict[str, float] | None
         programs.check_count(options["extra_logs"], "o número de grava_log a mais", 0, programs.MAX_EXTRA_LOGS)
     if "count" in options:
         programs.check_count(options["count"], "o número de tarefas", 1, programs.MAX_COUNT)
+    return checked
 
 
 def _takes_any_keyword(program: Callable[..., Any]) -> bool:
@@ -74,7 +77,7 @@ def _takes_any_keyword(program: Callable[..., Any]) -> bool:
         return True
 
 
-def run_recorded(program: Callable[..., Any], durations: dict[str, float] | None = None, *,
+def run_recorded(program: Callable[..., Any], durations: Mapping[str, float] | None = None, *,
                  watch: Mapping[str, Callable[[], float]] | None = None, **options: Any) -> Timeline:
     """Run ``program(**options)`` inside `record()` and return the finished timeline.
 
@@ -84,7 +87,7 @@ def run_recorded(program: Callable[..., Any], durations: dict[str, float] | None
     that accepts ``quiet`` also silences its worker processes. `watch` is
     `record`'s: numbers to follow over the run, such as a queue's size.
     """
-    check_inputs(program, durations, options)
+    durations = check_inputs(program, durations, options)
     if _accepts(program, "quiet"):
         options.setdefault("quiet", True)
     with record(durations=durations, quiet=True, watch=watch) as timeline:
@@ -145,7 +148,7 @@ def summary(timeline: Timeline, ideal: bool = True) -> str:
 
 def run_and_show(
     program: Callable[..., Any],
-    durations: dict[str, float] | None = None,
+    durations: Mapping[str, float] | None = None,
     *,
     title: str | None = None,
     watch: Mapping[str, Callable[[], float]] | None = None,
@@ -165,7 +168,7 @@ def run_and_show(
     from ..render.live import in_kernel
     from .checks import compare_prediction
 
-    check_inputs(program, durations, options)  # a bad value: a clear error, and no empty figure
+    durations = check_inputs(program, durations, options)  # a bad value: a clear error, and no empty figure
     check_watch(watch)
     if not isinstance(ideal, bool):
         raise TypeError(f"ideal deve ser True ou False; recebido {ideal!r}")

@@ -216,7 +216,7 @@ class ChapterTask(Task):
             self.__wrapped__(*args, **kwargs)  # raises the function's own TypeError
             raise
         collector = current_collector()
-        return args, settings.effective_seconds(self.name, segundos, collector.overrides if collector else None), \
+        return args, settings.effective_seconds(self.name, segundos, collector.durations if collector else None), \
             collector
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -36,7 +36,7 @@ worker does not inherit the quiet stdout)."""
 
 def invitation_to(collector: Collector) -> Invitation:
     """What a worker process needs to report to `collector`."""
-    durations, scale_text = settings.current(collector.overrides).to_data()
+    durations, scale_text = settings.current(collector.durations).to_data()
     return (collector.directory, collector.owner_pid, durations, scale_text, collector.quiet)
 
 
@@ -80,7 +80,7 @@ def accept_invitation(invitation: object) -> None:
     collector = _adopted.get(directory)
     if collector is None:
         collector = _adopted[directory] = Collector(directory, owner_pid, travelling.durations)
-    collector.overrides = dict(travelling.durations)
+    collector.durations = dict(travelling.durations)
     collector.quiet = quiet
     if quiet:
         quiet_for_good()

@@ -45,9 +45,9 @@ MIN_CPU_INTERVAL, MAX_CPU_INTERVAL = 0.005, 10.0
 class Recording(recorder.Collector):
     """Everything recorded between entering and leaving the outermost ``record()`` of a thread."""
 
-    def __init__(self, directory: str, cpu_interval: float = 0.05, overrides: Mapping[str, float] | None = None,
+    def __init__(self, directory: str, cpu_interval: float = 0.05, durations: Mapping[str, float] | None = None,
                  quiet: bool = False) -> None:
-        super().__init__(directory, os.getpid(), overrides, quiet)
+        super().__init__(directory, os.getpid(), durations, quiet)
         self.end_ns: int | None = None
         self._assembler = Assembler()
         self._memory: dict[int, MemorySource] = {}
@@ -288,14 +288,14 @@ def _check_quiet(quiet: object) -> bool:
     return quiet
 
 
-def _open_recording(stack: contextlib.ExitStack, interval: float, overrides: dict[str, float], quiet: bool,
+def _open_recording(stack: contextlib.ExitStack, interval: float, durations: Mapping[str, float], quiet: bool,
                     watcher: Watcher | None) -> Recording:
     """A new recording, entered: each step's undoing goes on `stack` as soon as the step is done."""
     spool.remove_orphans()
     owner = os.getpid()
     directory = spool.new_spool()
     stack.callback(_in_process, owner, shutil.rmtree, directory, ignore_errors=True)
-    recording = Recording(directory, interval, overrides, quiet)
+    recording = Recording(directory, interval, durations, quiet)
     stack.callback(_in_process, owner, recording.close)
     recording.start_sampling()
     if watcher is not None:
@@ -312,19 +312,19 @@ def _in_process(pid: int, undo: Callable[..., Any], *args: Any, **kwargs: Any) -
         undo(*args, **kwargs)
 
 
-def _join_recording(stack: contextlib.ExitStack, recording: Recording, overrides: dict[str, float], quiet: bool,
+def _join_recording(stack: contextlib.ExitStack, recording: Recording, durations: Mapping[str, float], quiet: bool,
                     watcher: Watcher | None) -> None:
     """An inner block shares the outer recording: its durations and quietness hold while it runs."""
-    outer = (recording.overrides, recording.quiet)
+    outer = (recording.durations, recording.quiet)
 
     def restore() -> None:
-        recording.overrides, recording.quiet = outer
+        recording.durations, recording.quiet = outer
         if watcher is not None:
             watcher.stop()
         recording.sample_now()  # so this block's CPU strip reaches its end
 
     stack.callback(restore)
-    recording.overrides = {**recording.overrides, **overrides}
+    recording.durations = {**recording.durations, **durations}
     recording.quiet = recording.quiet or quiet
     if watcher is not None:
         recording.add_watcher(watcher)
@@ -368,7 +368,7 @@ def record(
     process, no spool directory.
     """
     interval = _check_interval(cpu_interval)
-    overrides = settings.check_durations(durations)
+    durations = settings.check_durations(durations)
     quiet = _check_quiet(quiet)
     watched = check_watch(watch)
     watch_every = check_interval(watch_interval)
@@ -387,10 +387,10 @@ def record(
         watcher = Watcher(watched, watch_every) if watched else None
         outer = _nested_in(recorder.current_collector())
         if outer is None:
-            recording = _open_recording(stack, interval, overrides, quiet, watcher)
+            recording = _open_recording(stack, interval, durations, quiet, watcher)
         else:
             recording = outer
-            _join_recording(stack, recording, overrides, quiet, watcher)
+            _join_recording(stack, recording, durations, quiet, watcher)
         if quiet:
             recorder.quiet_begin()
             stack.callback(recorder.quiet_end)

@@ -37,11 +37,11 @@ class Collector:
     recording's private directory.
     """
 
-    def __init__(self, directory: str, owner_pid: int, overrides: Mapping[str, float] | None = None,
+    def __init__(self, directory: str, owner_pid: int, durations: Mapping[str, float] | None = None,
                  quiet: bool = False) -> None:
         self.directory = directory
         self.owner_pid = owner_pid
-        self.overrides = dict(overrides or {})
+        self.durations = dict(durations or {})
         self.quiet = quiet
         self.is_open = True
         self.memory_sinks: list[MemorySink] = []

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -102,10 +102,35 @@ def get_durations() -> dict[str, float]:
     return dict(_defaults)
 
 
-def check_durations(durations: object) -> dict[str, float]:
-    """`durations` as a dict of known task names to valid seconds, or a clear error."""
+class Durations(Mapping[str, float]):
+    """The chapter tasks' durations for one run, task name → seconds: checked once, where they enter
+    (`check_durations`), and passed on as they are from the slider to the task."""
+
+    __slots__ = ("_seconds",)
+
+    def __init__(self, seconds: Mapping[str, float] | None = None) -> None:
+        self._seconds = dict(seconds or {})
+
+    def __getitem__(self, name: str) -> float:
+        return self._seconds[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._seconds)
+
+    def __len__(self) -> int:
+        return len(self._seconds)
+
+    def __repr__(self) -> str:
+        return f"Durations({self._seconds!r})"
+
+
+def check_durations(durations: object) -> Durations:
+    """`durations` as checked `Durations` (known task names, valid seconds), or a clear error; checked
+    `Durations` pass as they are."""
+    if isinstance(durations, Durations):
+        return durations
     if durations is None:
-        return {}
+        return Durations()
     if not isinstance(durations, Mapping):
         raise TypeError(
             "as durações devem ser um dicionário de nome da tarefa para segundos, como "
@@ -116,7 +141,7 @@ def check_durations(durations: object) -> dict[str, float]:
         raise ValueError(
             f"tarefa(s) desconhecida(s): {', '.join(unknown)}; as tarefas são: {', '.join(sorted(_defaults))}"
         )
-    return {str(name): check_seconds(value, str(name)) for name, value in durations.items()}
+    return Durations({str(name): check_seconds(value, str(name)) for name, value in durations.items()})
 
 
 def set_durations(**seconds_by_task: float) -> dict[str, float]:
@@ -132,17 +157,17 @@ def set_durations(**seconds_by_task: float) -> dict[str, float]:
     return previous
 
 
-def current(overrides: Mapping[str, float] | None = None) -> Settings:
-    """The settings in force here, with `overrides` (one block's durations) on top."""
-    if _adopted is not None and not overrides:
+def current(durations: Mapping[str, float] | None = None) -> Settings:
+    """The settings in force here, with `durations` (one block's) on top."""
+    if _adopted is not None and not durations:
         return _adopted
-    durations = dict(_defaults)
+    in_force = dict(_defaults)
     if _adopted is not None:
-        durations.update(_adopted.durations)
-    if overrides:
-        durations.update(overrides)
+        in_force.update(_adopted.durations)
+    if durations:
+        in_force.update(durations)
     text = _adopted.time_scale_text if _adopted is not None else _time_scale_text()
-    return Settings(MappingProxyType(durations), text)
+    return Settings(MappingProxyType(in_force), text)
 
 
 def adopt(settings: Settings | None) -> None:
@@ -151,11 +176,11 @@ def adopt(settings: Settings | None) -> None:
     _adopted = settings
 
 
-def effective_seconds(task_name: str, segundos: object, overrides: Mapping[str, float] | None) -> float:
+def effective_seconds(task_name: str, segundos: object, durations: Mapping[str, float] | None) -> float:
     """The duration a chapter task's call really uses: explicit or default, times the time scale."""
     if segundos is None:
-        if overrides and task_name in overrides:
-            seconds = overrides[task_name]
+        if durations and task_name in durations:
+            seconds = durations[task_name]
         elif _adopted is not None and task_name in _adopted.durations:
             seconds = _adopted.durations[task_name]
         else:
