@@ -53,3 +53,30 @@ def test_a_reported_wait_keeps_its_reason_whatever_the_sampler_saw():
                    [(5 * MS, 25 * MS, State.IO)], None)
     got = [(a // MS, b // MS, code) for a, b, code in _segments(span, 30 * MS, True, sampled((0, State.RUNNING)))]
     assert (5, 25, IO) in got
+
+
+def plain_span(start_ms: int, length_ms: float, cpu_share: float) -> RawSpan:
+    """A bare @task span that reported nothing of itself, `cpu_share` of its length on the CPU."""
+    start, length = start_ms * MS, round(length_ms * MS)
+    return RawSpan((1, 0), (1, 1), start, start + length, round(cpu_share * length), float("nan"), Status.OK, "",
+                   [], None)
+
+
+@pytest.mark.parametrize(("length_ms", "cpu_share", "expected"), [
+    # longer than CARRY_MIN_NS (25 ms): the state seen before the span holds where nothing changed
+    (30, 0.9, IO),
+    # shorter: the span began something new that the sampler, behind, may not have seen: as the events say
+    (20, 0.9, RUNNING),
+    # a span that used the CPU less than half its length mostly waited: the wait seen before holds
+    # for pieces longer than CARRY_WAITING_MIN_NS (2 ms) ...
+    (20, 0.1, IO),
+    # ... and not for shorter ones
+    (1, 0.1, RUNNING),
+])
+def test_the_state_seen_before_a_span_holds_only_past_the_thresholds(length_ms, cpu_share, expected):
+    span = plain_span(100, length_ms, cpu_share)
+    before = sampled((90 * MS, State.IO))  # the last change the sampler wrote came before the span
+    stop = span.end_ns
+    assert stop is not None
+    (segment,) = _segments(span, stop, True, before)
+    assert segment == (span.start_ns, stop, expected)
