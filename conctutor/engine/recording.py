@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import interrupts, recorder, routing, sampling, settings, spool, validate
+from . import hooks, interrupts, recorder, routing, sampling, settings, spool, validate
 from .assembly import Assembler, FileSource, MemorySource, scan_spool
 from .build import build
 from .cpu import CpuSampler
@@ -300,6 +300,7 @@ def _open_recording(stack: contextlib.ExitStack, interval: float, durations: Map
     recording.start_sampling()
     if watcher is not None:
         recording.add_watcher(watcher)
+    hooks.install_hooks()  # new threads, pool jobs and processes follow the recording that started them
     token = recorder.enter(recording)
     stack.callback(recorder.leave, recording, token)
     return recording

@@ -144,10 +144,8 @@ def current_collector() -> Collector | None:
 
 
 def enter(collector: Collector) -> contextvars.Token[Collector | None]:
-    """Make `collector` the recording of this context and count it as open."""
-    from .hooks import install_hooks  # the hooks route through this module: imported once a recording opens
-
-    install_hooks()
+    """Make `collector` the recording of this context and count it as open (`record()` installs the hooks
+    that let new threads, pools and processes follow it, `conctutor.engine.hooks`, first)."""
     with _open_lock:
         open_collectors.append(collector)
     return context_collector.set(collector)
