@@ -541,7 +541,7 @@ def test_the_cpu_caption_wraps_instead_of_being_cut_on_a_projector(threads_timel
 @pytest.fixture(scope="module")
 def odd_names_timeline() -> conctutor.Timeline:
     """Tasks, asyncio tasks (lane labels) and a watched number named with dollars and a lone surrogate:
-    ``R$ 5 e R$ 10``, ``custa $3``, ``$_$ quebra o TeX``, ``a\udc80b`` and ``R$ na fila $x^$``."""
+    ``R$ 5 e R$ 10``, ``custa $3``, ``$_$ quebra o TeX``, ``a\\udc80b`` and ``R$ na fila $x^$``."""
     return saved("run-odd-names.json")
 
 
