@@ -65,7 +65,7 @@ def legend_entries(status: np.ndarray, seg_state: np.ndarray, seg_length: np.nda
         least = 0.0 if state == State.RUNNING else pixel
         if not pick.any() or per_task.sum() < least:
             continue
-        seen = np.flatnonzero(per_task >= least) if (per_task >= least).any() else [int(per_task.argmax())]
+        seen = np.flatnonzero(per_task >= least) if (per_task >= least).any() else [int(np.argmax(per_task))]
         tasks = [int(t) for t in seen][:SWATCH_COLOURS]
         if state == State.RUNNING:
             legend.append(LegendEntry(STATE_WORDS[state], gray, "running", state=state,
