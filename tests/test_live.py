@@ -332,11 +332,19 @@ def svg_texts_outside(svg: str) -> list[str]:
         content = "".join(element.itertext())
         if not content:
             continue
-        bold = element.get("font-weight") == "bold" or any(
-            child.get("font-weight") == "bold" for child in element)
-        font = FontProperties(family="DejaVu Sans", weight="bold" if bold else "normal",
-                              size=float(element.get("font-size")))
-        w, h, descent = measure.get_text_width_height_descent(content, font, ismath=False)
+        size = float(element.get("font-size"))
+        bold = element.get("font-weight") == "bold"
+        # each piece in its own weight: the stats line's clock is a bold <tspan> in a regular line
+        pieces = [(element.text or "", bold)]
+        for child in element:
+            pieces += [(child.text or "", bold or child.get("font-weight") == "bold"), (child.tail or "", bold)]
+        w, h, descent = 0.0, 0.0, 0.0
+        for text, heavy in pieces:
+            if not text:
+                continue
+            font = FontProperties(family="DejaVu Sans", weight="bold" if heavy else "normal", size=size)
+            piece_w, piece_h, piece_descent = measure.get_text_width_height_descent(text, font, ismath=False)
+            w, h, descent = w + piece_w, max(h, piece_h), max(descent, piece_descent)
         x, y = float(element.get("x")), float(element.get("y"))
         anchor = element.get("text-anchor", "start")
         x0 = x - {"start": 0.0, "middle": w / 2, "end": w}[anchor]
