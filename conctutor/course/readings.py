@@ -22,13 +22,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..engine.contention import NOTICEABLE_S, NOTICEABLE_SHARE
+from ..render.words import decimal_comma
 
 OFF_THE_LESSON = 0.3
 """How far (as a share) a measured ratio may be from the lesson's before the line says so."""
-
-
-def _br(value: float, digits: int = 2) -> str:
-    return f"{value:.{digits}f}".replace(".", ",")
 
 
 def ratio_reading(ratio: float) -> str:
@@ -60,7 +57,7 @@ def delay_warning(runs: Iterable[Any]) -> str:
     if not worst:
         return ""
     return ("⚠ outros programas ocuparam os núcleos que estas tarefas queriam "
-            f"(elas esperaram a vez por cerca de {_br(worst, 1 if worst >= 1 else 2)} s)")
+            f"(elas esperaram a vez por cerca de {decimal_comma(worst, 1 if worst >= 1 else 2)} s)")
 
 
 def conclusao(o_que: str, razao: float, *, esperado: float | None = None, execucoes: Iterable[Any] = (),
@@ -72,8 +69,8 @@ def conclusao(o_que: str, razao: float, *, esperado: float | None = None, execuc
     esperado:  o que a lição espera numa máquina livre (``2.0``: o dobro), para o aviso dizer.
     execucoes: as linhas do tempo comparadas: o aviso olha se outros programas atrasaram as tarefas.
     """
-    line = f"{o_que}: {_br(razao)}{unidade} → {ratio_reading(razao)}"
-    lesson = "" if esperado is None else _br(esperado, 0 if esperado == round(esperado) else 1) + unidade
+    line = f"{o_que}: {decimal_comma(razao)}{unidade} → {ratio_reading(razao)}"
+    lesson = "" if esperado is None else decimal_comma(esperado, 0 if esperado == round(esperado) else 1) + unidade
     warning = delay_warning(execucoes)
     if warning:
         return f"{line} {warning}" + (f": com os núcleos livres, seria cerca de {lesson}" if lesson else "")
