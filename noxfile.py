@@ -6,9 +6,9 @@
     nox -s "tests-3.14t(forkserver)"   # one
     nox -t spawn                       # one start method on every Python
     nox -p 3.14t -- tests/             # one Python; words after -- go to pytest (here: no notebooks)
-    nox -s build_pythons               # builds 3.14, 3.14t and 3.13t first (tools/build-pythons.sh)
+    nox -s build_pythons               # builds 3.14, 3.14t, 3.15, 3.15t and 3.13t first (tools/build-pythons.sh)
 
-Interpreters: CPython 3.10 to 3.14, with the GIL and free-threaded ("3.13t"), looked up in
+Interpreters: CPython 3.10 to 3.15, with the GIL and free-threaded ("3.13t"), looked up in
 pyenv (``$PYENV_ROOT/versions``, default ~/.pyenv), in the folder where tools/build-pythons.sh
 puts its builds (``CONCTUTOR_PYTHONS_DIR``, default ~/.cache/conctutor/pythons) and on PATH.
 Only those that run are listed; nothing is downloaded. Each session runs the README's command,
@@ -29,7 +29,7 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).resolve().parent
-MINORS = ("3.10", "3.11", "3.12", "3.13", "3.14")
+MINORS = ("3.10", "3.11", "3.12", "3.13", "3.14", "3.15")
 START_METHODS = ("fork", "spawn", "forkserver")
 PYTHONS_DIR = Path(os.environ.get("CONCTUTOR_PYTHONS_DIR") or Path.home() / ".cache" / "conctutor" / "pythons")
 LINKS = ROOT / ".nox" / "interpreters"  # python3.X[t] -> the interpreter found, first on PATH for nox
@@ -41,7 +41,7 @@ nox.options.error_on_missing_interpreters = True  # the list holds only interpre
 
 
 def _describe(exe: Path) -> str | None:
-    """'3.12' or '3.13t' for a working CPython 3.10-3.14, else None."""
+    """'3.12' or '3.13t' for a working CPython 3.10-3.15, else None."""
     code = (
         "import json, sys, sysconfig; print(json.dumps([sys.implementation.name, sys.version_info[:2], "
         "bool(sysconfig.get_config_var('Py_GIL_DISABLED'))]))"
@@ -61,10 +61,10 @@ def _candidates() -> list[Path]:
     found: list[Path] = []
     pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
     if pyenv.is_dir():
-        versions = [p for p in pyenv.iterdir() if re.fullmatch(r"3\.1[0-4]\.\d+t?", p.name)]
+        versions = [p for p in pyenv.iterdir() if re.fullmatch(r"3\.1[0-5]\.\d+t?", p.name)]
         for home in sorted(versions, key=lambda p: [int(x) for x in re.findall(r"\d+", p.name)], reverse=True):
-            found.extend(sorted(home.glob("bin/python3.1[0-4]*")))
-    for name in ("3.14", "3.14t", "3.13t"):
+            found.extend(sorted(home.glob("bin/python3.1[0-5]*")))
+    for name in ("3.15", "3.15t", "3.14", "3.14t", "3.13t"):
         if (PYTHONS_DIR / name / ".conctutor-build-ok").exists():  # not while the script is building it
             found.append(PYTHONS_DIR / name / "bin" / f"python{name}")
     path = os.environ.get("PATH", "").split(os.pathsep)
@@ -74,7 +74,7 @@ def _candidates() -> list[Path]:
             exe = shutil.which(f"python{minor}{suffix}", path=os.pathsep.join(path))
             if exe:
                 found.append(Path(exe))
-    return [p for p in found if p.is_file() and re.fullmatch(r"python3\.1[0-4]t?", p.name)]
+    return [p for p in found if p.is_file() and re.fullmatch(r"python3\.1[0-5]t?", p.name)]
 
 
 @functools.cache
@@ -147,7 +147,7 @@ def tests(session: nox.Session, start_method: str) -> None:
 
 @nox.session(python=False, default=False)
 def build_pythons(session: nox.Session) -> None:
-    """Build CPython 3.14, 3.14t and 3.13t from Debian's sources (cached); then run `nox` again."""
+    """Build CPython 3.14, 3.14t, 3.15, 3.15t and 3.13t from Debian's sources (cached); then run `nox` again."""
     session.run("bash", str(ROOT / "tools" / "build-pythons.sh"), *session.posargs, external=True)
 
 

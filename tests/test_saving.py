@@ -98,9 +98,10 @@ def test_saved_file_is_versioned_json(timeline: Timeline, tmp_path: Path) -> Non
     assert data["format"] == FORMAT
     assert data["version"] == VERSION
     assert set(data["spans"]["status"]) == {"ok", "error"}
-    # data only: English codes, lanes with their role, each task's needs; no labels, no legend words
+    # data only: English codes, lanes with their role and interpreter, each task's needs; no labels, no
+    # legend words
     assert set(data["segments"]["state"]) <= {state.value for state in conctutor.State}
-    assert "labels" not in data and all(len(lane) == 7 for lane in data["lanes"])
+    assert "labels" not in data and all(len(lane) == 8 and lane[7] == 0 for lane in data["lanes"])
     assert len(data["needs"]) == len(data["names"])
 
 

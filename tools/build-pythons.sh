@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Build the interpreters that pyenv does not have here, for the maintainers' test
-# matrix (noxfile.py): CPython 3.14, free-threaded 3.14t and free-threaded 3.13t.
+# matrix (noxfile.py): CPython 3.14 and 3.15, free-threaded 3.14t, 3.15t and 3.13t.
 # Nothing a student does needs this script.
 #
-#   bash tools/build-pythons.sh             # builds 3.14 3.14t 3.13t (skips those already built)
+#   bash tools/build-pythons.sh             # builds 3.14 3.14t 3.15 3.15t 3.13t (skips those already built)
 #   bash tools/build-pythons.sh 3.14t       # only some of them
 #   bash tools/build-pythons.sh --list      # prints the interpreters that are built, one path a line
 #
-# Sources: Debian's source packages (python3.14 from forky, python3.13 3.13.5 from trixie),
+# Sources: Debian's source packages (python3.15 from unstable, python3.14 from forky,
+# python3.13 3.13.5 from trixie),
 # fetched with `apt-get source --download-only` through a `deb-src` entry that the script adds
 # when it is missing. Only the upstream (orig) tarball is built, without Debian's patches, as
 #   ./configure --prefix=DIR --disable-test-modules [--disable-gil] && make -j"$JOBS" && make install
@@ -24,11 +25,11 @@ shopt -s inherit_errexit
 
 DIR="${CONCTUTOR_PYTHONS_DIR:-$HOME/.cache/conctutor/pythons}"
 JOBS="${CONCTUTOR_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
-ALL=(3.14 3.14t 3.13t)
+ALL=(3.14 3.14t 3.15 3.15t 3.13t)
 # Debian source package and suite for each minor version.
-declare -A SRC_PKG=([3.14]=python3.14 [3.13]=python3.13)
-declare -A SRC_SUITE=([3.14]=forky [3.13]=trixie)
-declare -A SRC_VERSION=([3.14]="" [3.13]="3.13.5")   # "" = the suite's current version
+declare -A SRC_PKG=([3.15]=python3.15 [3.14]=python3.14 [3.13]=python3.13)
+declare -A SRC_SUITE=([3.15]=sid [3.14]=forky [3.13]=trixie)
+declare -A SRC_VERSION=([3.15]="" [3.14]="" [3.13]="3.13.5")   # "" = the suite's current version
 
 BUILD_DEPS=(build-essential pkg-config xz-utils libssl-dev libffi-dev zlib1g-dev libsqlite3-dev
     libbz2-dev liblzma-dev libreadline-dev libncurses-dev uuid-dev libgdbm-dev
@@ -60,7 +61,7 @@ fi
 WANTED=("$@")
 [[ ${#WANTED[@]} -gt 0 ]] || WANTED=("${ALL[@]}")
 for name in "${WANTED[@]}"; do
-    case "$name" in 3.14|3.14t|3.13t) ;; *) die "unknown interpreter '$name' (choose from: ${ALL[*]})";; esac
+    case "$name" in 3.14|3.14t|3.15|3.15t|3.13t) ;; *) die "unknown interpreter '$name' (choose from: ${ALL[*]})";; esac
 done
 
 TODO=()
@@ -86,15 +87,17 @@ setup_apt() {
     done
     local need_update=0
     if ! apt-cache showsrc python3.14 2>/dev/null | grep -q '^Package:' \
+        || ! apt-cache madison python3.15 2>/dev/null | grep -q ' sid/' \
         || ! apt-cache showsrc python3.13 2>/dev/null | grep -q "^Version: ${SRC_VERSION[3.13]}"; then
-        if [[ ! -f "$SOURCES_FILE" ]]; then
-            log "adding a deb-src entry for trixie and forky: $SOURCES_FILE"
+        # (re)written when an older copy of this script wrote it without sid
+        if [[ ! -f "$SOURCES_FILE" ]] || ! grep -q '^Suites:.* sid' "$SOURCES_FILE"; then
+            log "writing a deb-src entry for trixie, forky and sid: $SOURCES_FILE"
             as_root tee "$SOURCES_FILE" >/dev/null <<'SRC'
 # Added by conctutor's tools/build-pythons.sh: source packages only (no binaries),
-# to fetch CPython 3.13 (trixie) and 3.14 (forky) for the maintainers' test matrix.
+# to fetch CPython 3.13 (trixie), 3.14 (forky) and 3.15 (sid) for the maintainers' test matrix.
 Types: deb-src
 URIs: http://deb.debian.org/debian
-Suites: trixie forky
+Suites: trixie forky sid
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC

@@ -4,6 +4,7 @@
     speedup_figure({1: 4.02, 2: 2.05, 3: 2.08})                      # speed-up against workers
     runs = run_in_pythons(TESTE)                                     # a script in each Python found
     free_threaded_figure(runs, increments=800_000)
+    ways_figure({"threads": 2.02, "interpretadores": 1.01})          # two computations / one alone (09)
 
 The notebook keeps what it teaches (the workloads, the models, the
 formulas); the figure plumbing lives here, so that a student reads one call.
@@ -13,6 +14,7 @@ split into several figures on one time axis.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -23,6 +25,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..engine.validate import number
 from ..render.themes import OKABE_ITO, get_theme
 from .interpreters import free_threaded_pythons, pythons_dir
 
@@ -298,6 +301,118 @@ def free_threaded_figure(runs: Sequence[PythonRun], increments: int) -> Figure:
     race.invert_yaxis()
     race.set_xlim(0, 100)
     race.set_xlabel("somas perdidas na corrida (%)")
+    return figure
+
+
+# --- the same computation in every way (notebook 09) ------------------------------------------
+
+WAYS_SCRIPT = r"""
+import concurrent.futures as cf, json, statistics, sys, time
+
+def conta(passos):
+    total = 0
+    for i in range(passos):
+        total = (total + i * i) % 1_000_003
+    return total
+
+def cronometra(grupo, passos, quantas):
+    inicio = time.perf_counter()
+    if grupo is None:
+        conta(passos)
+    else:
+        list(grupo.map(conta, [passos] * quantas))
+    return time.perf_counter() - inicio
+
+def main(passos, rodadas):
+    jeitos = {"threads": cf.ThreadPoolExecutor(2)}
+    if hasattr(cf, "InterpreterPoolExecutor"):  # Python 3.14+
+        jeitos["interpretadores"] = cf.InterpreterPoolExecutor(2)
+    jeitos["processos"] = cf.ProcessPoolExecutor(2)
+    for grupo in jeitos.values():
+        list(grupo.map(conta, [1000, 1000]))  # os workers nascem antes do cronômetro
+    sozinha, razoes = [], {nome: [] for nome in jeitos}
+    for _ in range(rodadas):
+        for nome, grupo in jeitos.items():
+            uma = cronometra(None, passos, 1)  # medida logo antes, a cada vez: a máquina muda de ritmo
+            sozinha.append(uma)
+            razoes[nome].append(cronometra(grupo, passos, 2) / uma)
+    for grupo in jeitos.values():
+        grupo.shutdown()
+    print(json.dumps({"sozinha": statistics.median(sozinha),
+                      "razoes": {k: [statistics.median(v), min(v), max(v)] for k, v in razoes.items()}}))
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]))
+"""
+"""Two equal pure-Python loops in two threads, two interpreters (3.14+) and two processes, each against
+one alone measured just before it; prints JSON. Standard library only: `benchmarks/bench_interpreters.py`
+runs it too, in any Python."""
+
+
+class WaysRun(NamedTuple):
+    """O que `WAYS_SCRIPT` mediu num Python."""
+
+    name: str
+    """Como as conclusões chamam este Python: ``"3.14.7t (sem GIL)"``."""
+    version: str
+    free_threaded: bool
+    alone: float
+    """Segundos de uma conta sozinha (a mediana)."""
+    ratios: dict[str, tuple[float, float, float]]
+    """Jeito (``"threads"``, ``"interpretadores"``, ``"processos"``) → duas contas / uma sozinha:
+    mediana, menor e maior das rodadas."""
+
+
+def run_ways_in_pythons(steps: int = 3_000_000, rounds: int = 2,
+                        pythons: Mapping[str, tuple[str, str, bool]] | None = None,
+                        timeout: float = 300.0) -> list[WaysRun]:
+    """Roda `WAYS_SCRIPT` em cada Python da comparação (`pythons_to_compare`), um depois do outro."""
+    steps = int(number(steps, "steps", 1000, 10**9, whole=True, note="voltas do laço de cada conta"))
+    rounds = int(number(rounds, "rounds", 1, 100, whole=True))
+    chosen = pythons_to_compare() if pythons is None else pythons
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="conctutor-jeitos-") as folder:
+        path = os.path.join(folder, "jeitos.py")
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(WAYS_SCRIPT)
+        for name, (python, version, free) in chosen.items():
+            answer = subprocess.run([python, path, str(steps), str(rounds)], capture_output=True, text=True,
+                                    timeout=timeout, cwd=folder)
+            try:
+                data = json.loads(answer.stdout.strip().splitlines()[-1])
+                ratios = {way: (float(a), float(b), float(c)) for way, (a, b, c) in data["razoes"].items()}
+                alone = float(data["sozinha"])
+            except (IndexError, ValueError, KeyError, TypeError) as error:
+                raise RuntimeError(f"o teste no Python {name} ({python}) não imprimiu as medidas esperadas "
+                                   f"(saída {answer.returncode}): {(answer.stdout + answer.stderr).strip()[-500:]}"
+                                   ) from error
+            runs.append(WaysRun(name, version, free, alone, ratios))
+    return runs
+
+
+
+def ways_figure(ratios: Mapping[str, float]) -> Figure:
+    """Uma barra por jeito de rodar duas contas iguais: o tempo das duas dividido pelo de uma sozinha.
+
+    ``{"threads (com GIL)": 2.02, "interpretadores": 1.01, ...}``, de cima para baixo. Linhas marcam 1×
+    (as duas ao mesmo tempo, em dois núcleos) e 2× (uma depois da outra).
+    """
+    if not isinstance(ratios, Mapping) or not ratios:
+        raise TypeError("ways_figure recebe um dicionário não vazio de jeito → razão, como {'threads': 2.0}")
+    for way, ratio in ratios.items():
+        number(ratio, f"a razão de {way!r}", 0.001, 1000.0)
+    figure, axes = _new_figure(8.0, 1.0 + 0.45 * len(ratios))
+    positions = list(range(len(ratios)))
+    axes.barh(positions, list(ratios.values()), height=0.6, color=OKABE_ITO[0])
+    axes.set_yticks(positions, list(ratios))
+    axes.invert_yaxis()
+    for mark, words in ((1.0, "ao mesmo tempo"), (2.0, "uma depois da outra")):
+        axes.axvline(mark, color="#555555", linewidth=1, linestyle="--")
+        axes.annotate(words, (mark, 1.0), xycoords=("data", "axes fraction"), xytext=(3, 2),
+                      textcoords="offset points", fontsize=9, color="#555555", va="bottom")
+    axes.set_xlim(0, max(2.4, 1.1 * max(ratios.values())))
+    axes.set_xlabel("duas contas iguais / uma sozinha (×)")
+    axes.xaxis.set_major_formatter(_decimal_comma())
     return figure
 
 

@@ -1,4 +1,4 @@
-"""Finding free-threaded Pythons (3.13t, 3.14t) on this machine, for notebook 08.
+"""Finding free-threaded Pythons (3.13t, 3.14t, 3.15t) on this machine, for notebook 08.
 
 Looks on the PATH and where ``tools/build-pythons.sh`` installs them
 (``$CONCTUTOR_PYTHONS_DIR``, by default ``~/.cache/conctutor/pythons``).
@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 
-NAMES = ("python3.14t", "python3.13t")
+NAMES = ("python3.15t", "python3.14t", "python3.13t")
 CHECK = "import sys; print(sys.version.split()[0], int(sys._is_gil_enabled()))"
 
 

@@ -234,8 +234,8 @@ class Assembler:
                         span.runs = []
                     span.runs.append((event[2], event[3]))
             elif kind == LANE:
-                _, lane_id, ident, native, main, name, task_name = event
-                self.lanes[(pid, lane_id)] = Lane(pid, ident, native, name, main, task_name)
+                _, lane_id, ident, native, main, name, task_name, interpreter = event
+                self.lanes[(pid, lane_id)] = Lane(pid, ident, native, name, main, task_name, interpreter=interpreter)
             elif kind == TASK:
                 self.tasks[(pid, event[1])] = (event[2], KINDS[event[3]], event[4])
             elif kind == TEXT:

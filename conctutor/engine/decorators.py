@@ -36,6 +36,7 @@ from .events import ERROR_CODE, INTERRUPTED_CODE, OK_CODE, STATE_CODE, describe
 from .invitation import Invitation, accept_invitation, invitation_here
 from .model import Kind, State
 from .routing import Collector, asyncio_lane, call_lane, context_collector, current_collector, open_collectors
+from .subinterpreters import ID_BASE
 from .suspensions import recorded_async_generator, recorded_coroutine, recorded_generator
 
 _modules = sys.modules
@@ -43,7 +44,7 @@ _collector_of_context = context_collector.get
 """Bound once: a method call on an imported name compiles to an attribute load that builds the bound
 method at every call (CPython 3.11+), and this runs on every call of a task."""
 
-_task_ids = itertools.count(1)
+_task_ids = itertools.count(ID_BASE + 1)
 
 
 def _check_kind(kind: object) -> Kind:

@@ -28,7 +28,7 @@ FIXED_ROOM = 64
 """Bytes a fixed record needs at most (plus the segment's end marker)."""
 
 _HEAD = struct.Struct("<BI")  # type, total length
-_LANE_BODY = struct.Struct("<IQQB")
+_LANE_BODY = struct.Struct("<IQQBI")  # ..., interpreter
 _TASK_BODY = struct.Struct("<IBB")  # task id, kind, how many task names it needs
 _TEXT_BODY = struct.Struct("<I")
 _LENGTH = struct.Struct("<I")
@@ -65,8 +65,10 @@ def loss_name(pid: int, sink_id: int, code: int) -> str:
 # --- writing variable records ------------------------------------------------------------
 
 
-def lane_record(lane_id: int, ident: int, native: int, main: bool, name: str, task_name: str) -> bytes:
-    return _variable(LANE, _LANE_BODY.pack(lane_id, ident, native, main) + _strings(name, task_name))
+def lane_record(lane_id: int, ident: int, native: int, main: bool, name: str, task_name: str,
+                interpreter: int) -> bytes:
+    body = _LANE_BODY.pack(lane_id, ident, native, main, interpreter)
+    return _variable(LANE, body + _strings(name, task_name))
 
 
 def task_record(task_id: int, kind_code: int, name: str, needs: tuple[str, ...]) -> bytes:
@@ -124,9 +126,9 @@ def decode(data: bytes | mmap.mmap, pos: int) -> Iterator[tuple[tuple, int]]:
             return
         body = pos + _HEAD.size
         if kind == LANE:
-            lane_id, ident, native, main = _LANE_BODY.unpack_from(data, body)
+            lane_id, ident, native, main, interpreter = _LANE_BODY.unpack_from(data, body)
             (name, task), _ = _decode_strings(data, body + _LANE_BODY.size, 2)
-            yield (LANE, lane_id, ident, native, bool(main), name, task), end
+            yield (LANE, lane_id, ident, native, bool(main), name, task, interpreter), end
         elif kind == TASK:
             task_id, kind_code, count = _TASK_BODY.unpack_from(data, body)
             (name, *needs), _ = _decode_strings(data, body + _TASK_BODY.size, 1 + count)

@@ -4,7 +4,8 @@ One schema, for every sink that writes events (`conctutor.engine.sinks`) and
 every source that reads them back (`conctutor.engine.assembly`). Every event
 is a tuple whose first item is its `Event` type:
 
-    (LANE,  lane_id, thread_id, native_id, main_thread, thread_name, task_name)
+    (LANE,  lane_id, thread_id, native_id, main_thread, thread_name, task_name, interpreter)
+                                                 interpreter: 0 for the main one, else a subinterpreter's id
     (TASK,  task_id, name, kind_code, needs)     needs: names of the tasks whose results it needs
     (TEXT,  text_id, text)                       an error message
     (BEGIN, seq, lane_id, task_id, start_ns, cpu_ns, seconds)   seconds: NaN if none
@@ -12,7 +13,8 @@ is a tuple whose first item is its `Event` type:
     (RUN,   seq, start_ns, end_ns)               an interval the task saw itself running
     (END,   seq, end_ns, cpu_ns, status_code, text_id)          text_id 0: no message
 
-Ids are per process; ``seq`` is per sink. Times are ``perf_counter_ns()``
+Ids are per process (a subinterpreter's start apart: `conctutor.engine.subinterpreters`);
+``seq`` is per sink. Times are ``perf_counter_ns()``
 (CLOCK_MONOTONIC: comparable between processes of one machine). In a worker's
 files the same tuples are packed as bytes (`conctutor.engine.event_files`).
 """

@@ -37,8 +37,11 @@ def install_hooks() -> None:
     Installed at the first ``record()``, undone by `uninstall_hooks`:
 
     * `threading.Thread.start` notes the starting code's recording on the new thread;
-    * `ThreadPoolExecutor.submit` runs the job in the submitter's recording (not an
-      ``InterpreterPoolExecutor``'s: its jobs cross to another interpreter as they are);
+    * `ThreadPoolExecutor.submit` runs the job in the submitter's recording; an
+      ``InterpreterPoolExecutor``'s job, and a function given to ``Interpreter.call``,
+      cross to another interpreter with the invitation (`Invited`) when they can
+      travel by name (a plain function of a script's ``__main__`` crosses as its
+      code, and is left as it is);
     * `ProcessPoolExecutor.submit` and `multiprocessing.pool.Pool`'s ways to send work
       take the invitation in the submitting thread (`Invited`);
     * multiprocessing's preparation data carries the invitation that a new process
@@ -67,8 +70,8 @@ def install_hooks() -> None:
     def submit_to_threads(self: concurrent.futures.ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any,
                           **kwargs: Any) -> concurrent.futures.Future[Any]:
         collector = current_collector() if (open_collectors or context_collector.get() is not None) else None
-        if collector is not None and not _is_interpreter_pool(self):
-            fn = functools.partial(run_in, collector, fn)
+        if collector is not None:
+            fn = _to_interpreter(fn) if _is_interpreter_pool(self) else functools.partial(run_in, collector, fn)
         return thread_submit(self, fn, *args, **kwargs)
 
     _patch(concurrent.futures.ThreadPoolExecutor, "submit", submit_to_threads)
@@ -97,6 +100,15 @@ def install_hooks() -> None:
 
     _patch(multiprocessing.spawn, "get_preparation_data", get_preparation_data)
 
+    interpreters = _interpreters_module()
+    if interpreters is not None:
+        interpreter_call = interpreters.Interpreter.call
+
+        def call(self: Any, callable: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+            return interpreter_call(self, _to_interpreter(callable), *args, **kwargs)
+
+        _patch(interpreters.Interpreter, "call", call)
+
 
 def uninstall_hooks() -> None:
     """Put back everything `install_hooks` and `hook_asyncio` replaced (the next ``record()`` installs
@@ -112,6 +124,27 @@ def _is_interpreter_pool(executor: object) -> bool:
     module = sys.modules.get("concurrent.futures.interpreter")
     pool = getattr(module, "InterpreterPoolExecutor", None)
     return pool is not None and isinstance(executor, pool)
+
+
+def _interpreters_module() -> Any:
+    """`concurrent.interpreters` (Python 3.14+), or None."""
+    if sys.version_info < (3, 14):
+        return None
+    try:
+        import concurrent.interpreters
+    except ImportError:  # a build without subinterpreters
+        return None
+    return concurrent.interpreters
+
+
+def _to_interpreter(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` with the invitation of the recording that sends it to another interpreter, where it can
+    travel by name: a recorded function, or a plain one that is not of a script's ``__main__``."""
+    from .decorators import Task
+
+    if not isinstance(fn, Task) and getattr(fn, "__module__", "__main__") == "__main__":
+        return fn
+    return _invited(fn)
 
 
 def _invited(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -13,6 +13,10 @@ as data and its quietness. It reaches a worker three ways:
   with the data multiprocessing sends every new process (`NewProcessInvitation`);
   a *forked* process inherits the recording instead.
 
+A subinterpreter of the recording process accepts an invitation as a worker
+process does: a job of an ``InterpreterPoolExecutor`` carries one (`Invited`),
+and so does a recorded function passed to ``Interpreter.call``.
+
 The worker also adopts the sender's `Settings` (durations, time scale).
 """
 
@@ -26,6 +30,7 @@ from typing import Any
 from . import routing, settings
 from .quiet import quiet_for_good
 from .routing import Collector, current_collector
+from .subinterpreters import IN_SUBINTERPRETER
 
 Invitation = tuple[str, int, dict[str, float], str, bool]
 """What a worker process needs to report to a recording, in plain types only (a new process reads it
@@ -73,8 +78,8 @@ def accept_invitation(invitation: object) -> None:
                 sampling.revoke_sampler()
         return
     directory, owner_pid, durations, scale_text, quiet = checked
-    if owner_pid == os.getpid():
-        return  # pickled and unpickled in the recording process itself (or one of its subinterpreters)
+    if owner_pid == os.getpid() and not IN_SUBINTERPRETER:
+        return  # pickled and unpickled in the recording process itself
     travelling = settings.Settings.from_data((durations, scale_text))
     settings.adopt(travelling)
     collector = _adopted.get(directory)

@@ -90,6 +90,9 @@ class Lane:
     task: str = ""
     """The asyncio task's name, for coroutines; empty otherwise."""
     role: LaneRole = LaneRole.THREAD
+    interpreter: int = 0
+    """The interpreter of the process that ran it: 0 for the main one, else a subinterpreter's id
+    (`concurrent.interpreters`); its thread is an OS thread of the process like any other."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,7 @@ def to_dict(timeline: Timeline) -> dict[str, Any]:
         "sampled": timeline.sampled,
         "main_pid": timeline.main_pid,
         "lanes": [[lane.pid, lane.thread_id, lane.native_id, lane.thread_name, lane.main_thread, lane.task,
-                   lane.role.value] for lane in timeline.lanes],
+                   lane.role.value, lane.interpreter] for lane in timeline.lanes],
         "names": list(timeline.names),
         "kinds": [kind.value for kind in timeline.kinds],
         "needs": [list(needs) for needs in timeline.needs],
@@ -188,10 +188,20 @@ def _texts(values: object, what: str) -> list[str]:
     return values
 
 
+def _lane(item: object) -> Lane:
+    # [pid, thread_id, native_id, thread_name, main_thread, task, role, interpreter]; the interpreter
+    # came with conctutor 0.3 (subinterpreters), and a run saved before has none: the main one.
+    if not isinstance(item, list) or len(item) not in (7, 8):
+        raise ValueError(f"lanes: cada raia é uma lista de 7 ou 8 valores (pid, thread, ..., papel[, interpretador]); "
+                         f"há {item!r}")
+    pid, ident, native, name, main, task, role, *interpreter = item
+    return Lane(_whole(pid, "pid"), _whole(ident, "thread_id"), _whole(native, "native_id"), str(name),
+                bool(main), str(task), LaneRole(role),
+                _whole(interpreter[0], "interpreter") if interpreter else 0)
+
+
 def _from_dict(data: Mapping[str, Any]) -> Timeline:
-    lanes = [Lane(_whole(pid, "pid"), _whole(ident, "thread_id"), _whole(native, "native_id"), str(name),
-                  bool(main), str(task), LaneRole(role))
-             for pid, ident, native, name, main, task, role in data["lanes"]]
+    lanes = [_lane(item) for item in data["lanes"]]
     names = [str(name) for name in data["names"]]
     kinds = [Kind(kind) for kind in data["kinds"]]
     needs = [_texts(list(item), "needs") for item in data["needs"]]

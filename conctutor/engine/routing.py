@@ -7,7 +7,9 @@ A call looks for its recording in this order:
 2. the thread: a thread started, or a pool job submitted, from inside a
    ``record()`` block belongs to that block (`conctutor.engine.hooks`);
 3. in a worker process, the recording it was invited to or inherited
-   (`conctutor.engine.invitation`).
+   (`conctutor.engine.invitation`); so too in a subinterpreter of the recording
+   process, which reports through files like a worker
+   (`conctutor.engine.subinterpreters`).
 
 A thread of the recording process that no block started (another notebook
 thread, say) belongs to no recording.
@@ -25,6 +27,7 @@ from typing import Any
 
 from . import sinks
 from .sinks import FileSink, MemorySink, Sink
+from .subinterpreters import ID_BASE, IN_SUBINTERPRETER, own_gil_address
 
 _pid = os.getpid()
 
@@ -33,7 +36,8 @@ class Collector:
     """One recording, as the calls in this process see it.
 
     In the process that called ``record()`` (its *owner*), each thread gets a
-    `MemorySink`; in any other process (a worker), a `FileSink` in the
+    `MemorySink`; in any other process (a worker), and in a subinterpreter of
+    the owner, whose memory the recording cannot read, a `FileSink` in the
     recording's private directory.
     """
 
@@ -61,13 +65,13 @@ class Collector:
 
     def _new_sink(self) -> MemorySink | FileSink:
         sink: MemorySink | FileSink
-        if _pid == self.owner_pid:
+        if _pid == self.owner_pid and not IN_SUBINTERPRETER:
             sink = MemorySink(_pid)
             with self._lock:
                 self.memory_sinks.append(sink)
         else:
             with self._lock:
-                sink_id = next(self._sink_ids)
+                sink_id = ID_BASE + next(self._sink_ids)
             try:
                 sink = FileSink(self.directory, _pid, sink_id)
             except OSError:  # the recording is over (its directory is gone): record nowhere
@@ -83,7 +87,7 @@ class Collector:
         from . import sampling  # only once a thread records: plain calls never need it
 
         try:
-            sampling.register_thread(self.directory, _pid, threading.get_native_id())
+            sampling.register_thread(self.directory, _pid, threading.get_native_id(), own_gil_address())
         except OSError:
             pass  # the recording is over: nothing to watch
 
@@ -135,10 +139,10 @@ def current_collector() -> Collector | None:
     collector = getattr(threading.current_thread(), "_conctutor_collector", None)
     if collector is not None and collector.is_open:
         return collector
-    # In a worker process: the recording it was invited to (or inherited, forked).
+    # In a worker process or a subinterpreter: the recording it was invited to (or inherited, forked).
     # In the recording process itself, a thread that no block started belongs to none.
     candidates = open_collectors
-    if len(candidates) == 1 and candidates[0].owner_pid != _pid:
+    if len(candidates) == 1 and (candidates[0].owner_pid != _pid or IN_SUBINTERPRETER):
         return candidates[0]
     return None
 
@@ -177,7 +181,7 @@ def run_in(collector: Collector, fn: Callable[..., Any], *args: Any, **kwargs: A
 
 def owns_an_open_recording() -> bool:
     """Whether this process is the one that recorded (not a worker reporting to another)."""
-    return bool(open_collectors) and open_collectors[0].owner_pid == _pid
+    return bool(open_collectors) and open_collectors[0].owner_pid == _pid and not IN_SUBINTERPRETER
 
 
 def report_only_to(collector: Collector | None) -> None:

@@ -322,11 +322,13 @@ _ptracer_granted = False
 """Whether this process let a sidecar read its threads with prctl(PR_SET_PTRACER) (see `revoke_sampler`)."""
 
 
-def register_thread(spool_dir: str, pid: int, native_tid: int) -> None:
+def register_thread(spool_dir: str, pid: int, native_tid: int, own_gil: int = 0) -> None:
     """Ask the sidecar to sample thread ``native_tid`` of process ``pid``.
 
     Call it from any process, the first time a thread runs a recorded task,
-    with ``os.getpid()`` and ``threading.get_native_id()``. Cheap: one
+    with ``os.getpid()`` and ``threading.get_native_id()``; in a subinterpreter,
+    with where its own GIL lies too (`conctutor.engine.subinterpreters.own_gil_address`),
+    so that its waits for that GIL are told from waits for a lock. Cheap: one
     ``open``/``write``/``close`` (the first call in a process under Yama
     ptrace restrictions also grants the sidecar the right to read
     ``/proc/<pid>/task/<tid>/syscall``).
@@ -339,7 +341,7 @@ def register_thread(spool_dir: str, pid: int, native_tid: int) -> None:
         os.path.join(spool_dir, THREADS_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
     )
     try:
-        os.write(fd, b"%d %d\n" % (pid, native_tid))
+        os.write(fd, b"%d %d %d\n" % (pid, native_tid, own_gil) if own_gil else b"%d %d\n" % (pid, native_tid))
     finally:
         os.close(fd)
 

@@ -37,6 +37,7 @@ from .event_files import (
     text_record,
 )
 from .events import BEGIN, END, KIND_CODE, LANE, NO_SECONDS, RUN, TASK, TEXT, WAIT, Event, TaskInfo, needs_of, to_text
+from .subinterpreters import ID_BASE, INTERPRETER_ID
 
 
 class Sink(Protocol):
@@ -60,7 +61,7 @@ class Sink(Protocol):
 class _Lanes:
     """Lane ids of one process: one per thread, one per asyncio task (rare: a lock is cheap here)."""
 
-    _next = 0
+    _next = ID_BASE
     _lock = threading.Lock()
 
     @classmethod
@@ -96,7 +97,7 @@ class MemorySink:
         self.lane = lane_id
         self._thread = (ident, native, main, name)
         self._task_lanes: dict[str, int] = {}
-        self.events.append((LANE, lane_id, ident, native, main, name, ""))
+        self.events.append((LANE, lane_id, ident, native, main, name, "", INTERPRETER_ID))
 
     def begin(self, task: TaskInfo, lane: int = 0, seconds: float = NO_SECONDS) -> int:
         """A span starts: returns its ``seq``. Lane 0 is this thread's own lane."""
@@ -127,7 +128,7 @@ class MemorySink:
         lane = self._task_lanes.get(task_name)
         if lane is None:
             lane = self._task_lanes[task_name] = _Lanes.new_id()
-            self.events.append((LANE, lane, *self._thread, task_name))
+            self.events.append((LANE, lane, *self._thread, task_name, INTERPRETER_ID))
         return lane
 
 
@@ -209,7 +210,7 @@ class FileSink:
         lane_id, ident, native, main, name = _thread_lane()
         self.lane = lane_id
         self._thread = (ident, native, main, name)
-        failure = self._write_variable(lane_record(lane_id, ident, native, main, name, ""))
+        failure = self._write_variable(lane_record(lane_id, ident, native, main, name, "", INTERPRETER_ID))
         if failure is not None and not self._loss_path:
             raise failure  # nothing can be kept, nor said: the caller records nowhere
 
@@ -348,5 +349,5 @@ class FileSink:
         lane = self._task_lanes.get(task_name)
         if lane is None:
             lane = self._task_lanes[task_name] = _Lanes.new_id()
-            self._write_variable(lane_record(lane, *self._thread, task_name))
+            self._write_variable(lane_record(lane, *self._thread, task_name, INTERPRETER_ID))
         return lane

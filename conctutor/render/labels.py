@@ -3,7 +3,10 @@
 The recording process's main thread is ``principal``, its other threads
 ``thread 1..n``; worker processes are ``processo 1..n (pid P)``, numbered in
 order of first appearance, with a thread suffix when a task ran outside the
-worker's main thread. An asyncio task's lane adds its name:
+worker's main thread. A subinterpreter's lane says which, numbered in order of
+first appearance, and which OS thread of its process ran it:
+``interpretador 1 · thread 2`` (the thread's number is the one its process's
+own lanes use). An asyncio task's lane adds its name:
 ``principal · Task-2``. A task queue's lanes (`LaneRole`): its rows of waiting
 messages are ``fila 1..n``, each worker pool process ``w1 · pid 4242`` (``… @
 host`` for another machine).
@@ -47,6 +50,8 @@ def lane_labels(lanes: Sequence[Lane], main_pid: int) -> list[str]:
     processes = process_labels(threads_only, main_pid)
     threads: dict[tuple, int] = {}
     process_threads: dict[tuple, int] = {}
+    interpreters: dict[tuple[int, int], int] = {}
+    os_threads: dict[tuple[int, int], int] = {}  # (pid, native id) -> the thread's number in its process
     local_host = os.uname().nodename if hasattr(os, "uname") else ""
     for lane in lanes:
         if lane.role == LaneRole.QUEUE:
@@ -56,8 +61,27 @@ def lane_labels(lanes: Sequence[Lane], main_pid: int) -> list[str]:
             labels.append(worker_label(lane.thread_name, lane.pid, local_host))
             continue
         thread_key = (lane.pid, lane.thread_id, lane.thread_name)
-        if lane.pid == main_pid:
-            label = "principal" if lane.main_thread else f"thread {threads.setdefault(thread_key, len(threads) + 1)}"
+        if lane.interpreter:
+            number = interpreters.setdefault((lane.pid, lane.interpreter),
+                                             sum(1 for key in interpreters if key[0] == lane.pid) + 1)
+            thread = os_threads.get((lane.pid, lane.native_id))
+            if lane.native_id == lane.pid:  # Linux: the process's first thread, the main interpreter's main one
+                label = f"interpretador {number} · principal"
+            elif thread is None:
+                count = len(threads) if lane.pid == main_pid else sum(1 for k in process_threads if k[0] == lane.pid)
+                thread = os_threads[(lane.pid, lane.native_id)] = count + 1
+                (threads if lane.pid == main_pid else process_threads)[(lane.pid, "os", lane.native_id)] = thread
+                label = f"interpretador {number} · thread {thread}"
+            else:
+                label = f"interpretador {number} · thread {thread}"
+            if lane.pid != main_pid:
+                label = f"{processes[lane.pid]} · {label}"
+        elif lane.pid == main_pid:
+            if lane.main_thread:
+                label = "principal"
+            else:
+                label = f"thread {threads.setdefault(thread_key, len(threads) + 1)}"
+                os_threads.setdefault((lane.pid, lane.native_id), threads[thread_key])
         else:
             label = processes[lane.pid]
             if not lane.main_thread:
