@@ -14,4 +14,5 @@ assert _spec is not None and _spec.loader is not None
 _conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_conftest)
 pytest_runtest_setup = _conftest.pytest_runtest_setup
+pytest_collection_modifyitems = _conftest.pytest_collection_modifyitems
 pytest_xdist_make_scheduler = _conftest.pytest_xdist_make_scheduler

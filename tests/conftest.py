@@ -10,6 +10,7 @@ calibration cache (``CONCTUTOR_CACHE_DIR``) keeps its default.
 from __future__ import annotations
 
 import os
+import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,11 @@ processes at work than a student, at full scale, sees (in the matrix, one worker
 `calcula` one after the other, and notebook 08's four). Scaled by 0.5 they last 1 s."""
 NOTEBOOKS_STARTING_PROCESSES = frozenset({"02-concorrencia-e-paralelismo.ipynb", "04-processos.ipynb",
                                           "08-comparativo.ipynb"})
+NOTEBOOKS_STARTING_INTERPRETERS = frozenset({"09-subinterpretadores.ipynb"})
+"""Notebooks whose workers are subinterpreters: each one imports conctutor anew, as a spawned process does
+(0.1-0.5 s here), whatever the start method; they run at `PROCESS_START_SCALE` always."""
+NOTEBOOKS_NEEDING = {"09-subinterpretadores.ipynb": ((3, 14), "concurrent.interpreters e InterpreterPoolExecutor")}
+"""Notebooks that need a newer Python than the oldest supported, and what for: skipped below it, saying why."""
 
 
 @pytest.fixture
@@ -114,8 +120,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     other test finds the usual one."""
     if _SCALE_GIVEN:
         return
-    slow = item.path.name in NOTEBOOKS_STARTING_PROCESSES and _starts_processes_slowly()
+    slow = (item.path.name in NOTEBOOKS_STARTING_PROCESSES and _starts_processes_slowly()) \
+        or item.path.name in NOTEBOOKS_STARTING_INTERPRETERS
     os.environ["CONCTUTOR_TIME_SCALE"] = PROCESS_START_SCALE if slow else str(FAST_SCALE)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The cells of a notebook that needs a newer Python skip below it, with the reason shown (``-rs``)."""
+    for item in items:
+        need = NOTEBOOKS_NEEDING.get(item.path.name)
+        if need is not None and sys.version_info < need[0]:
+            version = ".".join(map(str, need[0]))
+            item.add_marker(pytest.mark.skip(reason=f"{item.path.name} precisa do Python {version}+ ({need[1]}); "
+                                                    f"este é o {sys.version.split()[0]}"))
 
 
 @pytest.hookimpl(optionalhook=True)

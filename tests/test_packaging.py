@@ -253,6 +253,11 @@ def package_module_file(name: str) -> Path | None:
     return None
 
 
+NEWER_STDLIB = frozenset({"_interpreters", "_interpqueues"})
+"""Standard-library modules of Pythons newer than the one running the tests (3.13+: subinterpreters), which the
+package imports only where they exist."""
+
+
 def third_party_imports_of_notebooks() -> dict[str, set[str]]:
     """Top-level third-party modules that the notebooks import, directly or through the package's modules
     they load (every import in those modules, the lazy ones in functions included) -> who imports them
@@ -267,7 +272,7 @@ def third_party_imports_of_notebooks() -> dict[str, set[str]]:
         while todo:
             name, importer = todo.pop()
             top = name.split(".")[0]
-            if top and top not in local and top not in sys.stdlib_module_names:
+            if top and top not in local and top not in sys.stdlib_module_names and top not in NEWER_STDLIB:
                 found.setdefault(top, set()).add(importer)
             if name in seen:
                 continue

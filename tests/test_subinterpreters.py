@@ -9,7 +9,9 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -197,3 +199,40 @@ def test_a_lanes_interpreter_is_saved_and_a_run_saved_without_one_loads_in_the_m
     data["lanes"][-1][7] = -1
     with pytest.raises(ValueError, match="interpreter"):
         Timeline.from_dict(data)
+
+
+@needs_interpreters
+def test_a_scripts_own_function_that_crosses_as_code_records_the_threads_it_starts(tmp_path):
+    # A function of a script's __main__ that uses no globals crosses to another interpreter as its code;
+    # Interpreter.call hands the interpreter the recording first, so the tasks its threads call are recorded.
+    script = tmp_path / "programa.py"
+    script.write_text(textwrap.dedent("""
+        from concurrent import interpreters
+        from conctutor import record
+
+        def duas_threads(segundos):
+            import threading
+            from conctutor import calcula
+            threads = [threading.Thread(target=calcula, args=(segundos,)) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+        if __name__ == "__main__":
+            outro = interpreters.create()
+            try:
+                with record() as timeline:
+                    outro.call(duas_threads, 1.0)
+            finally:
+                outro.close()
+            for span in timeline.spans:
+                print(span.name, span.lane.interpreter == outro.id, span.worker)
+    """))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and all(line.startswith("calcula True interpretador 1 · thread ") for line in lines), \
+        result.stdout
+    assert lines[0] != lines[1]  # two threads, two lanes

@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .invitation import Invited, NewProcessInvitation, invitation_here
+from .invitation import Invited, NewProcessInvitation, accept_invitation, invitation_here
 from .routing import context_collector, current_collector, open_collectors, run_in
 
 
@@ -38,10 +38,13 @@ def install_hooks() -> None:
 
     * `threading.Thread.start` notes the starting code's recording on the new thread;
     * `ThreadPoolExecutor.submit` runs the job in the submitter's recording; an
-      ``InterpreterPoolExecutor``'s job, and a function given to ``Interpreter.call``,
-      cross to another interpreter with the invitation (`Invited`) when they can
-      travel by name (a plain function of a script's ``__main__`` crosses as its
-      code, and is left as it is);
+      ``InterpreterPoolExecutor``'s job crosses to its interpreter with the invitation
+      taken at submit (`Invited`) when it can travel by name (a plain function of a
+      script's ``__main__`` crosses as its code, and is left as it is);
+    * ``Interpreter.call`` and ``call_in_thread`` (through their common ``_call``) hand
+      the interpreter the invitation of the calling thread first, in a call of their
+      own, so that whatever runs there reports to the recording, threads it starts
+      included;
     * `ProcessPoolExecutor.submit` and `multiprocessing.pool.Pool`'s ways to send work
       take the invitation in the submitting thread (`Invited`);
     * multiprocessing's preparation data carries the invitation that a new process
@@ -101,13 +104,16 @@ def install_hooks() -> None:
     _patch(multiprocessing.spawn, "get_preparation_data", get_preparation_data)
 
     interpreters = _interpreters_module()
-    if interpreters is not None:
-        interpreter_call = interpreters.Interpreter.call
+    if interpreters is not None and "_call" in interpreters.Interpreter.__dict__:
+        interpreter_call = interpreters.Interpreter._call
 
-        def call(self: Any, callable: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-            return interpreter_call(self, _to_interpreter(callable), *args, **kwargs)
+        def call_inviting(self: Any, callable: Any, args: Any, kwargs: Any) -> Any:
+            invitation = invitation_here() if (open_collectors or context_collector.get() is not None) else None
+            if invitation is not None:
+                interpreter_call(self, accept_invitation, (invitation,), {})
+            return interpreter_call(self, callable, args, kwargs)
 
-        _patch(interpreters.Interpreter, "call", call)
+        _patch(interpreters.Interpreter, "_call", call_inviting)
 
 
 def uninstall_hooks() -> None:
@@ -138,8 +144,9 @@ def _interpreters_module() -> Any:
 
 
 def _to_interpreter(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` with the invitation of the recording that sends it to another interpreter, where it can
-    travel by name: a recorded function, or a plain one that is not of a script's ``__main__``."""
+    """`fn` with the invitation of the recording that submits it to an interpreter pool, where it can
+    travel by name: a recorded function, or a plain one that is not of a script's ``__main__`` (a pool
+    made inside the block invites its interpreters at each call anyway: its threads belong to the block)."""
     from .decorators import Task
 
     if not isinstance(fn, Task) and getattr(fn, "__module__", "__main__") == "__main__":
