@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
+import os
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -156,14 +160,40 @@ def test_pythons_to_compare_pairs_each_free_threaded_python_with_its_version_wit
     fake("3.13t", "3.13.9 0")  # no 3.13 with the GIL to pair it with
     monkeypatch.setenv("CONCTUTOR_PYTHONS_DIR", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "pyenv"))  # no pyenv versions
     found = comparison.pythons_to_compare()
     this = sys.version.split()[0]
     if this.startswith("3.14."):  # this Python is the one with the GIL that 3.14t is compared with
         assert list(found) == [f"{this} (este, com GIL)", "3.13.9t (sem GIL)", "3.14.9t (sem GIL)"]
     else:
         assert list(found) == [f"{this} (este, com GIL)", "3.13.9t (sem GIL)", "3.14.9 (com GIL)", "3.14.9t (sem GIL)"]
-        assert found["3.14.9 (com GIL)"] == (with_gil, "3.14.9", False)
-    assert found["3.14.9t (sem GIL)"] == (free, "3.14.9", True)
+        assert found["3.14.9 (com GIL)"] == comparison.Candidate(with_gil, "3.14.9", False)
+    assert found["3.14.9t (sem GIL)"] == comparison.Candidate(free, "3.14.9", True)
+    forcing = comparison.pythons_to_compare(force_gil=True)
+    assert forcing["3.14.9t com -X gil=1"] == comparison.Candidate(free, "3.14.9", True, gil_forced=True)
+    assert [name for name in forcing if name not in found] == ["3.13.9t com -X gil=1", "3.14.9t com -X gil=1"]
+
+    # a 3.13 with the GIL among pyenv's versions pairs with 3.13t
+    in_pyenv = tmp_path / "pyenv" / "versions" / "3.13.2" / "bin" / "python3.13"
+    in_pyenv.parent.mkdir(parents=True)
+    in_pyenv.write_text("#!/bin/sh\necho '3.13.2 1'\n", encoding="utf-8")
+    in_pyenv.chmod(0o755)
+    found = comparison.pythons_to_compare()
+    assert found["3.13.2 (com GIL)"] == comparison.Candidate(str(in_pyenv), "3.13.2", False)
+
+
+def test_a_free_threaded_python_asked_to_keep_the_gil_runs_with_x_gil_1(tmp_path):
+    # a stand-in that prints what the test script would, depending on whether it was given -X gil=1
+    fake = tmp_path / "python3.14t"
+    fake.write_text('#!/bin/sh\nif [ "$1" = "-X" ] && [ "$2" = "gil=1" ]; then echo "1.0 2.0 0 1.0"; '
+                    'else echo "1.0 1.0 300 2.0"; fi\n', encoding="utf-8")
+    fake.chmod(0o755)
+    free, forced = comparison.run_in_pythons("", {
+        "3.14.9t (sem GIL)": comparison.Candidate(str(fake), "3.14.9", True),
+        "3.14.9t com -X gil=1": comparison.Candidate(str(fake), "3.14.9", True, gil_forced=True),
+    })
+    assert (free.threads, free.lost, free.gil_forced) == (1.0, 300, False)
+    assert (forced.threads, forced.lost, forced.gil_forced) == (2.0, 0, True)
 
 
 @pytest.mark.parametrize(("cores", "words"), [(1.97, "as duas threads calcularam ao mesmo tempo"),
@@ -178,3 +208,43 @@ def test_a_fourth_number_is_the_cores_the_two_threads_kept_busy():
                             "print(sequencial, time.perf_counter() - inicio, 0, 1.0)")
     (run,) = comparison.run_in_pythons(script, {"este": (sys.executable, version, False)})
     assert run.cores == 1.0
+
+
+EXTENSION_WITHOUT_FREE_THREADING = """
+#include <Python.h>
+static struct PyModuleDef definicao = {PyModuleDef_HEAD_INIT, "precisa_do_gil", NULL, -1, NULL};
+PyMODINIT_FUNC PyInit_precisa_do_gil(void) { return PyModule_Create(&definicao); }
+"""
+"""A C extension that does not declare it can run without the GIL (single-phase init, no Py_mod_gil)."""
+
+
+def a_free_threaded_python() -> str | None:
+    if not getattr(sys, "_is_gil_enabled", lambda: True)():
+        return sys.executable
+    found = comparison.free_threaded_pythons()
+    return next(iter(found.values()), None)
+
+
+def test_an_extension_that_does_not_declare_it_runs_without_the_gil_turns_the_gil_back_on(tmp_path):
+    # What notebook 08's section 7 says: importing such an extension turns the GIL on for the whole
+    # process, with a RuntimeWarning; PYTHON_GIL=0 (or -X gil=0) keeps it off.
+    python = a_free_threaded_python()
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if python is None or compiler is None:
+        pytest.skip("needs a free-threaded Python (3.13t+) and a C compiler")
+    paths = json.loads(subprocess.run(
+        [python, "-c", "import json, sysconfig; print(json.dumps([sysconfig.get_path('include'), "
+                       "sysconfig.get_config_var('EXT_SUFFIX')]))"],
+        capture_output=True, text=True, check=True).stdout)
+    source = tmp_path / "precisa_do_gil.c"
+    source.write_text(EXTENSION_WITHOUT_FREE_THREADING, encoding="utf-8")
+    subprocess.run([compiler, "-shared", "-fPIC", f"-I{paths[0]}", "-o", str(tmp_path / f"precisa_do_gil{paths[1]}"),
+                    str(source)], check=True, capture_output=True)
+    check = "import sys; print(sys._is_gil_enabled()); import precisa_do_gil; print(sys._is_gil_enabled())"
+    env = {key: value for key, value in os.environ.items() if key != "PYTHON_GIL"}
+    turned_on = subprocess.run([python, "-c", check], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert turned_on.stdout.split() == ["False", "True"], turned_on.stderr
+    assert "RuntimeWarning" in turned_on.stderr and "GIL" in turned_on.stderr
+    kept_off = subprocess.run([python, "-c", check], capture_output=True, text=True, cwd=tmp_path,
+                              env={**env, "PYTHON_GIL": "0"})
+    assert kept_off.stdout.split() == ["False", "False"], kept_off.stderr

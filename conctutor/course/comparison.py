@@ -14,6 +14,7 @@ split into several figures on one time axis.
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -181,6 +182,8 @@ class PythonRun(NamedTuple):
     """Núcleos que as duas threads ocuparam ao mesmo tempo: o tempo de CPU do processo dividido pelo
     tempo de relógio enquanto elas rodavam (perto de 1 com o GIL, de 2 sem ele). Varia bem menos que os
     tempos numa máquina cuja velocidade muda de um minuto para o outro."""
+    gil_forced: bool = False
+    """Um Python sem GIL rodado com ``-X gil=1``: o GIL ligado de novo, a pedido."""
 
 
 def cores_reading(cores: float) -> str:
@@ -196,16 +199,28 @@ VERSION_CHECK = ("import sys; print(sys.version.split()[0], "
                  "int(getattr(sys, '_is_gil_enabled', lambda: True)()))")
 
 
-def pythons_to_compare() -> dict[str, tuple[str, str, bool]]:
-    """Os Pythons da comparação: nome → (caminho, versão, sem GIL?).
+class Candidate(NamedTuple):
+    """Um Python da comparação: onde está, a versão, se é sem GIL, e se roda com o GIL ligado a pedido."""
+
+    path: str
+    version: str
+    free_threaded: bool
+    gil_forced: bool = False
+    """Rodar com ``-X gil=1``: um Python sem GIL com o GIL ligado de novo."""
+
+
+def pythons_to_compare(force_gil: bool = False) -> dict[str, Candidate]:
+    """Os Pythons da comparação: nome → `Candidate` (caminho, versão, sem GIL?, GIL ligado a pedido?).
 
     Este Python; cada Python sem GIL encontrado (`free_threaded_pythons`); e,
     para cada um deles, o Python *com* GIL da mesma versão, se houver um
     (``python3.14`` no PATH ou onde ``tools/build-pythons.sh`` os instala),
     para que o custo de tirar o GIL não se misture com o de mudar de versão.
+    Com `force_gil`, cada Python sem GIL entra mais uma vez, rodado com
+    ``-X gil=1``: o GIL ligado de novo.
     """
     this_version = sys.version.split()[0]
-    found = {f"{this_version} (este, com GIL)": (sys.executable, this_version, False)}
+    found = {f"{this_version} (este, com GIL)": Candidate(sys.executable, this_version, False)}
     versions_with_gil = {this_version}
     for label, path in free_threaded_pythons().items():
         version = label.rstrip("t")
@@ -215,15 +230,23 @@ def pythons_to_compare() -> dict[str, tuple[str, str, bool]]:
             with_gil = _python_with_gil(minor)
             if with_gil is not None:
                 gil_path, gil_version = with_gil
-                found[f"{gil_version} (com GIL)"] = (gil_path, gil_version, False)
+                found[f"{gil_version} (com GIL)"] = Candidate(gil_path, gil_version, False)
                 versions_with_gil.add(gil_version)
-        found[f"{label} (sem GIL)"] = (path, version, True)
+        found[f"{label} (sem GIL)"] = Candidate(path, version, True)
+        if force_gil:
+            found[f"{label} com -X gil=1"] = Candidate(path, version, True, gil_forced=True)
     return found
 
 
 def _python_with_gil(minor: str) -> tuple[str, str] | None:
-    """(path, version) of a Python `minor` (``"3.14"``) that runs with the GIL, or None."""
-    candidates = [shutil.which(f"python{minor}"), os.path.join(pythons_dir(), minor, "bin", f"python{minor}")]
+    """(path, version) of a Python `minor` (``"3.14"``) that runs with the GIL, or None: on the PATH, where
+    ``tools/build-pythons.sh`` puts its builds, or among pyenv's versions (newest first)."""
+    pyenv = os.path.join(os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv"), "versions")
+    from_pyenv = sorted(glob.glob(os.path.join(pyenv, f"{minor}.*", "bin", f"python{minor}")),
+                        key=lambda path: [int(part) for part in re.findall(r"\d+", path.split(os.sep)[-3])],
+                        reverse=True)
+    candidates = [shutil.which(f"python{minor}"), os.path.join(pythons_dir(), minor, "bin", f"python{minor}"),
+                  *from_pyenv]
     for path in candidates:
         if not path or not os.access(path, os.X_OK):
             continue
@@ -238,7 +261,7 @@ def _python_with_gil(minor: str) -> tuple[str, str] | None:
     return None
 
 
-def run_in_pythons(script: str, pythons: Mapping[str, tuple[str, str, bool]] | None = None,
+def run_in_pythons(script: str, pythons: Mapping[str, Candidate | tuple[str, str, bool]] | None = None,
                    timeout: float = 300.0) -> list[PythonRun]:
     """Roda `script` em cada Python da comparação (`pythons_to_compare`) e lê o que ele imprimiu.
 
@@ -252,19 +275,20 @@ def run_in_pythons(script: str, pythons: Mapping[str, tuple[str, str, bool]] | N
         path = os.path.join(folder, "teste.py")
         with open(path, "w", encoding="utf-8") as file:
             file.write(script)
-        return [_run_one(name, python, version, free, path, timeout)
-                for name, (python, version, free) in chosen.items()]
+        return [_run_one(name, Candidate(*entry), path, timeout) for name, entry in chosen.items()]
 
 
-def _run_one(name: str, python: str, version: str, free: bool, path: str, timeout: float) -> PythonRun:
-    answer = subprocess.run([python, path], capture_output=True, text=True, timeout=timeout)
+def _run_one(name: str, candidate: Candidate, path: str, timeout: float) -> PythonRun:
+    python, version, free, forced = candidate
+    answer = subprocess.run([python, *(["-X", "gil=1"] if forced else []), path], capture_output=True, text=True,
+                            timeout=timeout)
     numbers = re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", answer.stdout.strip().splitlines()[-1]) \
         if answer.returncode == 0 and answer.stdout.strip() else []
     if len(numbers) not in (3, 4):
         raise RuntimeError(f"o teste no Python {name} ({python}) não imprimiu os três números esperados "
                            f"(saída {answer.returncode}): {(answer.stdout + answer.stderr).strip()[-500:]}")
     sequential, threads, lost, *cores = (float(n) for n in numbers)
-    return PythonRun(name, version, free, sequential, threads, round(lost), cores[0] if cores else None)
+    return PythonRun(name, version, free, sequential, threads, round(lost), cores[0] if cores else None, forced)
 
 
 def gil_baseline(run: PythonRun, runs: Sequence[PythonRun]) -> PythonRun:
@@ -364,7 +388,7 @@ class WaysRun(NamedTuple):
 
 
 def run_ways_in_pythons(steps: int = 3_000_000, rounds: int = 2,
-                        pythons: Mapping[str, tuple[str, str, bool]] | None = None,
+                        pythons: Mapping[str, Candidate | tuple[str, str, bool]] | None = None,
                         timeout: float = 300.0) -> list[WaysRun]:
     """Roda `WAYS_SCRIPT` em cada Python da comparação (`pythons_to_compare`), um depois do outro."""
     steps = int(number(steps, "steps", 1000, 10**9, whole=True, note="voltas do laço de cada conta"))
@@ -375,9 +399,10 @@ def run_ways_in_pythons(steps: int = 3_000_000, rounds: int = 2,
         path = os.path.join(folder, "jeitos.py")
         with open(path, "w", encoding="utf-8") as file:
             file.write(WAYS_SCRIPT)
-        for name, (python, version, free) in chosen.items():
-            answer = subprocess.run([python, path, str(steps), str(rounds)], capture_output=True, text=True,
-                                    timeout=timeout, cwd=folder)
+        for name, entry in chosen.items():
+            python, version, free, forced = Candidate(*entry)
+            answer = subprocess.run([python, *(["-X", "gil=1"] if forced else []), path, str(steps), str(rounds)],
+                                    capture_output=True, text=True, timeout=timeout, cwd=folder)
             try:
                 data = json.loads(answer.stdout.strip().splitlines()[-1])
                 ratios = {way: (float(a), float(b), float(c)) for way, (a, b, c) in data["razoes"].items()}
