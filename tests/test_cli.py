@@ -367,7 +367,8 @@ def test_a_script_that_calls_os_exit_leaves_no_spool_directory(tmp_path):
         from conctutor import consulta_dados
 
         consulta_dados()
-        print("arquivos na pasta temporária:", sum(p.is_file() for p in Path(tempfile.gettempdir()).rglob("*")))
+        print("arquivos na pasta temporária:", sum(p.is_file() for p in Path(tempfile.gettempdir()).rglob("*")),
+              flush=True)  # os._exit does not flush stdout (a pipe here, unless PYTHONUNBUFFERED is set)
         os._exit(0)
     """)
     result = conctutor_cli("run", "sai_ja.py", "-o", "sai_ja.png", cwd=tmp_path, TMPDIR=str(temp))
