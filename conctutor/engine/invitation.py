@@ -15,7 +15,8 @@ as data and its quietness. It reaches a worker three ways:
 
 A subinterpreter of the recording process accepts an invitation as a worker
 process does: a job of an ``InterpreterPoolExecutor`` carries one (`Invited`),
-and so does a recorded function passed to ``Interpreter.call``.
+a recorded function carries its own, and ``Interpreter.call`` hands one over
+before the call (`conctutor.engine.hooks`).
 
 The worker also adopts the sender's `Settings` (durations, time scale).
 """
