@@ -208,6 +208,10 @@ class Candidate(NamedTuple):
     gil_forced: bool = False
     """Rodar com ``-X gil=1``: um Python sem GIL com o GIL ligado de novo."""
 
+    def command(self, *arguments: str) -> list[str]:
+        """The command line that runs this Python (with ``-X gil=1`` if asked) on `arguments`."""
+        return [self.path, *(["-X", "gil=1"] if self.gil_forced else []), *arguments]
+
 
 def pythons_to_compare(force_gil: bool = False) -> dict[str, Candidate]:
     """Os Pythons da comparação: nome → `Candidate` (caminho, versão, sem GIL?, GIL ligado a pedido?).
@@ -279,16 +283,15 @@ def run_in_pythons(script: str, pythons: Mapping[str, Candidate | tuple[str, str
 
 
 def _run_one(name: str, candidate: Candidate, path: str, timeout: float) -> PythonRun:
-    python, version, free, forced = candidate
-    answer = subprocess.run([python, *(["-X", "gil=1"] if forced else []), path], capture_output=True, text=True,
-                            timeout=timeout)
+    answer = subprocess.run(candidate.command(path), capture_output=True, text=True, timeout=timeout)
     numbers = re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", answer.stdout.strip().splitlines()[-1]) \
         if answer.returncode == 0 and answer.stdout.strip() else []
     if len(numbers) not in (3, 4):
-        raise RuntimeError(f"o teste no Python {name} ({python}) não imprimiu os três números esperados "
+        raise RuntimeError(f"o teste no Python {name} ({candidate.path}) não imprimiu os três números esperados "
                            f"(saída {answer.returncode}): {(answer.stdout + answer.stderr).strip()[-500:]}")
     sequential, threads, lost, *cores = (float(n) for n in numbers)
-    return PythonRun(name, version, free, sequential, threads, round(lost), cores[0] if cores else None, forced)
+    return PythonRun(name, candidate.version, candidate.free_threaded, sequential, threads, round(lost),
+                     cores[0] if cores else None, candidate.gil_forced)
 
 
 def gil_baseline(run: PythonRun, runs: Sequence[PythonRun]) -> PythonRun:
@@ -400,18 +403,18 @@ def run_ways_in_pythons(steps: int = 3_000_000, rounds: int = 2,
         with open(path, "w", encoding="utf-8") as file:
             file.write(WAYS_SCRIPT)
         for name, entry in chosen.items():
-            python, version, free, forced = Candidate(*entry)
-            answer = subprocess.run([python, *(["-X", "gil=1"] if forced else []), path, str(steps), str(rounds)],
-                                    capture_output=True, text=True, timeout=timeout, cwd=folder)
+            candidate = Candidate(*entry)
+            answer = subprocess.run(candidate.command(path, str(steps), str(rounds)), capture_output=True, text=True,
+                                    timeout=timeout, cwd=folder)
             try:
                 data = json.loads(answer.stdout.strip().splitlines()[-1])
                 ratios = {way: (float(a), float(b), float(c)) for way, (a, b, c) in data["razoes"].items()}
                 alone = float(data["sozinha"])
             except (IndexError, ValueError, KeyError, TypeError) as error:
-                raise RuntimeError(f"o teste no Python {name} ({python}) não imprimiu as medidas esperadas "
+                raise RuntimeError(f"o teste no Python {name} ({candidate.path}) não imprimiu as medidas esperadas "
                                    f"(saída {answer.returncode}): {(answer.stdout + answer.stderr).strip()[-500:]}"
                                    ) from error
-            runs.append(WaysRun(name, version, free, alone, ratios))
+            runs.append(WaysRun(name, candidate.version, candidate.free_threaded, alone, ratios))
     return runs
 
 

@@ -44,7 +44,8 @@ def install_hooks() -> None:
     * ``Interpreter.call`` and ``call_in_thread`` (through their common ``_call``) hand
       the interpreter the invitation of the calling thread first, in a call of their
       own, so that whatever runs there reports to the recording, threads it starts
-      included;
+      included (once per interpreter and invitation: a call between interpreters costs
+      about as much as the call it precedes);
     * `ProcessPoolExecutor.submit` and `multiprocessing.pool.Pool`'s ways to send work
       take the invitation in the submitting thread (`Invited`);
     * multiprocessing's preparation data carries the invitation that a new process
@@ -109,11 +110,18 @@ def install_hooks() -> None:
 
         def call_inviting(self: Any, callable: Any, args: Any, kwargs: Any) -> Any:
             invitation = invitation_here() if (open_collectors or context_collector.get() is not None) else None
-            if invitation is not None:
+            if invitation is not None and _handed_over.get(self) != invitation:
                 interpreter_call(self, accept_invitation, (invitation,), {})
+                _handed_over[self] = invitation
             return interpreter_call(self, callable, args, kwargs)
 
         _patch(interpreters.Interpreter, "_call", call_inviting)
+
+
+_handed_over: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+"""The invitation each interpreter was last handed by ``Interpreter._call``, which is what it reports to: an
+interpreter a user created is reached only through ``_call``. (A pool's interpreters also take the `Invited`
+jobs of other blocks, each accepted before its job runs.)"""
 
 
 def uninstall_hooks() -> None:
