@@ -421,7 +421,9 @@ def test_two_processes_run_in_parallel_without_gil(spool: str, sampler: object) 
         # and on a core as long as the thread's own CPU clock says
         share = r["cpu_s"] / ((wb - wa) / 1e9)
         assert abs(on_cpu - share) <= 0.2 * share + 0.05, report
-        assert frac.get(ThreadState.GIL, 0.0) == 0.0, report
+        # the worker is the only thread of its process that computes; the main thread, waiting in join(), may
+        # still take the GIL for an instant (1 ms of a 0.3 s window seen once, in a README run beside a notebook)
+        assert frac.get(ThreadState.GIL, 0.0) <= 0.02, report
 
 
 # --------------------------------------------------------------------------
