@@ -283,7 +283,11 @@ def _waiters() -> tuple[dict[str, threading.Thread], dict[str, int], callable]:
     conn, _ = server.accept()
 
     def sleeper() -> None:
-        time.sleep(0.5)
+        # In slices until released, not one fixed sleep: on a loaded machine the
+        # setup can take long enough for a single 0.5 s sleep to end inside the
+        # measured window (it did once in CI's spawn stage).
+        while not event.is_set():
+            time.sleep(0.1)
 
     actions = {
         "sleep": sleeper,
