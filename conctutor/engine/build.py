@@ -84,11 +84,18 @@ def build(
             errors[i] = raw.error
         lane = lanes.get(raw.lane)
         states = timelines_of.get((lane.pid, lane.native_id)) if lane is not None else None
+        ran_ns = 0
         for a, b, state in _segments(raw, stop, finished, states):
             seg_start.append((a - origin_ns) / 1e9)
             seg_end.append((b - origin_ns) / 1e9)
             seg_state.append(state)
+            if state == RUNNING_CODE:
+                ran_ns += b - a
         offsets[i + 1] = len(seg_start)
+        if lane is not None and lane.task and finished:
+            # An asyncio task's thread ran the loop's other tasks while it was suspended: its own CPU time is
+            # at most the steps it ran itself (10 000 tasks of one thread would each count the whole run's).
+            cpu_col[i] = min(cpu_col[i], ran_ns / 1e9)
     columns = Columns(lane_col, name_col, start, end, cpu_col, seconds, status, offsets,
                       np.asarray(seg_start, dtype=float), np.asarray(seg_end, dtype=float),
                       np.asarray(seg_state, dtype=np.int8))

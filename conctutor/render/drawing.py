@@ -38,9 +38,11 @@ from matplotlib.patches import Patch, Rectangle
 
 from ..engine.model import RUNNING_STATE, STATES, STATUSES, State, Status
 from .colours import lighten
+from .geometry import merge as _merge
+from .geometry import rects as _rects
 from .legend import LEGEND_COLUMN_GAP, LEGEND_HANDLE, LEGEND_TEXT_PAD, SWATCH_COLOURS, LegendEntry, legend_layout
 from .options import MAX_FIGSIZE, check_options, check_prediction
-from .scene import Scene, SeriesStrip, build_scene
+from .scene import DONE_COLOR, Scene, SeriesStrip, build_scene
 from .themes import THEMES, Theme, get_theme, hatch_of, use_theme
 
 if TYPE_CHECKING:
@@ -64,39 +66,6 @@ class _CommaFormatter(ticker.ScalarFormatter):
 
     def get_offset(self) -> str:
         return super().get_offset().replace(".", ",")
-
-
-def _rects(starts: np.ndarray, ends: np.ndarray, lanes: np.ndarray, half: float) -> Any:
-    """Vertices (n, 4, 2) of the rectangles [start, end] × [lane - half, lane + half]."""
-    verts = np.empty((len(starts), 4, 2))
-    verts[:, 0, 0] = verts[:, 1, 0] = starts
-    verts[:, 2, 0] = verts[:, 3, 0] = ends
-    verts[:, 0, 1] = verts[:, 3, 1] = lanes - half
-    verts[:, 1, 1] = verts[:, 2, 1] = lanes + half
-    return verts
-
-
-def _merge(starts: np.ndarray, ends: np.ndarray, lanes: np.ndarray, gap: float) -> tuple[np.ndarray, ...]:
-    """Merge intervals of the same lane that overlap or are less than `gap` apart.
-
-    Used only when `gap` is a fraction of a pixel, so the picture is the same
-    with far fewer rectangles.
-    """
-    if len(starts) < 2:
-        return starts, ends, lanes
-    span = float(max(ends.max(), starts.max()) - min(starts.min(), 0.0)) + 1.0 + 2 * gap
-    offset = lanes.astype(float) * span  # lanes far apart on one line: one global pass
-    s, e = starts + offset, ends + offset
-    order = np.argsort(s, kind="stable")
-    s, e, lane = s[order], e[order], lanes[order]
-    reach = np.maximum.accumulate(e)
-    new = np.empty(len(s), dtype=bool)
-    new[0] = True
-    new[1:] = s[1:] > reach[:-1] + gap
-    first = np.flatnonzero(new)
-    merged_ends = np.maximum.reduceat(e, first)
-    lane = lane[first]
-    return s[first] - lane * span, merged_ends - lane * span, lane
 
 
 # --- the figure ----------------------------------------------------------------
@@ -140,6 +109,7 @@ def plot_timeline(
     series: bool = True,
     ideal: bool = True,
     prediction: float | None = None,
+    lanes: str = "auto",
     **unknown: Any,
 ) -> Figure:
     """Draw `timeline` as one lane per worker, with per-core CPU use below.
@@ -157,6 +127,9 @@ def plot_timeline(
                 nothing, as for locks and queues).
     prediction: the total time the student predicted, in seconds: drawn as a
                 dashed line on the time axis, and compared with the measured total.
+    lanes:      ``"auto"``: more lanes than a figure shows (over 100) are folded
+                into bands, one per thread for its asyncio tasks, one per process
+                for its threads (`conctutor.render.folding`); ``"all"``: every lane.
 
     Works for a snapshot taken while the recording still runs and for an
     empty timeline. Bad options raise a clear error before anything is drawn.
@@ -171,7 +144,7 @@ def plot_timeline(
         root = fig.figure if isinstance(fig, SubFigure) else fig
         figsize = (fig.bbox.width / root.dpi, fig.bbox.height / root.dpi)
     scene = build_scene(timeline, title=title, theme=theme, figsize=figsize, cpu=cpu, series=series, ideal=ideal,
-                        prediction=prediction)
+                        prediction=prediction, lanes=lanes)
     return draw_scene(scene, fig)
 
 
@@ -435,16 +408,59 @@ def _draw_lanes(ax: Axes, scene: Scene) -> None:
         size = scene.bar_label_size
         ax.text(x, lane, text, ha="center", va="center", fontsize=size, color=th.text_color, zorder=6, clip_on=True,
                 path_effects=[patheffects.withStroke(linewidth=max(2.0, size / 4), foreground="white")], **LITERAL)
+    _draw_bands(ax, scene)
 
     ax.set_ylim(n_lanes - 0.5, -0.5)  # first lane on top
-    ax.set_yticks(range(len(scene.lanes)))
-    ax.set_yticklabels([w if i % scene.label_every == 0 else "" for i, w in enumerate(scene.lanes)],
-                       fontsize=scene.lane_font, color=th.text_color, **LITERAL)
+    # a tick only where a label is written: ten thousand ticks cost matplotlib seconds
+    centres = scene.row_centre if len(scene.row_centre) == len(scene.lanes) else np.arange(len(scene.lanes))
+    shown_rows = range(0, len(scene.lanes), scene.label_every)
+    ax.set_yticks([float(centres[i]) for i in shown_rows])
+    ax.set_yticklabels([scene.lanes[i] for i in shown_rows], fontsize=scene.lane_font, color=th.text_color,
+                       **LITERAL)
     ax.tick_params(axis="y", length=0)
     ax.grid(axis="x", color=th.grid_color, linewidth=0.8, zorder=0)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+
+
+def _steps(edges: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A step line through `values`, each holding between two `edges`: its x and y."""
+    return np.repeat(edges, 2)[1:-1], np.repeat(values, 2)
+
+
+def _draw_bands(ax: Axes, scene: Scene) -> None:
+    """Each band of folded lanes: from its bottom up, how many of its tasks ran, waited (by reason,
+    light and hatched as a bar's waits) and had ended, as stacked areas filling its height."""
+    th = scene.theme
+    by_style: dict[str, tuple[list[np.ndarray], list[str], list[Any]]] = {}
+    for band in scene.bands:
+        bottom = band.centre + band.half - (1 - th.bar_fill) / 2  # the gap a lane leaves between bars
+        height = 2 * (bottom - band.centre)
+        scale = height / max(band.total, 1)
+        layers = [(RUNNING_STATE, band.states[RUNNING_STATE], band.color, "")]
+        layers += [(code, band.states[code], band.light, hatch_of(STATES[code], th) if scene.hatch else "")
+                   for code in range(len(STATES)) if code != RUNNING_STATE and band.states[code].any()]
+        layers.append((-1, band.done, DONE_COLOR, ""))
+        below = np.zeros(len(band.edges) - 1)
+        for _code, values, colour, pattern in layers:
+            above = below + values
+            x, low = _steps(band.edges, bottom - below * scale)
+            _, high = _steps(band.edges, bottom - above * scale)
+            polygon = np.column_stack((np.concatenate((x, x[::-1])), np.concatenate((high, low[::-1]))))
+            polygons, faces, edges = by_style.setdefault(pattern, ([], [], []))
+            polygons.append(polygon)
+            faces.append(colour)
+            edges.append(lighten(band.color, 0.15) if pattern else "none")
+            below = above
+        # the band's frame: all its tasks
+        ax.add_collection(PolyCollection(_rects(np.array([band.edges[0]]), np.array([band.edges[-1]]),
+                                                np.array([band.centre]), bottom - band.centre),
+                                         facecolors="none", edgecolors=[band.color], linewidths=0.8, zorder=3.5),
+                          autolim=False)
+    for pattern, (polygons, faces, edges) in by_style.items():
+        ax.add_collection(PolyCollection(polygons, facecolors=faces, edgecolors=edges, linewidths=0,
+                                         hatch=pattern or None, zorder=2.5), autolim=False)
 
 
 def _draw_series(ax: Axes, strip: SeriesStrip, scene: Scene) -> None:

@@ -16,8 +16,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ..engine.model import Lane, LaneRole
+
+if TYPE_CHECKING:
+    from .folding import Row
 
 
 def process_labels(lanes: Iterable[Lane], main_pid: int) -> dict[int, str]:
@@ -50,7 +55,9 @@ def lane_labels(lanes: Sequence[Lane], main_pid: int) -> list[str]:
     processes = process_labels(threads_only, main_pid)
     threads: dict[tuple, int] = {}
     process_threads: dict[tuple, int] = {}
+    threads_in: dict[int, int] = {}  # pid -> threads numbered in that worker process so far
     interpreters: dict[tuple[int, int], int] = {}
+    interpreters_in: dict[int, int] = {}  # pid -> its subinterpreters numbered so far
     os_threads: dict[tuple[int, int], int] = {}  # (pid, native id) -> the thread's number in its process
     local_host = os.uname().nodename if hasattr(os, "uname") else ""
     for lane in lanes:
@@ -62,15 +69,19 @@ def lane_labels(lanes: Sequence[Lane], main_pid: int) -> list[str]:
             continue
         thread_key = (lane.pid, lane.thread_id, lane.thread_name)
         if lane.interpreter:
-            number = interpreters.setdefault((lane.pid, lane.interpreter),
-                                             sum(1 for key in interpreters if key[0] == lane.pid) + 1)
+            number = interpreters.get((lane.pid, lane.interpreter), 0)
+            if not number:
+                number = interpreters[(lane.pid, lane.interpreter)] = interpreters_in.get(lane.pid, 0) + 1
+                interpreters_in[lane.pid] = number
             thread = os_threads.get((lane.pid, lane.native_id))
             if lane.native_id == lane.pid:  # Linux: the process's first thread, the main interpreter's main one
                 label = f"interpretador {number} · principal"
             elif thread is None:
-                count = len(threads) if lane.pid == main_pid else sum(1 for k in process_threads if k[0] == lane.pid)
+                count = len(threads) if lane.pid == main_pid else threads_in.get(lane.pid, 0)
                 thread = os_threads[(lane.pid, lane.native_id)] = count + 1
                 (threads if lane.pid == main_pid else process_threads)[(lane.pid, "os", lane.native_id)] = thread
+                if lane.pid != main_pid:
+                    threads_in[lane.pid] = thread
                 label = f"interpretador {number} · thread {thread}"
             else:
                 label = f"interpretador {number} · thread {thread}"
@@ -85,7 +96,41 @@ def lane_labels(lanes: Sequence[Lane], main_pid: int) -> list[str]:
         else:
             label = processes[lane.pid]
             if not lane.main_thread:
-                inner = sum(1 for key in process_threads if key[0] == lane.pid)
-                label += f" · thread {process_threads.setdefault(thread_key, inner + 1)}"
+                inner = process_threads.get(thread_key, 0)
+                if not inner:
+                    inner = process_threads[thread_key] = threads_in.get(lane.pid, 0) + 1
+                    threads_in[lane.pid] = inner
+                label += f" · thread {inner}"
         labels.append(f"{label} · {lane.task}" if lane.task else label)
     return labels
+
+
+def thread_labels(lanes: Sequence[Lane], main_pid: int) -> list[str]:
+    """Each lane's label without its asyncio task: the thread that ran it, numbered as `lane_labels` numbers it."""
+    return lane_labels([replace(lane, task="") for lane in lanes], main_pid)
+
+
+def band_label(row: Row, lanes: Sequence[Lane], main_pid: int, threads_of: Sequence[str] = ()) -> str:
+    """A band of folded lanes (`conctutor.render.folding`): whose they are and how many, like
+    ``principal · 9.990 tarefas``, ``processo 1 (pid 812) · 300 threads``, ``64 processos · 64 threads``.
+    `threads_of`: `thread_labels` of the lanes, for a band of one thread's asyncio tasks."""
+    from .words import thousands
+
+    mine = [lanes[i] for i in row.lanes]
+    kind = row.key[0] if row.key else ""
+    if kind == "queue":
+        return f"fila · {thousands(len(mine))} linhas"
+    if kind == "workers":
+        return f"{thousands(len(mine))} workers"
+    tasks = sum(1 for lane in mine if lane.task)
+    if kind == "tasks":
+        return f"{threads_of[row.lanes[0]]} · {thousands(tasks)} tarefas"
+    threads = len({(lane.pid, lane.thread_id) for lane in mine})
+    counts = [f"{thousands(threads)} threads"] if threads > 1 or not tasks else []
+    if tasks:
+        counts.append(f"{thousands(tasks)} tarefas")
+    if kind == "processes":
+        processes = len({lane.pid for lane in mine})
+        return f"{thousands(processes)} processos · {', '.join(counts)}"
+    where = process_labels((lane for lane in lanes if lane.role == LaneRole.THREAD), main_pid).get(mine[0].pid, "")
+    return f"{where} · {', '.join(counts)}"

@@ -15,13 +15,21 @@ MAX_FIGSIZE = 50.0
 MAX_PREDICTION = 3600.0
 """The longest prediction drawn, in seconds (an hour)."""
 
-PLOT_OPTIONS = ("title", "theme", "figsize", "fig", "cpu", "series", "ideal", "prediction")
+PLOT_OPTIONS = ("title", "theme", "figsize", "fig", "cpu", "series", "ideal", "prediction", "lanes")
 """The keywords of ``timeline.plot()`` (`conctutor.render.drawing.plot_timeline`)."""
 
 
 def check_prediction(value: object, what: str = "a previsão") -> float:
     """A predicted total time in seconds, or a clear error."""
     return validate.number(value, what, 0, MAX_PREDICTION, unit="segundos", note="como 6 ou 2.5")
+
+
+def check_lanes(value: object) -> str:
+    """``lanes=``: ``"auto"`` (fold lanes into bands when there are too many to show) or ``"all"``."""
+    if not isinstance(value, str) or value not in ("auto", "all"):
+        raise ValueError(f'lanes deve ser "auto" (agrupa as faixas quando há mais do que a figura mostra) ou '
+                         f'"all" (uma faixa para cada tarefa ou thread, por mais que sejam); recebido {value!r}')
+    return value
 
 
 def check_options(options: Mapping[str, object], function: str = "plot()",
@@ -50,6 +58,6 @@ def check_figsize(figsize: object) -> tuple[float, float] | None:
 
 
 def scene_options(options: Mapping[str, Any], keep: Iterable[str] = ("title", "theme", "cpu", "series", "ideal",
-                                                                       "prediction")) -> dict[str, Any]:
+                                                                       "prediction", "lanes")) -> dict[str, Any]:
     """The plot options that shape a scene (what the live frames take from ``timeline.plot``'s)."""
     return {name: options[name] for name in keep if name in options}

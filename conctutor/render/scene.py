@@ -23,16 +23,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..engine.model import STATUSES, CpuUsage, Status
+from ..engine.model import STATES, STATUSES, CpuUsage, Status
 from ..engine.settings import time_scale
 from .colours import lighten, task_colors, to_hex
+from .folding import LANE_MODES, band_counts, fold_rows, row_geometry
+from .labels import band_label, thread_labels
 from .legend import LegendEntry, legend_entries, legend_layout
-from .options import check_figsize, check_prediction
+from .options import check_figsize, check_lanes, check_prediction
 from .themes import Theme, get_theme
 from .typeset import LINE, text_width, wrap
 from .words import (
@@ -44,6 +46,7 @@ from .words import (
     STATE_WORDS,
     STATUS_LABELS,
     decimal_comma,
+    folded_note,
     format_seconds,
     others_warning,
     prediction_line,
@@ -52,10 +55,11 @@ from .words import (
 )
 
 if TYPE_CHECKING:
-    from ..engine.timeline import Timeline
+    from ..engine.timeline import Columns, Timeline
 
 __all__ = [  # its own names, and those of 0.2.0's conctutor.scene that notebooks, course modules and tests use
-    "STATE_WORDS", "STATUS_LABELS", "CpuStrip", "LegendEntry", "Scene", "SeriesStrip", "axis_end", "build_scene",
+    "LANE_MODES", "STATE_WORDS", "STATUS_LABELS", "Band", "CpuStrip", "LegendEntry", "Scene", "SeriesStrip",
+    "axis_end", "build_scene",
     "check_prediction", "format_seconds", "lighten", "nice_ceiling", "others_warning",
 ]
 
@@ -87,6 +91,26 @@ class SeriesStrip:
     """`name` as drawn: shown literally and wrapped to fit (lines joined by ``\\n``)."""
 
 
+@dataclass(frozen=True)
+class Band:
+    """Lanes folded into one row (`conctutor.render.folding`): how many of their tasks were in each
+    state, and how many had ended, over time."""
+
+    centre: float  # in lane units, as a lane's position
+    half: float
+    edges: np.ndarray  # bin edges in seconds, len bins + 1
+    states: np.ndarray  # (states, bins): tasks in each state (model codes), on average over each bin
+    done: np.ndarray  # (bins,)
+    total: int
+    color: str
+    light: str
+
+
+BAND_BINS_MAX = 1200
+"""A band's counts are kept at about one value per pixel of the time axis, at most this many."""
+DONE_COLOR = "#BDBDBD"
+"""A band's tasks that already ended."""
+
 SERIES_ROW_IN = 0.9
 """Height of one watched number's strip, in inches."""
 LABEL_MARGIN_IN = 0.25
@@ -111,7 +135,7 @@ class Scene:
     # bars, one per span
     start: np.ndarray
     end: np.ndarray
-    lane: np.ndarray
+    lane: np.ndarray  # float: the centre of the span's row, in lane units (a lane's index when nothing is folded)
     task: np.ndarray
     status: np.ndarray  # int8 codes into STATUSES
     # segments of every span: running ones are solid, the others light and hatched by reason
@@ -133,7 +157,7 @@ class Scene:
     series_height: float
     lane_font: float
     label_every: int
-    bar_labels: tuple[tuple[float, int, str], ...]
+    bar_labels: tuple[tuple[float, float, str], ...]
     bar_label_size: float
     title_lines: tuple[str, ...] = ()
     """The title, wrapped to the figure's width."""
@@ -152,10 +176,17 @@ class Scene:
     """Inches from the figure's left edge to the time axis, at least (room for the lane labels)."""
     cpu_label_font: float = 0.0
     """Points: the labels of the CPU strip's rows."""
+    bands: tuple[Band, ...] = ()
+    """Rows of folded lanes, drawn as stacked counts."""
+    row_centre: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Each row's centre (the positions of `lanes`' labels), in lane units."""
+    rows_height: float = 0.0
+    """The rows' total height in lane units (a band counts `folding.BAND_WEIGHT`)."""
 
     @property
-    def n_lanes(self) -> int:
-        return max(len(self.lanes), 1)
+    def n_lanes(self) -> float:
+        """The lanes' area in lane units: the number of lanes when nothing is folded."""
+        return max(self.rows_height or len(self.lanes), 1)
 
 
 _NICE = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
@@ -196,6 +227,7 @@ class _Texts:
     logical_header: tuple[str, ...]
     header_size: float
     lanes: tuple[str, ...]
+    rows_height: float
     legend: tuple[LegendEntry, ...]
     series: tuple[SeriesStrip, ...]
     cpu_titles: tuple[str, ...]
@@ -244,7 +276,7 @@ def _layout(texts: _Texts, th: Theme, size: tuple[float, float] | None, text_lef
     cpu_lines = max((len(wrap(text, axis_width, th.small_size)) for text in texts.cpu_titles), default=0)
 
     # lanes get thinner (and their labels smaller) when there are many
-    n_lanes = max(len(texts.lanes), 1)
+    n_lanes = max(texts.rows_height, 1)
     overhead = (len(title_lines) * th.title_size * LINE + (len(header) + 0.3) * texts.header_size * LINE
                 + th.tick_size * 1.6 + th.font_size * 1.5) / 72
     if texts.prediction:
@@ -294,6 +326,7 @@ def build_scene(
     axis_until: float | None = None,
     colour_names: Sequence[str] = (),
     text_left: float = 0.0,
+    lanes: str = "auto",
 ) -> Scene:
     """The layout of `timeline` (see the module docstring). Bad options raise here, clearly.
 
@@ -303,6 +336,8 @@ def build_scene(
     `colour_names`: the tasks of several runs drawn together (`plot_stacked`), so that
     each name gets one colour in all of them and two names never share one; `text_left`:
     inches left of their common time axis, at least (the widest of their lane labels).
+    `lanes`: ``"auto"`` folds lanes into bands when there are more than a figure shows
+    (`conctutor.render.folding`), ``"all"`` draws every lane.
     """
     th = get_theme(theme)
     size = check_figsize(figsize)
@@ -313,25 +348,45 @@ def build_scene(
             raise TypeError(f"{name} deve ser True ou False; recebido {value!r}")
     # a prediction is of the chapter's durations: scaled as they are (CONCTUTOR_TIME_SCALE)
     predicted = None if prediction is None else check_prediction(prediction) * time_scale()
+    mode = check_lanes(lanes)
     c = timeline.columns
     live = timeline.live
-    used_lanes = sorted(set(c.lane.tolist()))  # a timeline numbers its lanes in the order to draw them
-    lane_pos = {lane: i for i, lane in enumerate(used_lanes)}
-    lanes = tuple(shown(timeline.labels[i]) for i in used_lanes)
-    used_names = list(dict.fromkeys(c.name.tolist()))
-    name_pos = {name: i for i, name in enumerate(used_names)}
+    used_lanes = np.unique(c.lane).tolist()  # a timeline numbers its lanes in the order to draw them
+    failed = set(np.unique(c.lane[c.status == STATUSES.index(Status.ERROR)]).tolist())
+    rows = fold_rows(timeline.lanes, used_lanes, failed, timeline.main_pid, mode)
+    row_of_lane = np.zeros(len(timeline.lanes) + 1, dtype=np.int64)
+    for r, row in enumerate(rows):
+        row_of_lane[list(row.lanes)] = r
+    centres, halves, rows_height = row_geometry(rows)
+    is_band = np.array([row.band for row in rows], dtype=bool)
+    used_names = list(dict.fromkeys(np.unique(c.name).tolist())) if len(c) else []
+    name_pos = np.zeros(len(timeline.names) + 1, dtype=np.int64)
+    name_pos[used_names] = np.arange(len(used_names))
     raw_names = [timeline.names[i] for i in used_names]
     names = tuple(shown(name) for name in raw_names)
     everyone = list(dict.fromkeys([*colour_names, *raw_names]))
     colour_of = dict(zip(everyone, task_colors(everyone, th.palette)))
     colors = tuple(colour_of[name] for name in raw_names)
     light = tuple(to_hex(lighten(color, th.wait_lighten)) for color in colors)
-    n = len(c)
-    lane_of = np.array([lane_pos[v] for v in c.lane.tolist()], dtype=np.int64) if n else np.zeros(0, np.int64)
-    task_of = np.array([name_pos[v] for v in c.name.tolist()], dtype=np.int64) if n else np.zeros(0, np.int64)
+    span_row = row_of_lane[c.lane] if len(c) else np.zeros(0, np.int64)
+    all_task = name_pos[c.name] if len(c) else np.zeros(0, np.int64)
     counts = np.diff(c.seg_offsets)
-    seg_lane = np.repeat(lane_of, counts)
-    seg_task = np.repeat(task_of, counts)
+    all_seg_row = np.repeat(span_row, counts)
+    all_seg_task = np.repeat(all_task, counts)
+    # the spans drawn as bars: those of the rows that are lanes
+    drawn = ~is_band[span_row] if len(c) else np.zeros(0, dtype=bool)
+    seg_drawn = np.repeat(drawn, counts)
+    n = int(drawn.sum())
+    lane_of = centres[span_row[drawn]] if n else np.zeros(0)
+    task_of = all_task[drawn]
+    seg_lane = centres[all_seg_row[seg_drawn]] if seg_drawn.any() else np.zeros(0)
+    seg_task = all_seg_task[seg_drawn]
+    labels = [shown(timeline.labels[row.lanes[0]]) if not row.band else "" for row in rows]
+    threads_of = thread_labels(timeline.lanes, timeline.main_pid) if any(
+        row.key[:1] == ("tasks",) for row in rows) else []
+    for r in np.flatnonzero(is_band).tolist():
+        labels[r] = band_label(rows[r], timeline.lanes, timeline.main_pid, threads_of)
+    lane_labels = tuple(labels)
 
     usage: CpuUsage = timeline.cpu
     n_cores = usage.cores if cpu else 0
@@ -339,7 +394,7 @@ def build_scene(
     if show_cpu and n_cores == 0:
         n_cores = timeline.cores
 
-    t_end = axis_end(timeline) if live else max(timeline.makespan, float(c.end.max()) if n else 0.0)
+    t_end = axis_end(timeline) if live else max(timeline.makespan, float(c.end.max()) if len(c) else 0.0)
     t_end = max(t_end, axis_until or 0.0, predicted or 0.0)  # a longer shared axis, or a longer prediction
     t_end = t_end if t_end > 0 else 1.0
     # less than this is less than a pixel however wide the time axis gets
@@ -351,8 +406,10 @@ def build_scene(
     warning = others_warning(timeline, short=True)
     if warning:
         notes.append(warning)
-    if not timeline.sampled and n:
+    if not timeline.sampled and len(c):
         notes.append(NOT_SAMPLED)
+    if is_band.any():
+        notes.append(folded_note([rows[r] for r in np.flatnonzero(is_band).tolist()], timeline.lanes))
     notes.extend(timeline.lost)  # spans a worker could not keep (a full disk): said under the title
     logical = [stats]
     if predicted is not None:
@@ -360,9 +417,11 @@ def build_scene(
     title_text = shown(title) if title else None
     texts = _Texts(
         title=title_text, logical_header=(*logical, *notes),
-        header_size=th.font_size if title_text else th.title_size * 0.85, lanes=lanes,
-        legend=tuple(legend_entries(c.status, c.seg_state, c.seg_end - c.seg_start, seg_task, names, colors, hatch,
-                                    pixel, th)),
+        header_size=th.font_size if title_text else th.title_size * 0.85, lanes=lane_labels,
+        rows_height=rows_height,
+        # the states of every span (bands draw them too), the markers of the bars drawn
+        legend=tuple(legend_entries(c.status[drawn], c.seg_state, c.seg_end - c.seg_start, all_seg_task, names,
+                                    colors, hatch, pixel, th)),
         series=_series_strips(timeline) if series else (),
         cpu_titles=(CPU_TITLE_OURS if usage.ours is not None else CPU_TITLE, CPU_TITLE_SHADED) if show_cpu else (),
         n_cores=n_cores, show_cpu=show_cpu, prediction=predicted is not None,
@@ -376,18 +435,22 @@ def build_scene(
         layout = refined
 
     # task names on bars wide enough to hold them
-    labels: list[tuple[float, int, str]] = []
+    bar_labels: list[tuple[float, float, str]] = []
     label_size = 0.0
+    starts, ends = c.start[drawn], c.end[drawn]
     if th.bar_labels and 0 < n <= th.max_bar_labels:
         sec_per_in = t_end * 1.01 / layout.axis_width
-        lane_in = layout.lanes_height / max(len(lanes), 1) * th.bar_fill
+        lane_in = layout.lanes_height / max(rows_height, 1) * th.bar_fill
         label_size = min(th.bar_label_size, lane_in * 72 * 0.7)
         if label_size >= th.min_font_size:
             for i in range(n):
                 name = names[task_of[i]]
                 text_in = text_width(name, label_size) + label_size / 72
-                if (c.end[i] - c.start[i]) / sec_per_in >= text_in:
-                    labels.append(((float(c.start[i]) + float(c.end[i])) / 2, int(lane_of[i]), name))
+                if (ends[i] - starts[i]) / sec_per_in >= text_in:
+                    bar_labels.append(((float(starts[i]) + float(ends[i])) / 2, float(lane_of[i]), name))
+
+    bands = _bands(is_band, centres, halves, c, span_row, all_seg_row, all_task, colors, light, t_end,
+                   layout.axis_width * th.dpi) if is_band.any() else ()
 
     strip = None
     if show_cpu:
@@ -408,19 +471,36 @@ def build_scene(
 
     return Scene(
         theme=th, title=title_text, stats=stats, live=live, now=timeline.makespan, t_end=t_end,
-        lanes=lanes, task_names=names, colors=colors, light_colors=light,
-        start=c.start, end=c.end, lane=lane_of, task=task_of, status=c.status,
-        seg_start=c.seg_start, seg_end=c.seg_end, seg_lane=seg_lane, seg_task=seg_task, seg_state=c.seg_state,
-        hatch=hatch, legend=layout.legend, cpu=strip, series=layout.series,
-        empty_message=None if n else NO_TASKS,
+        lanes=lane_labels, task_names=names, colors=colors, light_colors=light,
+        start=starts, end=ends, lane=lane_of, task=task_of, status=c.status[drawn],
+        seg_start=c.seg_start[seg_drawn], seg_end=c.seg_end[seg_drawn], seg_lane=seg_lane, seg_task=seg_task,
+        seg_state=c.seg_state[seg_drawn], hatch=hatch, legend=layout.legend, cpu=strip, series=layout.series,
+        empty_message=None if len(c) else NO_TASKS,
         notes=tuple(notes), width=layout.width, height=layout.height, lanes_height=layout.lanes_height,
         cpu_height=layout.cpu_height, series_height=layout.series_height,
-        lane_font=layout.lane_font, label_every=layout.label_every, bar_labels=tuple(labels),
+        lane_font=layout.lane_font, label_every=layout.label_every, bar_labels=tuple(bar_labels),
         bar_label_size=label_size, title_lines=layout.title_lines, header=layout.header,
         header_size=texts.header_size, clock=decimal_comma(timeline.makespan), prediction=predicted,
         prediction_label=prediction_label, prediction_side=prediction_side, legend_columns=layout.legend_columns,
-        text_left=layout.text_left, cpu_label_font=layout.cpu_label_font,
+        text_left=layout.text_left, cpu_label_font=layout.cpu_label_font, bands=bands, row_centre=centres,
+        rows_height=rows_height,
     )
+
+
+def _bands(is_band: np.ndarray, centres: np.ndarray, halves: np.ndarray, c: Columns,
+           span_row: np.ndarray, seg_row: np.ndarray, span_task: np.ndarray, colors: Sequence[str],
+           light: Sequence[str], t_end: float, axis_px: float) -> tuple[Band, ...]:
+    """The counts each band draws, about one value per pixel of the time axis."""
+    edges = np.linspace(0.0, t_end, int(min(max(axis_px, 50), BAND_BINS_MAX)) + 1)
+    bands = []
+    for r in np.flatnonzero(is_band).tolist():
+        spans, segs = span_row == r, seg_row == r
+        counts = band_counts(edges, len(STATES), c.start[spans], c.end[spans], c.seg_start[segs], c.seg_end[segs],
+                             c.seg_state[segs])
+        task = int(np.bincount(span_task[spans]).argmax())  # the band takes its most frequent task's colour
+        bands.append(Band(float(centres[r]), float(halves[r]), edges, counts.states, counts.done, counts.total,
+                          colors[task], light[task]))
+    return tuple(bands)
 
 
 def _series_strips(timeline: Timeline) -> tuple[SeriesStrip, ...]:

@@ -26,8 +26,9 @@ import numpy as np
 
 from ..engine.model import RUNNING_STATE, STATES, STATUSES, State, Status
 from .colours import lighten, to_hex
+from .geometry import merge
 from .legend import LEGEND_COLUMN_GAP, LEGEND_HANDLE, LEGEND_ROW, LEGEND_TEXT_PAD, LegendEntry, legend_layout
-from .scene import Scene, SeriesStrip, nice_ceiling
+from .scene import DONE_COLOR, Scene, SeriesStrip, nice_ceiling
 from .themes import Theme, hatch_of
 from .typeset import LINE, text_width
 from .words import decimal_comma
@@ -35,6 +36,9 @@ from .words import decimal_comma
 MAX_CPU_COLUMNS = 240
 """The CPU strip is averaged down to at most this many columns (a long run
 would otherwise make every frame bigger)."""
+
+MERGE_ABOVE = 400
+"""More bars than this are drawn merged where they share a pixel, as the figure draws them."""
 
 _PATTERN_IDS = {State.IO: "io", State.BLOCKED: "bloq", State.GIL: "gil", State.READY: "pronta", State.QUEUED: "fila"}
 
@@ -140,15 +144,15 @@ def render(scene: Scene) -> str:
         )
     out.append(_text(left + plot_width / 2, axis_bottom + tick * 1.4 + font * 1.2, font, "tempo (s)", th.text_color,
                      ' text-anchor="middle"'))
-    for i, worker in enumerate(scene.lanes):
-        if i % scene.label_every:
-            continue
-        out.append(_text(left - 8, top + (i + 0.5) * lane_h + lane_font * 0.35, lane_font, worker, th.text_color,
-                         ' text-anchor="end"'))
+    centres = scene.row_centre if len(scene.row_centre) == len(scene.lanes) else np.arange(len(scene.lanes))
+    for i in range(0, len(scene.lanes), scene.label_every):
+        out.append(_text(left - 8, top + (float(centres[i]) + 0.5) * lane_h + lane_font * 0.35, lane_font,
+                         scene.lanes[i], th.text_color, ' text-anchor="end"'))
     if scene.empty_message:
         out.append(_text(left + plot_width / 2, top + lanes_h / 2 + font * 0.35, font, scene.empty_message,
                          th.text_color, ' text-anchor="middle" font-style="italic"'))
-    out.extend(_bars(scene, x, top, lane_h))
+    out.extend(_bars(scene, x, top, lane_h, plot_width))
+    out.extend(_bands(scene, x, top, lane_h))
     if strip is not None:
         lines = strip.title.split("\n")
         for k, line in enumerate(lines):
@@ -195,13 +199,15 @@ def _stats_line(scene: Scene, line: str, left: float, y: float, size: float) -> 
                   f' s{escape(after)}</text>')
 
 
-def _bars(scene: Scene, x: Callable[[float], float], top: float, lane_h: float) -> list[str]:
+def _bars(scene: Scene, x: Callable[[float], float], top: float, lane_h: float, plot_width: float) -> list[str]:
     th = scene.theme
+    if len(scene.start) > MERGE_ABOVE:
+        return _merged_bars(scene, x, top, lane_h, plot_width)
     out: list[str] = []
     bar_h = lane_h * th.bar_fill
     offset = (lane_h - bar_h) / 2
     for i in range(len(scene.start)):
-        task, lane = int(scene.task[i]), int(scene.lane[i])
+        task, lane = int(scene.task[i]), float(scene.lane[i])
         y = top + lane * lane_h + offset
         x0 = x(float(scene.start[i]))
         x1 = max(x(float(scene.end[i])), x0 + 1)
@@ -224,7 +230,7 @@ def _bars(scene: Scene, x: Callable[[float], float], top: float, lane_h: float) 
                STATUSES.index(Status.RUNNING): (th.text_color, ' stroke-dasharray="2 3"')}
     for i in np.flatnonzero(np.isin(scene.status, list(outline))).tolist():
         color, dash = outline[int(scene.status[i])]
-        y = top + int(scene.lane[i]) * lane_h + offset
+        y = top + float(scene.lane[i]) * lane_h + offset
         x0 = x(float(scene.start[i]))
         x1 = max(x(float(scene.end[i])), x0 + 1)
         out.append(f'<rect x="{x0:.1f}" y="{y:.1f}" width="{x1 - x0:.1f}" height="{bar_h:.1f}" fill="none" '
@@ -234,6 +240,61 @@ def _bars(scene: Scene, x: Callable[[float], float], top: float, lane_h: float) 
         y = top + lane * lane_h + lane_h / 2 + size * 0.35
         out.append(f'<text x="{x(center):.1f}" y="{y:.1f}" font-size="{size:.1f}" text-anchor="middle" '
                    f'fill="{th.text_color}" stroke="white" stroke-width="3" paint-order="stroke">{escape(text)}</text>')
+    return out
+
+
+def _merged_bars(scene: Scene, x: Callable[[float], float], top: float, lane_h: float,
+                 plot_width: float) -> list[str]:
+    """Thousands of bars: per task, the pieces that would share a pixel drawn as one rectangle, light
+    for the spans and solid where they ran (without hatches or outlines, as the figure draws them)."""
+    th = scene.theme
+    bar_h = lane_h * th.bar_fill
+    offset = (lane_h - bar_h) / 2
+    pixel = scene.t_end / max(plot_width, 1.0)
+    out: list[str] = []
+    running = scene.seg_state == RUNNING_STATE
+    for task in np.unique(scene.task).tolist():
+        for starts, ends, lanes, fill in (
+            (scene.start, scene.end, scene.lane, scene.light_colors[task]),
+            (scene.seg_start[running], scene.seg_end[running], scene.seg_lane[running], scene.colors[task]),
+        ):
+            pick = (scene.task if len(starts) == len(scene.task) else scene.seg_task[running]) == task
+            a, b, rows = merge(starts[pick], ends[pick], lanes[pick], pixel * 0.5)
+            out.extend(f'<rect x="{x(p):.1f}" y="{top + row * lane_h + offset:.1f}" '
+                       f'width="{max(x(q) - x(p), 1):.1f}" height="{bar_h:.1f}" fill="{fill}"/>'
+                       for p, q, row in zip(a.tolist(), b.tolist(), rows.tolist()))
+    return out
+
+
+def _bands(scene: Scene, x: Callable[[float], float], top: float, lane_h: float) -> list[str]:
+    """Each band of folded lanes as stacked areas: running, waiting by reason, done (as `drawing` draws them)."""
+    th = scene.theme
+    out: list[str] = []
+    for band in scene.bands:
+        bottom = top + (band.centre + 0.5 + band.half) * lane_h - lane_h * (1 - th.bar_fill) / 2
+        height = 2 * band.half * lane_h - lane_h * (1 - th.bar_fill)
+        edges, states = _columns(band.edges, band.states.T)
+        _, done = _columns(band.edges, band.done[:, None])
+        scale = height / max(band.total, 1)
+        xs = [x(edge) for edge in edges]
+        layers = [(states[:, RUNNING_STATE], band.color, "")]
+        layers += [(states[:, code], band.light,
+                    _PATTERN_IDS.get(STATES[code], "") if scene.hatch and hatch_of(STATES[code], th) else "")
+                   for code in range(len(STATES)) if code != RUNNING_STATE and states[:, code].any()]
+        layers.append((done[:, 0], DONE_COLOR, ""))
+        below = np.zeros(len(edges) - 1)
+        for values, colour, pattern in layers:
+            above = below + values
+            upper = " ".join(f"{xs[i]:.1f},{bottom - v * scale:.1f} {xs[i + 1]:.1f},{bottom - v * scale:.1f}"
+                             for i, v in enumerate(above.tolist()))
+            lower = " ".join(f"{xs[i + 1]:.1f},{bottom - v * scale:.1f} {xs[i]:.1f},{bottom - v * scale:.1f}"
+                             for i, v in reversed(list(enumerate(below.tolist()))))
+            out.append(f'<polygon points="{upper} {lower}" fill="{colour}" stroke="none"/>')
+            if pattern:
+                out.append(f'<polygon points="{upper} {lower}" fill="url(#{pattern})" stroke="none"/>')
+            below = above
+        out.append(f'<rect x="{xs[0]:.1f}" y="{bottom - height:.1f}" width="{xs[-1] - xs[0]:.1f}" '
+                   f'height="{height:.1f}" fill="none" stroke="{band.color}" stroke-width="0.8"/>')
     return out
 
 

@@ -9,13 +9,15 @@ lanes, watched numbers) may hold anything: `shown` makes them drawable.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..engine.contention import noticeable_delay
-from ..engine.model import State, Status
+from ..engine.model import Lane, LaneRole, State, Status
 
 if TYPE_CHECKING:
     from ..engine.timeline import Timeline
+    from .folding import Row
 
 STATUS_LABELS = {Status.ERROR: "erro (exceção)", Status.INTERRUPTED: "interrompida", Status.RUNNING: "ainda rodando"}
 """What the legend calls the statuses marked at a bar's end (`legend.MARKED`)."""
@@ -47,6 +49,11 @@ def decimal_comma(value: float, digits: int = 2) -> str:
 def format_seconds(seconds: float, digits: int = 2) -> str:
     """Seconds as every figure and panel prints them: ``"9,00 s"`` (decimal comma)."""
     return f"{decimal_comma(seconds, digits)} s"
+
+
+def thousands(count: int) -> str:
+    """A whole number the Brazilian way: ``thousands(9990) == "9.990"``."""
+    return f"{count:,}".replace(",", ".")
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
@@ -109,3 +116,26 @@ def prediction_line(predicted: float, measured: float | None) -> str:
     else:
         reading = f"{format_seconds(abs(difference))} a {'mais' if difference > 0 else 'menos'}"
     return f"previsto {format_seconds(predicted)} · medido {format_seconds(measured)} · {reading}"
+
+
+def folded_note(bands: Sequence[Row], lanes: Sequence[Lane]) -> str:
+    """What the figure folded, and how to read a band: ``9.990 tarefas agrupadas: ...``."""
+    tasks = threads = rows = workers = 0
+    for band in bands:
+        for index in band.lanes:
+            lane = lanes[index]
+            if lane.role == LaneRole.QUEUE:
+                rows += 1
+            elif lane.role == LaneRole.WORKER:
+                workers += 1
+            elif lane.task:
+                tasks += 1
+            else:
+                threads += 1
+    parts = [f"{thousands(count)} {word}" for count, word in ((tasks, "tarefas"), (threads, "threads"),
+                                                              (rows, "linhas da fila")) if count]
+    head = " e ".join(parts) + (" agrupadas" if parts else "")
+    if workers:
+        head = f"{head} e {thousands(workers)} workers agrupados" if head else f"{thousands(workers)} workers agrupados"
+    return (f"{head} · cada faixa agrupada mostra quantas rodavam (cor forte), esperavam (cor clara) e já "
+            f'tinham terminado (cinza) · uma faixa para cada: plot(lanes="all")')
