@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from conctutor import record, spool, task
-from conctutor.engine import routing
+from conctutor.engine import routing, sampling
 
 QUICK_ROUNDS = 20
 FULL_ROUNDS = 200
@@ -35,11 +35,14 @@ def python_sigint():
 
 
 def sidecars() -> list[psutil.Process]:
-    """The sampler processes this process started and that are still alive."""
+    """The sampler processes this process started and that are still alive, but for the one kept idle for
+    the next block (sampling.parked_pid: it samples nothing, and exits with this process)."""
     alive = []
+    parked = sampling.parked_pid()
     for child in psutil.Process().children(recursive=True):
         try:
-            if "sidecar" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+            if child.pid != parked and "sidecar" in " ".join(child.cmdline()) and \
+                    child.status() != psutil.STATUS_ZOMBIE:
                 alive.append(child)
         except psutil.Error:
             pass

@@ -26,7 +26,7 @@ import conctutor
 from conctutor import calcula, consulta_dados, grava_log, processa_dados, programs, record, sidecar
 from conctutor import recording as recording_module
 from conctutor.checks import overlap, running_overlap
-from conctutor.engine import routing
+from conctutor.engine import routing, sampling
 
 SCALE = 0.05
 STEP = 2.0 * SCALE  # one chapter task, scaled
@@ -408,8 +408,10 @@ def psutil_children():
     deadline = time.monotonic() + 5
     while True:
         children = [c for c in psutil.Process().children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE]
-        # multiprocessing's forkserver and resource tracker live on by design
-        children = [c for c in children if "from multiprocessing." not in " ".join(c.cmdline())]
+        # multiprocessing's forkserver and resource tracker live on by design, and so does the sidecar kept
+        # idle for the next block (it samples nothing, and exits with this process: test_sampling.py)
+        children = [c for c in children if "from multiprocessing." not in " ".join(c.cmdline())
+                    and c.pid != sampling.parked_pid()]
         if not children or time.monotonic() > deadline:
             return children
         time.sleep(0.05)

@@ -567,10 +567,88 @@ def test_stop_leaves_nothing_running(spool: str) -> None:
     t0 = time.monotonic()
     s.stop()
     assert time.monotonic() - t0 < 1.5
+    # it stays, idle, for this process's next block; sent away, it is gone
+    assert sampling.parked_pid() == pid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    s.stop()  # twice is fine
+    sampling.dismiss_parked()
+    assert sampling.parked_pid() is None
     assert not psutil.pid_exists(pid)
     assert threading.active_count() == before
     assert {c.pid for c in psutil.Process().children(recursive=True)} <= already
-    s.stop()  # twice is fine
+
+
+def test_the_next_block_reuses_the_idle_sidecar_and_samples_from_its_start(tmp_path: Path) -> None:
+    first = sampling.start_sampler(str(tmp_path / "a"), os.getpid())
+    first.stop()
+    second = sampling.start_sampler(str(tmp_path / "b"), os.getpid())
+    try:
+        assert second.pid == first.pid and sampling.parked_pid() is None
+        # it samples the new spool from the start: a thread registered at once is seen blocked
+        go = threading.Event()
+        tids: list[int] = []
+
+        def wait_for_go() -> None:
+            tids.append(threading.get_native_id())
+            sampling.register_thread(str(tmp_path / "b"), os.getpid(), tids[0])
+            go.wait()
+
+        thread = threading.Thread(target=wait_for_go)
+        thread.start()
+        time.sleep(0.1)
+        go.set()
+        thread.join()
+    finally:
+        second.stop()
+    states = [x.state for x in sampling.read_thread_states(str(tmp_path / "b"))[0] if x.tid == tids[0]]
+    assert ThreadState.BLOCKED in states and states[-1] is None
+    # other options: a new sidecar, and the idle one is sent away
+    third = sampling.start_sampler(str(tmp_path / "c"), os.getpid(), use_syscall=False)
+    try:
+        assert third.pid != first.pid and not psutil.pid_exists(first.pid)
+    finally:
+        third.stop()
+        sampling.dismiss_parked()
+
+
+IDLE_PARENT = textwrap.dedent(
+    """
+    import importlib, os, signal, sys, time
+    S = importlib.import_module(sys.argv[1])
+    S.start_sampler(sys.argv[2], os.getpid()).stop()
+    print(S.parked_pid(), flush=True)
+    if sys.argv[3] == "fork":  # a forked child never uses its parent's idle sidecar, and exits on its own
+        child = os.fork()
+        if child == 0:
+            s = S.start_sampler(sys.argv[2] + "-child", os.getpid())
+            print(s.pid, S.parked_pid(), flush=True)
+            s.stop()
+            os._exit(0)
+        os.waitpid(child, 0)
+        print(S.parked_pid(), flush=True)
+    if sys.argv[3] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+@pytest.mark.parametrize("how", ["exit", "kill", "fork"])
+def test_an_idle_sidecar_ends_with_its_process(tmp_path: Path, how: str) -> None:
+    done = subprocess.run([sys.executable, "-c", IDLE_PARENT, SAMPLING, str(tmp_path / "spool"), how],
+                          capture_output=True, text=True, timeout=30)
+    lines = done.stdout.split()
+    idle = int(lines[0])
+    pids = [idle]
+    if how == "fork":
+        child_sidecar, child_sees = int(lines[1]), lines[2]
+        assert child_sidecar != idle and child_sees == "None"  # its own, and not its parent's
+        assert int(lines[3]) == idle  # the parent's is still there for the parent
+        pids.append(child_sidecar)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and any(psutil.pid_exists(pid) and psutil.Process(pid).status() !=
+                                              psutil.STATUS_ZOMBIE for pid in pids):
+        time.sleep(0.02)
+    for pid in pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, (how, pid)
 
 
 PARENT = textwrap.dedent(

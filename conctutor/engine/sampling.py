@@ -29,10 +29,12 @@ round costs, and the format of the files in the spool directory.
 
 from __future__ import annotations
 
+import atexit
 import os
 import select
 import struct
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -65,6 +67,8 @@ __all__ = [
     "Sampler",
     "ThreadSample",
     "allow_sampler",
+    "dismiss_parked",
+    "parked_pid",
     "read_cpu",
     "read_sampler_stats",
     "read_thread_states",
@@ -126,6 +130,93 @@ def _proc_available() -> bool:
     return sys.platform.startswith("linux") and os.path.exists("/proc/self/task")
 
 
+class _Parked(NamedTuple):
+    """A sidecar between two blocks, waiting for the next ``start`` (see `start_sampler`)."""
+
+    process: subprocess.Popen[bytes]
+    owner: int
+    """The process that started it: a forked child never uses its parent's."""
+    options: tuple[str, ...]
+
+
+_parked: _Parked | None = None
+_parked_lock = threading.Lock()
+
+
+def _take_parked(options: tuple[str, ...]) -> subprocess.Popen[bytes] | None:
+    """The parked sidecar, if it is this process's, alive and started with these options; else None
+    (and a parked one that cannot serve is sent away)."""
+    global _parked
+    with _parked_lock:
+        parked, _parked = _parked, None
+    if parked is None:
+        return None
+    if parked.owner == os.getpid() and parked.options == options and parked.process.poll() is None:
+        return parked.process
+    _dismiss(parked.process)
+    return None
+
+
+def _park(process: subprocess.Popen[bytes], options: tuple[str, ...]) -> None:
+    global _parked
+    with _parked_lock:
+        previous, _parked = _parked, _Parked(process, os.getpid(), options)
+    if previous is not None:
+        _dismiss(previous.process)
+
+
+def _dismiss(process: subprocess.Popen[bytes], wait: float = 1.0) -> None:
+    """Tell a sidecar to exit (closing its stdin says it too), and reap it; kill it if it does not."""
+    import subprocess
+
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+    try:
+        process.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def parked_pid() -> int | None:
+    """The pid of this process's sidecar waiting for the next block, if there is one (it samples
+    nothing meanwhile, and exits with this process)."""
+    parked = _parked
+    return parked.process.pid if parked is not None and parked.owner == os.getpid() else None
+
+
+def dismiss_parked() -> None:
+    """Send away the sidecar kept between blocks, if any (at exit, and for tests)."""
+    global _parked
+    with _parked_lock:
+        parked, _parked = _parked, None
+    if parked is not None and parked.owner == os.getpid():
+        _dismiss(parked.process)
+
+
+def _forget_parked_in_child() -> None:
+    """In a forked child: the parent's parked sidecar is not ours; drop our copies of its pipes."""
+    global _parked
+    parked, _parked = _parked, None
+    if parked is not None:
+        for stream in (parked.process.stdin, parked.process.stdout):
+            if stream is not None:
+                try:
+                    os.close(stream.fileno())
+                except (OSError, ValueError):
+                    pass
+        parked.process.returncode = 0  # never waited for here: it is the parent's child, not ours
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parked_in_child)
+atexit.register(dismiss_parked)
+
+
 class Sampler:
     """Handle on a running sidecar (or on none, where ``available`` is False)."""
 
@@ -134,9 +225,12 @@ class Sampler:
         spool_dir: str,
         process: subprocess.Popen[bytes] | None = None,
         reason: str = "",
+        options: tuple[str, ...] | None = None,
     ) -> None:
         self.spool_dir = spool_dir
         self._process = process
+        self._options = options
+        """Where the sidecar stays for the next block (``--stay``): the options it was started with."""
         self.available: bool = process is not None
         self.pid: int = process.pid if process is not None else 0
         self.reason = reason
@@ -146,36 +240,30 @@ class Sampler:
         disk filled up), else None."""
 
     def stop(self) -> None:
-        """Ask the sidecar to write its last samples and exit.
+        """Ask the sidecar to write its last samples; then it waits for the next block (kept for
+        this process: `start_sampler`), or exits.
 
-        Waits at most 1 s, then kills it. Safe to call more than once.
+        Waits at most 1 s for it, then kills it. Safe to call more than once.
         """
         proc = self._process
         if proc is None:
             return
         self._process = None
-        import subprocess
-
         self.ended_early = proc.poll()
-
+        said = b""
         try:
-            if proc.poll() is None and proc.stdin is not None:
+            if self.ended_early is None and proc.stdin is not None:
                 proc.stdin.write(b"stop\n")
                 proc.stdin.flush()
+                if self._options is not None:
+                    said = _read_line(proc, 1.0)
         except (OSError, ValueError):
             pass
-        try:
-            proc.wait(timeout=1.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         revoke_sampler()
-        for stream in (proc.stdin, proc.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
+        if said == b"stopped\n" and self._options is not None and proc.poll() is None:
+            _park(proc, self._options)
+        else:
+            _dismiss(proc)
 
     def running(self) -> bool:
         """Whether the sidecar process is still alive."""
@@ -249,15 +337,7 @@ def start_sampler(
             os.close(fd)
     except OSError as error:  # a full or read-only disk
         return Sampler(spool_dir, None, f"could not write in the spool: {error}")
-    args = [
-        sys.executable,
-        "-I",
-        "-S",
-        "-c",
-        _BOOT,
-        os.path.abspath(sidecar.__file__),
-        spool_dir,
-        str(int(root_pid)),
+    options = (
         "--interval",
         repr(float(interval if interval is not None else DEFAULT_INTERVAL)),
         "--budget",
@@ -266,9 +346,26 @@ def start_sampler(
         repr(float(cpu_interval)),
         "--contended-budget",
         repr(float(contended_budget)),
-    ]
-    if not use_syscall:
-        args.append("--no-syscall")
+        *(() if use_syscall else ("--no-syscall",)),
+        "--stay",
+    )
+    parked = _take_parked(options)
+    if parked is not None:  # the sidecar of this process's last block: about 10 ms sooner than a new one
+        try:
+            assert parked.stdin is not None
+            parked.stdin.write(b"start %d %s\n" % (int(root_pid), os.fsencode(spool_dir)))
+            parked.stdin.flush()
+            line = _wait_until_ready(spool_dir, parked)
+        except OSError:
+            line = b""
+        except BaseException:
+            _dismiss(parked)
+            raise
+        if line == b"ready\n":
+            return Sampler(spool_dir, parked, options=options)
+        _dismiss(parked)
+    args = [sys.executable, "-I", "-S", "-c", _BOOT, os.path.abspath(sidecar.__file__), spool_dir,
+            str(int(root_pid)), *options]
     with open(os.path.join(spool_dir, LOG_FILE), "ab") as log:
         try:
             proc = subprocess.Popen(
@@ -292,15 +389,21 @@ def start_sampler(
     if line.strip() != b"ready":
         Sampler(spool_dir, proc).stop()
         return Sampler(spool_dir, None, f"the sidecar did not start ({line!r})")
-    return Sampler(spool_dir, proc)
+    return Sampler(spool_dir, proc, options=options)
 
 
 def _wait_until_ready(spool_dir: str, proc: subprocess.Popen[bytes]) -> bytes:
-    """The sidecar's first line (``ready``), or what came before 2 s passed."""
-    assert proc.stdout is not None
+    """The sidecar's line for this block (``ready``), or what came before 2 s passed."""
     with open(os.path.join(spool_dir, PID_FILE), "w") as f:
         f.write(f"{proc.pid}\n")
-    deadline = time.monotonic() + 2.0
+    return _read_line(proc, 2.0)
+
+
+def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """One line from the sidecar (it writes one at a time, each after the last was read), or what
+    came before `timeout` seconds passed."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
     line = b""
     fd = proc.stdout.fileno()
     while not line.endswith(b"\n"):

@@ -819,6 +819,13 @@ class _ThreadSampler:
                 except OSError:
                     pass
 
+    def close(self) -> None:
+        """Let go of every file it holds (a sidecar that stays for the next block opens them anew)."""
+        for th in self.threads:
+            th.close()
+        for fd in (self.reg_fd, self.out_fd):
+            _close_quietly(fd)
+
     def finish(self) -> None:
         """The last round: every thread's state up to now, written."""
         now = time.perf_counter_ns()
@@ -832,6 +839,13 @@ class _ThreadSampler:
                 now = th.pending[-1][0] + 1
             th.pending.append((now, code))
         self.flush(now + 1)
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 class _CpuAccounting:
@@ -889,6 +903,14 @@ class _CpuAccounting:
                 continue
             out[cpu] = (user + nice + system + irq + softirq + steal, idle + iowait)
         return out
+
+    def close(self) -> None:
+        for fd in (self.stat_fd, self.cpu_fd, self.loadavg_fd):
+            _close_quietly(fd)
+        for task in self.tasks.values():
+            _close_quietly(task.fd_stat)
+            _close_quietly(task.fd_sched)
+        self.tasks.clear()
 
     def _last_pid(self) -> int:
         try:
@@ -1077,6 +1099,10 @@ class _Sidecar:
         self.t0_wall = time.perf_counter_ns()
         self.t0_cpu = time.process_time()
 
+    def close(self) -> None:
+        self.sampler.close()
+        self.cpu.close()
+
     def _write_stats(self, now: int) -> None:
         governor = self.governor
         wall = (now - self.t0_wall) / 1e9
@@ -1097,7 +1123,8 @@ class _Sidecar:
             f.write(text)
         os.replace(tmp, path)
 
-    def run(self, stdin_fd: int) -> None:
+    def run(self, stdin_fd: int) -> bool:
+        """Sample until ``stop`` (then True) or until the recording process is gone (False)."""
         sampler, governor = self.sampler, self.governor
         ppid = os.getppid()
         perf = time.perf_counter_ns
@@ -1158,6 +1185,7 @@ class _Sidecar:
             self._remove_spool()
         else:
             self.stop()
+        return not owner_gone
 
     def _remove_spool(self) -> None:
         """The recording process died without stopping us (SIGKILL, ``os._exit``): nobody will read
@@ -1172,47 +1200,95 @@ class _Sidecar:
         self._write_stats(time.perf_counter_ns())
 
 
-def _main(argv: list[str]) -> int:
-    if len(argv) < 2:
-        print("usage: sidecar.py SPOOL_DIR ROOT_PID [options]", file=sys.stderr)
-        return 2
-    spool, root_pid = argv[0], int(argv[1])
+def _options(argv: list[str]) -> tuple[dict[str, float], bool, bool] | str:
+    """The options after SPOOL and ROOT_PID: the numbers, whether to read ``syscall``, whether to stay
+    for the next block; or what is wrong with them."""
     opts = {
         "--interval": DEFAULT_INTERVAL,
         "--budget": DEFAULT_BUDGET,
         "--cpu-interval": DEFAULT_CPU_INTERVAL,
         "--contended-budget": DEFAULT_CONTENDED_BUDGET,
     }
-    use_syscall = True
-    i = 2
+    use_syscall, stay = True, False
+    i = 0
     while i < len(argv):
         if argv[i] == "--no-syscall":
             use_syscall = False
+            i += 1
+        elif argv[i] == "--stay":
+            stay = True
             i += 1
         elif argv[i] in opts and i + 1 < len(argv):
             opts[argv[i]] = float(argv[i + 1])
             i += 2
         else:
-            print(f"unknown option {argv[i]!r}", file=sys.stderr)
-            return 2
-    sidecar = _Sidecar(
-        spool,
-        root_pid,
-        opts["--interval"],
-        opts["--budget"],
-        opts["--cpu-interval"],
-        use_syscall,
-        opts["--contended-budget"],
-    )
-    sys.stdout.buffer.write(b"ready\n")
-    sys.stdout.buffer.flush()
-    try:
-        sidecar.run(sys.stdin.fileno())
-    except OSError as error:
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            return DISK_FULL_EXIT  # the recording says so: its states and CPU strip end here
-        raise
-    return 0
+            return f"unknown option {argv[i]!r}"
+    return opts, use_syscall, stay
+
+
+def _next_block(stdin_fd: int, ppid: int) -> tuple[str, int] | None:
+    """Between blocks (``--stay``): wait for ``start ROOT_PID SPOOL``; None on ``exit``, at the end of
+    stdin, or when the recording process is gone (this sidecar then has a new parent)."""
+    line = b""
+    while not line.endswith(b"\n"):
+        ready, _, _ = select.select([stdin_fd], [], [], 1.0)
+        if os.getppid() != ppid:
+            return None
+        if not ready:
+            continue
+        try:
+            chunk = os.read(stdin_fd, 4096)
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        line += chunk
+    words = line.strip().split(b" ", 2)
+    if len(words) != 3 or words[0] != b"start":
+        return None
+    return os.fsdecode(words[2]), int(words[1])
+
+
+def _main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        print("usage: sidecar.py SPOOL_DIR ROOT_PID [options]", file=sys.stderr)
+        return 2
+    spool, root_pid = argv[0], int(argv[1])
+    parsed = _options(argv[2:])
+    if isinstance(parsed, str):
+        print(parsed, file=sys.stderr)
+        return 2
+    opts, use_syscall, stay = parsed
+    ppid = os.getppid()
+    out = sys.stdout.buffer
+    while True:
+        sidecar = _Sidecar(
+            spool,
+            root_pid,
+            opts["--interval"],
+            opts["--budget"],
+            opts["--cpu-interval"],
+            use_syscall,
+            opts["--contended-budget"],
+        )
+        out.write(b"ready\n")
+        out.flush()
+        try:
+            stopped = sidecar.run(sys.stdin.fileno())
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                return DISK_FULL_EXIT  # the recording says so: its states and CPU strip end here
+            raise
+        sidecar.close()
+        if not (stay and stopped):
+            return 0
+        # the block's last samples are written: say so, and wait for the next block
+        out.write(b"stopped\n")
+        out.flush()
+        block = _next_block(sys.stdin.fileno(), ppid)
+        if block is None:
+            return 0
+        spool, root_pid = block
 
 
 if __name__ == "__main__":
