@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import conctutor
 from conctutor.engine.model import STATES, STATUSES, Lane, LaneRole, State, Status
 from conctutor.render.folding import FOLD_ABOVE, KEEP_AT_MOST, fold_rows
+from conctutor.render.labels import band_label
 from conctutor.render.scene import build_scene
 from conctutor.render.svg import render
 
@@ -108,6 +109,9 @@ def test_threads_fold_by_process_and_worker_processes_together():
     threads = [_thread(main, k) for k in range(300)]
     rows = fold_rows(threads, range(300), set(), main)
     assert [(row.band, len(row.lanes)) for row in rows] == [(True, 300)]
+    # threads that ended hand their ident on to new ones: each lane is still a thread of its own
+    reused = [Lane(main, 1000 + k % 7, main + k, f"Thread-{k} (trabalho)", False) for k in range(300)]
+    assert band_label(fold_rows(reused, range(300), set(), main)[0], reused, main) == "principal · 300 threads"
     # 200 worker processes of two threads each: one band per process is still too many rows
     workers = [_thread(pid, k) for pid in range(100, 300) for k in range(2)]
     rows = fold_rows(workers, range(len(workers)), set(), main)

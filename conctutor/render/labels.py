@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..engine.model import Lane, LaneRole
@@ -48,8 +47,9 @@ def worker_label(node: str, pid: int, local_host: str) -> str:
     return label if not host or host == local_host else f"{label} @ {host}"
 
 
-def lane_labels(lanes: Sequence[Lane], main_pid: int) -> list[str]:
-    """A readable label for each lane (given in order of first appearance): see the module docstring."""
+def lane_labels(lanes: Sequence[Lane], main_pid: int, tasks: bool = True) -> list[str]:
+    """A readable label for each lane (given in order of first appearance): see the module docstring.
+    Without `tasks`, an asyncio task's lane is labelled as its thread."""
     labels = []
     threads_only = [lane for lane in lanes if lane.role == LaneRole.THREAD]
     processes = process_labels(threads_only, main_pid)
@@ -101,13 +101,13 @@ def lane_labels(lanes: Sequence[Lane], main_pid: int) -> list[str]:
                     inner = process_threads[thread_key] = threads_in.get(lane.pid, 0) + 1
                     threads_in[lane.pid] = inner
                 label += f" · thread {inner}"
-        labels.append(f"{label} · {lane.task}" if lane.task else label)
+        labels.append(f"{label} · {lane.task}" if lane.task and tasks else label)
     return labels
 
 
 def thread_labels(lanes: Sequence[Lane], main_pid: int) -> list[str]:
     """Each lane's label without its asyncio task: the thread that ran it, numbered as `lane_labels` numbers it."""
-    return lane_labels([replace(lane, task="") for lane in lanes], main_pid)
+    return lane_labels(lanes, main_pid, tasks=False)
 
 
 def band_label(row: Row, lanes: Sequence[Lane], main_pid: int, threads_of: Sequence[str] = ()) -> str:
@@ -125,7 +125,8 @@ def band_label(row: Row, lanes: Sequence[Lane], main_pid: int, threads_of: Seque
     tasks = sum(1 for lane in mine if lane.task)
     if kind == "tasks":
         return f"{threads_of[row.lanes[0]]} · {thousands(tasks)} tarefas"
-    threads = len({(lane.pid, lane.thread_id) for lane in mine})
+    # a thread's ident is reused once it ends: a thread is all that names it (each lane without a task is one)
+    threads = len({(lane.pid, lane.thread_id, lane.native_id, lane.thread_name) for lane in mine})
     counts = [f"{thousands(threads)} threads"] if threads > 1 or not tasks else []
     if tasks:
         counts.append(f"{thousands(tasks)} tarefas")

@@ -359,7 +359,7 @@ def build_scene(
         row_of_lane[list(row.lanes)] = r
     centres, halves, rows_height = row_geometry(rows)
     is_band = np.array([row.band for row in rows], dtype=bool)
-    used_names = list(dict.fromkeys(np.unique(c.name).tolist())) if len(c) else []
+    used_names = list(dict.fromkeys(c.name.tolist()))  # in order of first appearance: the colours' order
     name_pos = np.zeros(len(timeline.names) + 1, dtype=np.int64)
     name_pos[used_names] = np.arange(len(used_names))
     raw_names = [timeline.names[i] for i in used_names]

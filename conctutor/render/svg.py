@@ -369,9 +369,10 @@ def _columns(edges: np.ndarray, values: np.ndarray) -> tuple[list[float], np.nda
     group = math.ceil(len(values) / MAX_CPU_COLUMNS)
     if group <= 1:
         return edges.tolist(), values
-    starts = list(range(0, len(values), group))
-    merged = np.array([values[i : i + group].mean(axis=0) for i in starts])
-    merged_edges = [float(edges[0])] + [float(edges[min(i + group, len(values))]) for i in starts]
+    starts = np.arange(0, len(values), group)
+    sizes = np.diff(np.append(starts, len(values)))
+    merged = np.add.reduceat(values, starts, axis=0) / sizes[:, None]
+    merged_edges = [float(edges[0]), *edges[np.minimum(starts + group, len(values))].tolist()]
     return merged_edges, merged
 
 
