@@ -438,12 +438,12 @@ def _draw_bands(ax: Axes, scene: Scene) -> None:
         bottom = band.centre + band.half - (1 - th.bar_fill) / 2  # the gap a lane leaves between bars
         height = 2 * (bottom - band.centre)
         scale = height / max(band.total, 1)
-        layers = [(RUNNING_STATE, band.states[RUNNING_STATE], band.color, "")]
-        layers += [(code, band.states[code], band.light, hatch_of(STATES[code], th) if scene.hatch else "")
+        layers = [(band.states[RUNNING_STATE], band.color, "")]
+        layers += [(band.states[code], band.light, hatch_of(STATES[code], th) if scene.hatch else "")
                    for code in range(len(STATES)) if code != RUNNING_STATE and band.states[code].any()]
-        layers.append((-1, band.done, DONE_COLOR, ""))
+        layers.append((band.done, DONE_COLOR, ""))
         below = np.zeros(len(band.edges) - 1)
-        for _code, values, colour, pattern in layers:
+        for values, colour, pattern in layers:
             above = below + values
             x, low = _steps(band.edges, bottom - below * scale)
             _, high = _steps(band.edges, bottom - above * scale)

@@ -35,7 +35,6 @@ KEEP_AT_MOST = 20
 """Lanes that keep a row of their own among folded ones (failed tasks first, then named ones)."""
 BAND_WEIGHT = 3
 """A band is this many lanes tall."""
-LANE_MODES = ("auto", "all")
 
 _DEFAULT_TASK_NAME = re.compile(r"Task-\d+")
 # threading's own names: "Thread-3", "Thread-3 (alvo)", "Dummy-1", and the executors' "ThreadPoolExecutor-0_1"

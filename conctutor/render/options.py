@@ -24,9 +24,13 @@ def check_prediction(value: object, what: str = "a previsão") -> float:
     return validate.number(value, what, 0, MAX_PREDICTION, unit="segundos", note="como 6 ou 2.5")
 
 
+LANE_MODES = ("auto", "all")
+"""``plot(lanes=...)``: fold lanes into bands when there are more than a figure shows, or draw them all."""
+
+
 def check_lanes(value: object) -> str:
     """``lanes=``: ``"auto"`` (fold lanes into bands when there are too many to show) or ``"all"``."""
-    if not isinstance(value, str) or value not in ("auto", "all"):
+    if not isinstance(value, str) or value not in LANE_MODES:
         raise ValueError(f'lanes deve ser "auto" (agrupa as faixas quando há mais do que a figura mostra) ou '
                          f'"all" (uma faixa para cada tarefa ou thread, por mais que sejam); recebido {value!r}')
     return value

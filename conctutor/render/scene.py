@@ -31,7 +31,7 @@ import numpy as np
 from ..engine.model import STATES, STATUSES, CpuUsage, Status
 from ..engine.settings import time_scale
 from .colours import lighten, task_colors, to_hex
-from .folding import LANE_MODES, band_counts, fold_rows, row_geometry
+from .folding import band_counts, fold_rows, row_geometry
 from .labels import band_label, thread_labels
 from .legend import LegendEntry, legend_entries, legend_layout
 from .options import check_figsize, check_lanes, check_prediction
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from ..engine.timeline import Columns, Timeline
 
 __all__ = [  # its own names, and those of 0.2.0's conctutor.scene that notebooks, course modules and tests use
-    "LANE_MODES", "STATE_WORDS", "STATUS_LABELS", "Band", "CpuStrip", "LegendEntry", "Scene", "SeriesStrip",
+    "STATE_WORDS", "STATUS_LABELS", "Band", "CpuStrip", "LegendEntry", "Scene", "SeriesStrip",
     "axis_end", "build_scene",
     "check_prediction", "format_seconds", "lighten", "nice_ceiling", "others_warning",
 ]

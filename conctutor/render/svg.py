@@ -253,12 +253,13 @@ def _merged_bars(scene: Scene, x: Callable[[float], float], top: float, lane_h: 
     pixel = scene.t_end / max(plot_width, 1.0)
     out: list[str] = []
     running = scene.seg_state == RUNNING_STATE
+    pieces = ((scene.start, scene.end, scene.lane, scene.task, scene.light_colors),
+              (scene.seg_start[running], scene.seg_end[running], scene.seg_lane[running], scene.seg_task[running],
+               scene.colors))
     for task in np.unique(scene.task).tolist():
-        for starts, ends, lanes, fill in (
-            (scene.start, scene.end, scene.lane, scene.light_colors[task]),
-            (scene.seg_start[running], scene.seg_end[running], scene.seg_lane[running], scene.colors[task]),
-        ):
-            pick = (scene.task if len(starts) == len(scene.task) else scene.seg_task[running]) == task
+        for starts, ends, lanes, tasks, fills in pieces:
+            pick = tasks == task
+            fill = fills[task]
             a, b, rows = merge(starts[pick], ends[pick], lanes[pick], pixel * 0.5)
             out.extend(f'<rect x="{x(p):.1f}" y="{top + row * lane_h + offset:.1f}" '
                        f'width="{max(x(q) - x(p), 1):.1f}" height="{bar_h:.1f}" fill="{fill}"/>'
