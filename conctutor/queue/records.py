@@ -9,7 +9,6 @@ clock and measured offsets (`conctutor.queue.clock`) for the others.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -17,7 +16,7 @@ import celery
 
 from .app import app_info, pid_alive
 from .channel import INTERRUPTED, OK, QUEUED, RUNNING, channel_of, read_channel
-from .clock import ClockOffset, clock_identity
+from .clock import ClockOffset, clock_identity, wall_minus_perf_ns
 from .reporting import short_name
 
 
@@ -89,7 +88,7 @@ def read_records(app: celery.Celery, *, offsets: Mapping[str, ClockOffset] | Ite
         for offset in values:
             by_clock[offset.clock] = offset
     mine = clock_identity()
-    wall_minus_perf = time.time_ns() - time.perf_counter_ns()
+    wall_minus_perf = wall_minus_perf_ns()
 
     def align(clock: str | None, perf: int | None, wall: int | None) -> tuple[int | None, int | None, int | None]:
         """(time on our perf clock, offset used, its error bound)."""
