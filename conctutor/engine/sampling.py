@@ -204,9 +204,9 @@ def _forget_parked_in_child() -> None:
     parked, _parked = _parked, None
     if parked is not None:
         for stream in (parked.process.stdin, parked.process.stdout):
-            if stream is not None:
+            if stream is not None:  # closed through the file object, which then never closes it again
                 try:
-                    os.close(stream.fileno())
+                    stream.close()  # nothing is left in its buffer: every write to the sidecar is flushed
                 except (OSError, ValueError):
                     pass
         parked.process.returncode = 0  # never waited for here: it is the parent's child, not ours

@@ -497,7 +497,7 @@ def _bands(is_band: np.ndarray, centres: np.ndarray, halves: np.ndarray, c: Colu
         spans, segs = span_row == r, seg_row == r
         counts = band_counts(edges, len(STATES), c.start[spans], c.end[spans], c.seg_start[segs], c.seg_end[segs],
                              c.seg_state[segs])
-        task = int(np.bincount(span_task[spans]).argmax())  # the band takes its most frequent task's colour
+        task = int(np.argmax(np.bincount(span_task[spans])))  # the band takes its most frequent task's colour
         bands.append(Band(float(centres[r]), float(halves[r]), edges, counts.states, counts.done, counts.total,
                           colors[task], light[task]))
     return tuple(bands)
