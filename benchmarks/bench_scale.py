@@ -1,6 +1,6 @@
 """Does drawing grow with the pixels, not with the tasks? And what does an empty ``record()`` cost?
 
-    python benchmarks/bench_scale.py            # everything, about 3 minutes on a 2-core VM
+    python benchmarks/bench_scale.py            # everything, about 1.5 minutes on a 2-core VM
     python benchmarks/bench_scale.py --quick    # without the 100 000 tasks and the 50 000-lane run
 
 Every figure is measured in a fresh process, on a run recorded for real just before (each asyncio task is a
@@ -169,8 +169,12 @@ def in_kernel(code: str) -> dict:
 
 
 def main(quick: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:  # VizTracer's traces weigh up to 0.7 GB
+        measure(Path(folder), quick)
+
+
+def measure(folder: Path, quick: bool) -> None:
     rows: list[tuple[str, str, str]] = []
-    folder = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     cases = [("tasks", 100), ("tasks", 1_000), ("tasks", 10_000), ("threads", 1_000)]
     if not quick:
         cases.append(("tasks", 100_000))
