@@ -4,9 +4,11 @@
 and reads its files back. It must stay standard-library only and import little (no
 typing, enum or signal): each ``record()`` block waits for it to say ``ready``. It runs
 in a session of its own, so a Ctrl-C sent to the notebook kernel's process group does
-not cut its last samples short; it stops on ``stop``. When its recording process dies without
-sending it (SIGKILL, ``os._exit``: its stdin ends, or it gets a new parent), it removes the
-spool directory, which no one else would, and exits.
+not cut its last samples short; it stops on ``stop``. With ``--stay`` (what `conctutor.sampling`
+asks), it then says ``stopped`` and waits, sampling nothing, for ``start ROOT_PID SPOOL`` (the
+same process's next block), or exits on ``exit``, at the end of its stdin or with a new parent.
+When its recording process dies without sending ``stop`` (SIGKILL, ``os._exit``: its stdin
+ends, or it gets a new parent), it removes the spool directory, which no one else would, and exits.
 
 How a wait is explained (Linux, from ``/proc/<pid>/task/<tid>/``):
 
