@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 
 import conctutor
 from conctutor.engine.model import STATES, STATUSES, Lane, LaneRole, State, Status
-from conctutor.render.folding import FOLD_ABOVE, KEEP_AT_MOST, fold_rows
+from conctutor.render.folding import FOLD_ABOVE, KEEP_AT_MOST, fold_rows, named
 from conctutor.render.labels import band_label
 from conctutor.render.scene import build_scene
 from conctutor.render.svg import render
@@ -131,3 +131,14 @@ def test_queue_rows_fold_and_named_or_failed_lanes_stay_up_to_a_limit():
     assert len(alone) == KEEP_AT_MOST and alone[0] == 0  # the failed one first, then the named
     assert all(lanes[i].task.startswith("consumidor") for i in alone[1:])
     assert len(rows) <= FOLD_ABOVE
+
+
+def test_a_thread_is_named_by_the_program_unless_python_named_it():
+    def thread(name: str, main: bool = False) -> Lane:
+        return Lane(10, 1, 11, name, main)
+
+    for default in ("Thread-3", "Thread-3 (trabalho)", "Dummy-1", "ThreadPoolExecutor-0_1", "asyncio_0"):
+        assert not named(thread(default)), default
+    for chosen in ("consumidor", "consumidor_1", "baixador_0", "MainThread"):
+        assert named(thread(chosen, main=chosen == "MainThread")), chosen
+    assert not named(Lane(10, 1, 11, "MainThread", True, "Task-7")) and named(Lane(10, 1, 11, "x", True, "vigia"))

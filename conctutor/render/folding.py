@@ -37,8 +37,9 @@ BAND_WEIGHT = 3
 """A band is this many lanes tall."""
 
 _DEFAULT_TASK_NAME = re.compile(r"Task-\d+")
-# threading's own names: "Thread-3", "Thread-3 (alvo)", "Dummy-1", and the executors' "ThreadPoolExecutor-0_1"
-_DEFAULT_THREAD_NAME = re.compile(r"(?:Thread-\d+(?: \(.*\))?|Dummy-\d+|.*_\d+)")
+# threading's own names: "Thread-3", "Thread-3 (alvo)", "Dummy-1", a ThreadPoolExecutor's "ThreadPoolExecutor-0_1"
+# and asyncio's default executor's "asyncio_0" (a pool given a thread_name_prefix was named by the program)
+_DEFAULT_THREAD_NAME = re.compile(r"(?:Thread-\d+(?: \(.*\))?|Dummy-\d+|ThreadPoolExecutor-\d+_\d+|asyncio_\d+)")
 
 
 class Row(NamedTuple):
