@@ -41,6 +41,7 @@ from .colours import lighten
 from .geometry import merge as _merge
 from .geometry import rects as _rects
 from .legend import LEGEND_COLUMN_GAP, LEGEND_HANDLE, LEGEND_TEXT_PAD, SWATCH_COLOURS, LegendEntry, legend_layout
+from .marks import MARK_STYLES
 from .options import MAX_FIGSIZE, check_options, check_prediction
 from .scene import DONE_COLOR, Scene, SeriesStrip, build_scene
 from .themes import THEMES, Theme, get_theme, hatch_of, use_theme
@@ -110,6 +111,7 @@ def plot_timeline(
     ideal: bool = True,
     prediction: float | None = None,
     lanes: str = "auto",
+    marks: Any = None,
     **unknown: Any,
 ) -> Figure:
     """Draw `timeline` as one lane per worker, with per-core CPU use below.
@@ -130,6 +132,9 @@ def plot_timeline(
     lanes:      ``"auto"``: more lanes than a figure shows (over 100) are folded
                 into bands, one per thread for its asyncio tasks, one per process
                 for its threads (`conctutor.render.folding`); ``"all"``: every lane.
+    marks:      instants measured on threads, ``(time, thread_id, label)`` each
+                (`conctutor.render.marks`), drawn as symbols on the top edge of
+                their thread's lane, one symbol per label, named in the legend.
 
     Works for a snapshot taken while the recording still runs and for an
     empty timeline. Bad options raise a clear error before anything is drawn.
@@ -144,7 +149,7 @@ def plot_timeline(
         root = fig.figure if isinstance(fig, SubFigure) else fig
         figsize = (fig.bbox.width / root.dpi, fig.bbox.height / root.dpi)
     scene = build_scene(timeline, title=title, theme=theme, figsize=figsize, cpu=cpu, series=series, ideal=ideal,
-                        prediction=prediction, lanes=lanes)
+                        prediction=prediction, lanes=lanes, marks=marks)
     return draw_scene(scene, fig)
 
 
@@ -403,6 +408,12 @@ def _draw_lanes(ax: Axes, scene: Scene) -> None:
         ), autolim=False)
         ax.scatter(ends, lanes, marker=marker, s=marker_size ** 2, c=[color], edgecolors="white",
                    linewidths=max(0.8, th.status_width * 0.4), zorder=5, clip_on=False)
+
+    for k, (marker, colour) in enumerate(MARK_STYLES):
+        sel = scene.mark_kind == k
+        if sel.any():
+            ax.scatter(scene.mark_time[sel], scene.mark_lane[sel] - half, marker=marker, s=(marker_size * 0.8) ** 2,
+                       c=[getattr(th, colour)], edgecolors="white", linewidths=0.6, zorder=5.5, clip_on=False)
 
     for x, lane, text in scene.bar_labels:
         size = scene.bar_label_size

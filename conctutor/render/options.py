@@ -15,7 +15,7 @@ MAX_FIGSIZE = 50.0
 MAX_PREDICTION = 3600.0
 """The longest prediction drawn, in seconds (an hour)."""
 
-PLOT_OPTIONS = ("title", "theme", "figsize", "fig", "cpu", "series", "ideal", "prediction", "lanes")
+PLOT_OPTIONS = ("title", "theme", "figsize", "fig", "cpu", "series", "ideal", "prediction", "lanes", "marks")
 """The keywords of ``timeline.plot()`` (`conctutor.render.drawing.plot_timeline`)."""
 
 

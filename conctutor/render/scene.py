@@ -34,6 +34,7 @@ from .colours import lighten, task_colors, to_hex
 from .folding import band_counts, fold_rows, row_geometry
 from .labels import band_label, thread_labels
 from .legend import LegendEntry, legend_entries, legend_layout
+from .marks import MARK_STYLES, Mark, check_marks
 from .options import check_figsize, check_lanes, check_prediction
 from .themes import Theme, get_theme
 from .typeset import LINE, text_width, wrap
@@ -182,6 +183,12 @@ class Scene:
     """Each row's centre (the positions of `lanes`' labels), in lane units."""
     rows_height: float = 0.0
     """The rows' total height in lane units (a band counts `folding.BAND_WEIGHT`)."""
+    mark_time: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    mark_lane: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Each mark's row centre, in lane units (``plot(marks=...)``)."""
+    mark_kind: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Index into `mark_labels` (and `marks.MARK_STYLES`)."""
+    mark_labels: tuple[str, ...] = ()
 
     @property
     def n_lanes(self) -> float:
@@ -327,6 +334,7 @@ def build_scene(
     colour_names: Sequence[str] = (),
     text_left: float = 0.0,
     lanes: str = "auto",
+    marks: object = None,
 ) -> Scene:
     """The layout of `timeline` (see the module docstring). Bad options raise here, clearly.
 
@@ -337,7 +345,8 @@ def build_scene(
     each name gets one colour in all of them and two names never share one; `text_left`:
     inches left of their common time axis, at least (the widest of their lane labels).
     `lanes`: ``"auto"`` folds lanes into bands when there are more than a figure shows
-    (`conctutor.render.folding`), ``"all"`` draws every lane.
+    (`conctutor.render.folding`), ``"all"`` draws every lane. `marks`: instants measured on threads
+    (`conctutor.render.marks`), drawn on the first row of their thread.
     """
     th = get_theme(theme)
     size = check_figsize(figsize)
@@ -349,6 +358,7 @@ def build_scene(
     # a prediction is of the chapter's durations: scaled as they are (CONCTUTOR_TIME_SCALE)
     predicted = None if prediction is None else check_prediction(prediction) * time_scale()
     mode = check_lanes(lanes)
+    mark_list = check_marks(marks)
     c = timeline.columns
     live = timeline.live
     used_lanes = np.unique(c.lane).tolist()  # a timeline numbers its lanes in the order to draw them
@@ -387,6 +397,7 @@ def build_scene(
     for r in np.flatnonzero(is_band).tolist():
         labels[r] = band_label(rows[r], timeline.lanes, timeline.main_pid, threads_of)
     lane_labels = tuple(labels)
+    mark_time, mark_lane, mark_kind, mark_labels = _marks(mark_list, timeline, used_lanes, row_of_lane, centres)
 
     usage: CpuUsage = timeline.cpu
     n_cores = usage.cores if cpu else 0
@@ -420,8 +431,10 @@ def build_scene(
         header_size=th.font_size if title_text else th.title_size * 0.85, lanes=lane_labels,
         rows_height=rows_height,
         # the states of every span (bands draw them too), the markers of the bars drawn
-        legend=tuple(legend_entries(c.status[drawn], c.seg_state, c.seg_end - c.seg_start, all_seg_task, names,
-                                    colors, hatch, pixel, th)),
+        legend=(*legend_entries(c.status[drawn], c.seg_state, c.seg_end - c.seg_start, all_seg_task, names,
+                                colors, hatch, pixel, th),
+                *(LegendEntry(label, getattr(th, MARK_STYLES[k][1]), "marker", marker=MARK_STYLES[k][0])
+                  for k, label in enumerate(mark_labels))),
         series=_series_strips(timeline) if series else (),
         cpu_titles=(CPU_TITLE_OURS if usage.ours is not None else CPU_TITLE, CPU_TITLE_SHADED) if show_cpu else (),
         n_cores=n_cores, show_cpu=show_cpu, prediction=predicted is not None,
@@ -483,8 +496,25 @@ def build_scene(
         header_size=texts.header_size, clock=decimal_comma(timeline.makespan), prediction=predicted,
         prediction_label=prediction_label, prediction_side=prediction_side, legend_columns=layout.legend_columns,
         text_left=layout.text_left, cpu_label_font=layout.cpu_label_font, bands=bands, row_centre=centres,
-        rows_height=rows_height,
+        rows_height=rows_height, mark_time=mark_time, mark_lane=mark_lane, mark_kind=mark_kind,
+        mark_labels=mark_labels,
     )
+
+
+def _marks(marks: Sequence[Mark], timeline: Timeline, used_lanes: Sequence[int], row_of_lane: np.ndarray,
+           centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Where each mark goes: the first row drawn with a lane of its thread in the recording process.
+    A mark on a thread without a lane (it recorded no task) is left out."""
+    row_of_thread: dict[int, int] = {}
+    for index in used_lanes:
+        lane = timeline.lanes[index]
+        if lane.pid == timeline.main_pid and lane.thread_id not in row_of_thread:
+            row_of_thread[lane.thread_id] = int(row_of_lane[index])
+    kept = [m for m in marks if m.thread_id in row_of_thread]
+    labels = tuple(dict.fromkeys(m.label for m in kept))
+    return (np.array([m.time for m in kept], dtype=float),
+            np.array([centres[row_of_thread[m.thread_id]] for m in kept], dtype=float),
+            np.array([labels.index(m.label) for m in kept], dtype=np.int64), labels)
 
 
 def _bands(is_band: np.ndarray, centres: np.ndarray, halves: np.ndarray, c: Columns,
