@@ -280,6 +280,16 @@ class Microscope:
             return lines
         return [f"escritas por cima de outra thread: {len(self.overwrites())} escritas"]
 
+    def seen(self, timeline: Any, esperado: int, obtido: int) -> Seen:
+        """What this microscope saw in `timeline`, to print and draw: `esperado` sums were made, and
+        the counter ended at `obtido`."""
+        final = timeline.snapshot() if hasattr(timeline, "snapshot") else timeline
+        build = "com GIL" if self.gil else "sem GIL"
+        lost = (esperado - obtido) / esperado if esperado else 0.0
+        lines = (f"Python {python_version()}, {build}: {len(self._runs)} threads · somas perdidas: {lost:.0%}",
+                 *self.summary())
+        return Seen(final, tuple(self.marks(final)), lines, python_version(), self.gil)
+
 def _share_words(share: float) -> str:
     if share >= 0.999:
         return "todas"
@@ -320,16 +330,6 @@ class Seen:
         return self.timeline.plot(marks=self.marks, **options)
 
 
-def race_lines(threads: int, iterations: int, final: int, lupa: Microscope) -> list[str]:
-    """What the notebook prints about a race watched with `lupa`: the same lines on every Python."""
-    expected = threads * iterations
-    lost = expected - final
-    build = "com GIL" if lupa.gil else "sem GIL"
-    turns = f"{iterations:,}".replace(",", " ")
-    return [f"Python {python_version()}, {build}: {threads} threads × {turns} somas · perdidas: {lost / expected:.0%}",
-            *lupa.summary()]
-
-
 def watch_race(threads: int = 4, iterations: int = 5_000) -> Seen:
     """Run `soma` in `threads` threads under the microscope, recorded (what `python -m conctutor.imgs` keeps)."""
     from ..engine.recording import record
@@ -343,9 +343,7 @@ def watch_race(threads: int = 4, iterations: int = 5_000) -> Seen:
             worker.start()
         for worker in workers:
             worker.join()
-    final = timeline.snapshot()
-    return Seen(final, tuple(lupa.marks(final)), tuple(race_lines(threads, iterations, contador, lupa)),
-                python_version(), lupa.gil)
+    return lupa.seen(timeline, threads * iterations, contador)
 
 
 def save_seen(seen: Seen, path: str) -> None:
