@@ -9,13 +9,15 @@ ProcessPoolExecutor), ``gil.png`` (two ``calcula`` in threads), ``laco.png``
 (a plain loop of one's own in two threads), and two of
 notebook 05's programs with a number watched under the lanes: ``fila.png``
 (a producer and two consumer threads, the items in the queue) and
-``corrida.png`` (two threads updating a counter without a lock, the counter).
+``corrida.png`` (two threads updating a counter without a lock, the counter); and notebook 07's
+``visibilidade.png`` (a task longer than Redis's ``visibility_timeout`` runs twice: it needs
+Debian's ``redis-server``, which `redelivery` starts and stops).
 Every image is a recording of a run on this machine; the chapter's programs
 run at the chapter's durations (2 s per task). ``gil.png`` uses two
 ``calcula`` of 0.2 s: the GIL hands over every few milliseconds, and over
 4 s those slices would be too thin to see. ``laco.png`` is the same with a
 loop of one's own (`programs.soma_quadrados`, about 0.2 s of CPU each), which
-reports nothing about itself: its slices are what the sampler saw. It takes about 18 seconds; the
+reports nothing about itself: its slices are what the sampler saw. It takes about 30 seconds; the
 images are never edited by hand. Run it on a quiet machine: other busy
 programs show up in the CPU strip.
 """
@@ -33,7 +35,7 @@ from typing import Any
 from ..engine.settings import get_durations, time_scale
 from ..engine.timeline import Timeline
 from ..render.scene import format_seconds
-from . import programs
+from . import programs, redelivery
 from .widgets import run_recorded
 
 Watch = Mapping[str, Callable[[], float]]
@@ -55,6 +57,9 @@ class Image:
     watch, say): more keyword arguments of `program`, and the numbers to watch."""
     ideal: bool = True
     """Whether the figure gives the ideal time (not for locks and queues, where it means nothing)."""
+    records_itself: bool = False
+    """`program` records its own run and returns the finished `Timeline` (a task queue's, with
+    ``record_queue``), instead of being run inside ``record()``."""
 
 
 def watch_queue() -> tuple[dict[str, Any], Watch]:
@@ -104,11 +109,19 @@ IMAGES: dict[str, Image] = {
         setup=watch_counter,
         ideal=False,
     ),
+    "visibilidade.png": Image(
+        "Redis: tarefa de 6 s, visibility_timeout de 3 s",
+        redelivery.record_redelivery,
+        ideal=False,
+        records_itself=True,
+    ),
 }
 
 
 def record_image(image: Image) -> Timeline:
     """Run `image`'s program recorded, as `generate` does; returns the finished timeline."""
+    if image.records_itself:
+        return image.program(**image.options)
     options, watch = image.setup() if image.setup is not None else ({}, {})
     return run_recorded(image.program, image.durations, watch=watch or None, **image.options, **options)
 

@@ -28,7 +28,8 @@ from ..engine.model import Kind
 from ..queue.reporting import QueueTask, is_finite_number, requested_seconds, time_scale_from_environment
 from . import tasks
 
-TASK_NAMES = ("consulta_dados", "processa_dados", "grava_log", "calcula", "falha", "grava_log_instavel", "baixa")
+TASK_NAMES = ("consulta_dados", "processa_dados", "grava_log", "calcula", "falha", "grava_log_instavel",
+              "grava_log_com_backoff", "baixa")
 """The short names of the tasks this module defines."""
 
 
@@ -67,6 +68,24 @@ def grava_log_instavel(self: Task, falhas: int = 1, segundos: float | None = Non
     tasks.grava_log(segundos=requested_seconds(self, "grava_log", segundos))
     if isinstance(falhas, numbers.Integral) and self.request.retries < falhas:
         raise self.retry(exc=ConnectionError("a confirmação da gravação não chegou"), countdown=0)
+
+
+BACKOFF_MAX = 1
+"""`grava_log_com_backoff`'s ``retry_backoff_max``: at most 1 s between tries. Celery counts the backoff in whole
+seconds (1, 2, 4, 8... up to this), whatever ``CONCTUTOR_TIME_SCALE`` says: a larger maximum would make every run
+of notebook 07, CI's too, wait that long."""
+
+
+@shared_task(bind=True, base=QueueTask, name="conctutor.grava_log_com_backoff", kind=Kind.IO,
+             autoretry_for=(ConnectionError,), retry_backoff=True, retry_backoff_max=BACKOFF_MAX,
+             retry_jitter=False, max_retries=3)
+def grava_log_com_backoff(self: Task, falhas: int = 1, segundos: float | None = None) -> None:
+    """`grava_log_instavel`, but Celery itself schedules each new try (``autoretry_for``), after a wait that
+    doubles from 1 s (``retry_backoff``) up to `BACKOFF_MAX` s, with no random part (``retry_jitter=False``).
+    """
+    tasks.grava_log(segundos=requested_seconds(self, "grava_log", segundos))
+    if isinstance(falhas, numbers.Integral) and self.request.retries < falhas:
+        raise ConnectionError("a confirmação da gravação não chegou")
 
 
 @shared_task(bind=True, base=QueueTask, name="conctutor.baixa", kind=Kind.IO)
