@@ -1,4 +1,4 @@
-# Solução do exercício 2: tente antes de olhar!
+# Solução do exercício 3: tente antes de olhar!
 from celery import shared_task
 
 
