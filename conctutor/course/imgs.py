@@ -12,6 +12,11 @@ notebook 05's programs with a number watched under the lanes: ``fila.png``
 ``corrida.png`` (two threads updating a counter without a lock, the counter); and notebook 07's
 ``visibilidade.png`` (a task longer than Redis's ``visibility_timeout`` runs twice: it needs
 Debian's ``redis-server``, which `redelivery` starts and stops).
+``fila_shutdown.json`` is not a picture but a saved run (`Timeline.save`):
+notebook 05's producer and consumers that end with ``queue.Queue.shutdown()``,
+which needs Python 3.13+; the notebook draws it on older Pythons. Make it with
+a 3.13+ Python (``python3.14 -m conctutor.imgs imgs/ fila_shutdown.json``); an
+older one, making every image, leaves it as it is and says why.
 Every image is a recording of a run on this machine; the chapter's programs
 run at the chapter's durations (2 s per task). ``gil.png`` uses two
 ``calcula`` of 0.2 s: the GIL hands over every few milliseconds, and over
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import queue
 import sys
 from collections.abc import Callable, Mapping
@@ -35,7 +41,7 @@ from typing import Any
 from ..engine.settings import get_durations, time_scale
 from ..engine.timeline import Timeline
 from ..render.scene import format_seconds
-from . import programs, redelivery
+from . import programs, queue_shutdown, redelivery
 from .widgets import run_recorded
 
 Watch = Mapping[str, Callable[[], float]]
@@ -57,6 +63,8 @@ class Image:
     watch, say): more keyword arguments of `program`, and the numbers to watch."""
     ideal: bool = True
     """Whether the figure gives the ideal time (not for locks and queues, where it means nothing)."""
+    needs: tuple[int, int] = (3, 10)
+    """The oldest Python that runs `program`. (A name ending in ``.json`` saves the run, not a figure.)"""
     records_itself: bool = False
     """`program` records its own run and returns the finished `Timeline` (a task queue's, with
     ``record_queue``), instead of being run inside ``record()``."""
@@ -109,6 +117,14 @@ IMAGES: dict[str, Image] = {
         setup=watch_counter,
         ideal=False,
     ),
+    "fila_shutdown.json": Image(
+        "Fechando a fila com shutdown()",
+        queue_shutdown.producer_shutdown,
+        options={"consumers": 2, "items": 10, "produce_ms": 20, "handle_ms": 60},
+        setup=watch_queue,
+        ideal=False,
+        needs=queue_shutdown.NEEDS,
+    ),
     "visibilidade.png": Image(
         "Redis: tarefa de 6 s, visibility_timeout de 3 s",
         redelivery.record_redelivery,
@@ -143,10 +159,20 @@ def generate(directory: str, names: list[str] | None = None) -> list[str]:
         if name not in IMAGES:
             raise SystemExit(f"imagem desconhecida: {name}; as imagens são: {', '.join(IMAGES)}")
         image = IMAGES[name]
+        if sys.version_info < image.needs:
+            too_old = (f"{name} precisa do Python {'.'.join(map(str, image.needs))} ou mais novo; "
+                       f"este é o {platform.python_version()}")
+            if names:
+                raise SystemExit(too_old)
+            print(f"{too_old}: ficou como estava")
+            continue
         timeline = record_image(image)
-        figure = timeline.plot(title=image.title, ideal=image.ideal)
         path = os.path.join(directory, name)
-        figure.savefig(path, dpi=figure.dpi, facecolor=figure.get_facecolor())
+        if name.endswith(".json"):
+            timeline.save(path)
+        else:
+            figure = timeline.plot(title=image.title, ideal=image.ideal)
+            figure.savefig(path, dpi=figure.dpi, facecolor=figure.get_facecolor())
         print(f"{path}: {format_seconds(timeline.makespan)} medidos, ideal {format_seconds(timeline.ideal_time)}")
         written.append(path)
     return written
