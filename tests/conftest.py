@@ -10,6 +10,7 @@ calibration cache (``CONCTUTOR_CACHE_DIR``) keeps its default.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections import OrderedDict
 from pathlib import Path
@@ -133,6 +134,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             version = ".".join(map(str, need[0]))
             item.add_marker(pytest.mark.skip(reason=f"{item.path.name} precisa do Python {version}+ ({need[1]}); "
                                                     f"este é o {sys.version.split()[0]}"))
+        # one cell that does not even compile below a version (notebook 06's `except*`, 3.11+): its tag says which
+        cell = getattr(item, "cell", None)
+        for tag in (cell.get("metadata", {}).get("tags", []) if isinstance(cell, dict) else []):
+            wanted = re.fullmatch(r"requires-python-3\.(\d+)", tag)
+            if wanted and sys.version_info < (3, int(wanted.group(1))):
+                item.add_marker(pytest.mark.skip(reason=f"esta célula precisa do Python 3.{wanted.group(1)}+; "
+                                                        f"este é o {sys.version.split()[0]}"))
 
 
 @pytest.hookimpl(optionalhook=True)
