@@ -1,6 +1,7 @@
 """The race under a microscope (conctutor.course.microscope): where threads lose the GIL, measured.
 
-Needs sys.monitoring (Python 3.12+): on older Pythons these tests skip, saying so. `.ci/run` runs them in its
+Watching needs sys.monitoring (Python 3.12+): on older Pythons those tests skip, saying so; the races stored
+for them (imgs/) are checked on every Python. `.ci/run` runs them in its
 3.14 session (with the GIL) and its 3.14t session (without), and with 3.15 in the chroot. No timing is asserted:
 what is checked is where the switches fall, and that looking adds none.
 """
@@ -10,14 +11,16 @@ from __future__ import annotations
 import dis
 import sys
 import threading
+from pathlib import Path
 
 import pytest
+from matplotlib.text import Text
 
 import conctutor
 from conctutor.course import microscope
 from conctutor.engine.python_build import gil_enabled
 
-pytestmark = pytest.mark.skipif(not microscope.AVAILABLE, reason="sys.monitoring exists from Python 3.12")
+needs_monitoring = pytest.mark.skipif(not microscope.AVAILABLE, reason="sys.monitoring exists from Python 3.12")
 
 contador = 0
 
@@ -53,6 +56,7 @@ def inside_the_increment() -> set[int]:
     return {i.offset for i in instructions if read <= i.offset < write}
 
 
+@needs_monitoring
 @pytest.mark.skipif(not gil_enabled(), reason="the switches of the GIL: this Python runs without it")
 def test_with_the_gil_threads_switch_only_between_increments_and_looking_loses_no_sum():
     lupa, timeline, lost = watched(30_000)
@@ -73,6 +77,7 @@ def test_with_the_gil_threads_switch_only_between_increments_and_looking_loses_n
     assert lupa.summary()[1].startswith("última instrução antes da troca: ")
 
 
+@needs_monitoring
 @pytest.mark.skipif(gil_enabled(), reason="the lost updates of threads without the GIL: this Python has it")
 def test_without_the_gil_each_write_over_another_threads_sum_is_seen_where_it_happened():
     lupa, timeline, lost = watched(30_000)
@@ -84,6 +89,7 @@ def test_without_the_gil_each_write_over_another_threads_sum_is_seen_where_it_ha
     assert lupa.summary()[0].endswith(f"{len(overwrites)} escritas")
 
 
+@needs_monitoring
 def test_the_microscope_leaves_monitoring_as_it_found_it():
     mon = sys.__dict__["monitoring"]
     before = [mon.get_tool(tool) for tool in range(6)]
@@ -92,13 +98,34 @@ def test_the_microscope_leaves_monitoring_as_it_found_it():
     assert lupa.run.__name__ == "soma"
 
 
+@needs_monitoring
 def test_a_function_that_writes_no_single_global_needs_its_name():
     def two(vezes):
         global contador, outro
         contador = outro = vezes
 
-    with pytest.raises(ValueError, match="variavel='nome'"):
+    with pytest.raises(ValueError, match="variable='nome'"):
         microscope.Microscope(two)
-    assert microscope.Microscope(two, variavel="outro").variable == "outro"
+    assert microscope.Microscope(two, variable="outro").variable == "outro"
     with pytest.raises(TypeError, match="função escrita em Python"):
         microscope.Microscope(len)
+
+
+STORED = Path(__file__).parent.parent / "imgs"
+
+
+@pytest.mark.parametrize("build", ["com", "sem"])
+def test_the_stored_races_draw_and_print_on_every_python(build):
+    """Notebook 05 shows these where this Python cannot make them (`python -m conctutor.imgs`)."""
+    seen = microscope.load_seen(str(STORED / f"microscopio-{build}-gil.json"))
+    assert seen.gil is (build == "com")
+    assert seen.lines[0].startswith(f"Python {seen.python}, {build} GIL: 4 threads · somas perdidas: ")
+    lanes = {span.thread_id for span in seen.timeline.spans if span.name == "soma"}
+    assert len(lanes) == 4 and seen.marks and {m.thread_id for m in seen.marks} <= lanes
+    if seen.gil:
+        assert seen.lines[0].endswith("perdidas: 0%") and {m.label for m in seen.marks} == {microscope.LOST_GIL}
+        assert seen.lines[2].startswith("última instrução antes da troca: JUMP_BACKWARD em 100% das trocas")
+    else:
+        assert {m.label for m in seen.marks} == {microscope.OVERWROTE}
+    texts = [text.get_text() for text in seen.plot().findobj(Text)]
+    assert any(f"Python {seen.python}, {build} GIL" in text for text in texts)  # the title says who made it

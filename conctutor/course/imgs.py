@@ -12,6 +12,11 @@ notebook 05's programs with a number watched under the lanes: ``fila.png``
 ``corrida.png`` (two threads updating a counter without a lock, the counter); and notebook 07's
 ``visibilidade.png`` (a task longer than Redis's ``visibility_timeout`` runs twice: it needs
 Debian's ``redis-server``, which `redelivery` starts and stops).
+``microscopio-com-gil.json`` and ``microscopio-sem-gil.json`` are notebook 05's race under the
+microscope (`microscope.watch_race`: the run, the instants measured on its lanes and the lines the
+notebook prints), kept for the Pythons that cannot make them: the first needs 3.12+ with the GIL
+(``python3.14 -m conctutor.imgs imgs/ microscopio-com-gil.json``), the second a free-threaded build
+(``python3.14t ...``).
 ``fila_shutdown.json`` is not a picture but a saved run (`Timeline.save`):
 notebook 05's producer and consumers that end with ``queue.Queue.shutdown()``,
 which needs Python 3.13+; the notebook draws it on older Pythons. Make it with
@@ -38,10 +43,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..engine.python_build import gil_enabled
 from ..engine.settings import get_durations, time_scale
-from ..engine.timeline import Timeline
 from ..render.scene import format_seconds
-from . import programs, queue_shutdown, redelivery
+from . import microscope, programs, queue_shutdown, redelivery
 from .widgets import run_recorded
 
 Watch = Mapping[str, Callable[[], float]]
@@ -68,6 +73,10 @@ class Image:
     records_itself: bool = False
     """`program` records its own run and returns the finished `Timeline` (a task queue's, with
     ``record_queue``), instead of being run inside ``record()``."""
+    gil: bool | None = None
+    """The build that runs `program`: with the GIL (True), without it (False), or either (None)."""
+    keep: Callable[[Any, str], None] | None = None
+    """Writes what `program` returned (it records itself) to the path, instead of a figure or a saved run."""
 
 
 def watch_queue() -> tuple[dict[str, Any], Watch]:
@@ -131,11 +140,30 @@ IMAGES: dict[str, Image] = {
         ideal=False,
         records_itself=True,
     ),
+    "microscopio-com-gil.json": Image(
+        "A corrida ao microscópio, com GIL",
+        microscope.watch_race,
+        options={"threads": 4, "iterations": 5_000},
+        records_itself=True,
+        needs=(3, 12),
+        gil=True,
+        keep=microscope.save_seen,
+    ),
+    "microscopio-sem-gil.json": Image(
+        "A corrida ao microscópio, sem GIL",
+        microscope.watch_race,
+        options={"threads": 4, "iterations": 5_000},
+        records_itself=True,
+        needs=(3, 13),
+        gil=False,
+        keep=microscope.save_seen,
+    ),
 }
 
 
-def record_image(image: Image) -> Timeline:
-    """Run `image`'s program recorded, as `generate` does; returns the finished timeline."""
+def record_image(image: Image) -> Any:
+    """Run `image`'s program recorded, as `generate` does; returns the finished timeline (or what a program
+    that records itself returns)."""
     if image.records_itself:
         return image.program(**image.options)
     options, watch = image.setup() if image.setup is not None else ({}, {})
@@ -159,16 +187,21 @@ def generate(directory: str, names: list[str] | None = None) -> list[str]:
         if name not in IMAGES:
             raise SystemExit(f"imagem desconhecida: {name}; as imagens são: {', '.join(IMAGES)}")
         image = IMAGES[name]
-        if sys.version_info < image.needs:
-            too_old = (f"{name} precisa do Python {'.'.join(map(str, image.needs))} ou mais novo; "
-                       f"este é o {platform.python_version()}")
+        build = "com GIL" if image.gil else "sem GIL"
+        unable = (f"{name} precisa do Python {'.'.join(map(str, image.needs))} ou mais novo; "
+                  f"este é o {platform.python_version()}" if sys.version_info < image.needs else
+                  f"{name} precisa de um Python {build}" if image.gil not in (None, gil_enabled()) else "")
+        if unable:
             if names:
-                raise SystemExit(too_old)
-            print(f"{too_old}: ficou como estava")
+                raise SystemExit(unable)
+            print(f"{unable}: ficou como estava")
             continue
-        timeline = record_image(image)
+        made = record_image(image)
+        timeline = getattr(made, "timeline", made)
         path = os.path.join(directory, name)
-        if name.endswith(".json"):
+        if image.keep is not None:
+            image.keep(made, path)
+        elif name.endswith(".json"):
             timeline.save(path)
         else:
             figure = timeline.plot(title=image.title, ideal=image.ideal)

@@ -108,25 +108,25 @@ def _free_tool_id() -> int:
 
 
 class Microscope:
-    """Observa as instruções de `funcao` em cada thread que a roda por `run` (Python 3.12+).
+    """Observa as instruções de `function` em cada thread que a roda por `run` (Python 3.12+).
 
-    `variavel`: a variável global cujas leituras e escritas importam (sem GIL); por padrão, a
-    única que `funcao` escreve com ``global``.
+    `variable`: o nome da variável global cujas leituras e escritas importam (sem GIL); por padrão,
+    a única que `function` escreve com ``global``.
     """
 
-    def __init__(self, funcao: Callable[..., Any], variavel: str | None = None) -> None:
+    def __init__(self, function: Callable[..., Any], variable: str | None = None) -> None:
         if not AVAILABLE:
             raise RuntimeError(f"o microscópio usa o sys.monitoring, que existe a partir do Python 3.12; "
                                f"este é o {sys.version.split()[0]}")
-        code = getattr(funcao, "__code__", None)
+        code = getattr(function, "__code__", None)
         if not isinstance(code, types.CodeType):
-            raise TypeError(f"Microscope observa uma função escrita em Python (def); recebido {funcao!r}")
+            raise TypeError(f"Microscope observa uma função escrita em Python (def); recebido {function!r}")
         stored = sorted({i.argval for i in dis.get_instructions(code) if i.opname == "STORE_GLOBAL"})
-        if variavel is None and len(stored) != 1:
-            raise ValueError(f"diga qual variável global observar, com variavel='nome'; {funcao.__name__} "
+        if variable is None and len(stored) != 1:
+            raise ValueError(f"diga qual variável global observar, com variable='nome'; {function.__name__} "
                              f"escreve {len(stored)} com global: {stored}")
-        self.function = funcao
-        self.variable = variavel if variavel is not None else stored[0]
+        self.function = function
+        self.variable = variable if variable is not None else stored[0]
         self.gil = gil_enabled()
         self._opnames = {i.offset: i.opname for i in dis.get_instructions(code)}
         self._reads = {i.offset for i in dis.get_instructions(code)
@@ -138,15 +138,17 @@ class Microscope:
         self._active = 0
         self._tool = -1
         self._buffer = io.StringIO()  # with the GIL: the instructions, in the order they ran
-        self._accesses: list[tuple[int, int, int, Any]] = []  # without it: (copy, offset, ns, value)
+        # without it: (offset, ns, value) for each copy, in a list of its own (one shared by the threads
+        # would be a lock they wait for)
+        self._accesses: dict[int, list[tuple[int, int, Any]]] = {}
         self._copies: dict[types.CodeType, int] = {}
 
-        @functools.wraps(funcao)
+        @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
             return self._run_copy(args, kwargs)
 
         self.run = task(run)
-        """Chame no lugar de `funcao` (numa thread): roda uma cópia observada e gravada dela."""
+        """Chame no lugar de `function` (numa thread): roda uma cópia observada e gravada dela."""
 
     # --- watching --------------------------------------------------------------------------
 
@@ -157,6 +159,7 @@ class Microscope:
             number = len(self._runs) + self._active
             copy = original.__code__.replace(co_name=f"_copia_{number}")
             self._copies[copy] = number
+            self._accesses[number] = []
             if self._active == 0:
                 self._start()
             self._active += 1
@@ -192,14 +195,14 @@ class Microscope:
                                   functools.partial(print, sep="", end="", file=self._buffer))
             mon.register_callback(self._tool, mon.events.JUMP, on_jump)
         else:
-            append, watched, copies = self._accesses.append, self._reads | self._writes, self._copies
-            namespace, name, disable = getattr(self.function, "__globals__", {}), self.variable, mon.DISABLE
+            logs, watched, copies = self._accesses, self._reads | self._writes, self._copies
+            namespace, name = getattr(self.function, "__globals__", {}), self.variable
 
-            def on_instruction(code: types.CodeType, offset: int) -> Any:
-                if offset not in watched:
-                    return disable
-                append((copies[code], offset, perf_counter_ns(), namespace.get(name)))
-                return None
+            # (returning sys.monitoring.DISABLE for the other instructions would re-instrument the code,
+            # which a free-threaded build does with every thread stopped: the threads showed blocked)
+            def on_instruction(code: types.CodeType, offset: int) -> None:
+                if offset in watched:
+                    logs[copies[code]].append((offset, perf_counter_ns(), namespace.get(name)))
 
             mon.register_callback(self._tool, mon.events.INSTRUCTION, on_instruction)
 
@@ -235,16 +238,18 @@ class Microscope:
 
     def overwrites(self) -> list[Overwrite]:
         """Without the GIL: each write that put back a count other threads had already changed."""
-        read: dict[int, tuple[int, Any]] = {}
         found = []
-        for copy, offset, ns, value in self._accesses:
-            if offset in self._reads:
-                read[copy] = (ns, value)
-            elif offset in self._writes and copy in read:
-                read_ns, read_value = read.pop(copy)
-                # a count that went back (another thread put back an older one) erases nothing more
-                if isinstance(value, int) and isinstance(read_value, int) and value > read_value:
-                    found.append(Overwrite(copy, read_ns, ns, value - read_value))
+        for copy, log in self._accesses.items():
+            read: tuple[int, Any] | None = None
+            for offset, ns, value in log:
+                if offset in self._reads:
+                    read = (ns, value)
+                elif offset in self._writes and read is not None:
+                    (read_ns, read_value), read = read, None
+                    # a count that went back (another thread put back an older one) erases nothing more
+                    if isinstance(value, int) and isinstance(read_value, int) and value > read_value:
+                        found.append(Overwrite(copy, read_ns, ns, value - read_value))
+        found.sort(key=lambda o: o.write_ns)
         return found
 
     def marks(self, timeline: Any) -> list[Mark]:
@@ -280,15 +285,15 @@ class Microscope:
             return lines
         return [f"escritas por cima de outra thread: {len(self.overwrites())} escritas"]
 
-    def seen(self, timeline: Any, esperado: int, obtido: int) -> Seen:
-        """What this microscope saw in `timeline`, to print and draw: `esperado` sums were made, and
-        the counter ended at `obtido`."""
-        final = timeline.snapshot() if hasattr(timeline, "snapshot") else timeline
+    def seen(self, timeline: Any, expected: int, final: int) -> Seen:
+        """O que o microscópio viu em `timeline`, para imprimir e desenhar: `expected` somas feitas,
+        e o contador terminou em `final`."""
+        run = timeline.snapshot() if hasattr(timeline, "snapshot") else timeline
         build = "com GIL" if self.gil else "sem GIL"
-        lost = (esperado - obtido) / esperado if esperado else 0.0
+        lost = (expected - final) / expected if expected else 0.0
         lines = (f"Python {python_version()}, {build}: {len(self._runs)} threads · somas perdidas: {lost:.0%}",
                  *self.summary())
-        return Seen(final, tuple(self.marks(final)), lines, python_version(), self.gil)
+        return Seen(run, tuple(self.marks(run)), lines, python_version(), self.gil)
 
 def _share_words(share: float) -> str:
     if share >= 0.999:
