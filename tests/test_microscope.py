@@ -9,6 +9,7 @@ what is checked is where the switches fall, and that looking adds none.
 from __future__ import annotations
 
 import dis
+import gc
 import sys
 import threading
 from pathlib import Path
@@ -93,8 +94,10 @@ def test_without_the_gil_each_write_over_another_threads_sum_is_seen_where_it_ha
 def test_the_microscope_leaves_monitoring_as_it_found_it():
     mon = sys.__dict__["monitoring"]
     before = [mon.get_tool(tool) for tool in range(6)]
+    collecting = gc.isenabled()
     lupa, _, _ = watched(1_000)
     assert [mon.get_tool(tool) for tool in range(6)] == before
+    assert gc.isenabled() == collecting  # (without the GIL, the microscope pauses collections while it looks)
     assert lupa.run.__name__ == "soma"
 
 

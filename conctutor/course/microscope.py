@@ -9,10 +9,10 @@
 
 How the instants are measured (`sys.monitoring`, PEP 669):
 
-* Each call of `Microscope.run` runs a copy of the function's code of its own
-  (``code.replace``), so a callback tells the threads apart by the code object it
-  receives, without asking which thread it runs on.
-* With the GIL, every instruction of each copy is written to a buffer by
+* With the GIL, each call of `Microscope.run` runs a copy of the function's code of
+  its own (``code.replace``), so a callback tells the threads apart by the code object
+  it receives, without asking which thread it runs on. Every instruction of each copy
+  is written to a buffer by
   ``functools.partial(print, file=buffer)``: a callback written in C. A callback
   written in Python would itself be a place where the GIL can change hands (every
   Python function checks for a pending switch when it starts), and the race would
@@ -24,16 +24,18 @@ How the instants are measured (`sys.monitoring`, PEP 669):
   another's. The thread that lost the GIL lost it after its last instruction there;
   the instant is its last time written, at most one turn of its loop earlier.
 * Without the GIL (free-threaded builds) there is no switch to add: a Python callback
-  writes, for each read and each write of the watched global, the copy, the time
-  and the value the global has. A write whose thread read a value that another
-  thread changed before the write puts back an old count: the sums in between are
-  lost, at that instruction.
+  writes, for each read and each write of the watched global, the thread's run, the
+  time and the value the global has. There the function itself is instrumented, once,
+  before the first thread runs it: (un)instrumenting code stops every running thread.
+  A write whose thread read a value that another thread changed before the write puts
+  back an old count: the sums in between are lost, at that instruction.
 """
 
 from __future__ import annotations
 
 import dis
 import functools
+import gc
 import io
 import json
 import re
@@ -141,7 +143,9 @@ class Microscope:
         # without it: (offset, ns, value) for each copy, in a list of its own (one shared by the threads
         # would be a lock they wait for)
         self._accesses: dict[int, list[tuple[int, int, Any]]] = {}
-        self._copies: dict[types.CodeType, int] = {}
+        self._copies: dict[types.CodeType, int] = {}  # with the GIL: each run's copy of the code
+        self._thread_runs: dict[int, int] = {}  # the run each thread is in now
+        self._collecting = False  # whether the garbage collector was on before (without the GIL)
 
         @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -157,25 +161,34 @@ class Microscope:
         original: Any = self.function
         with self._lock:
             number = len(self._runs) + self._active
-            copy = original.__code__.replace(co_name=f"_copia_{number}")
-            self._copies[copy] = number
             self._accesses[number] = []
+            self._thread_runs[threading.get_ident()] = number
             if self._active == 0:
                 self._start()
             self._active += 1
-            events = mon.events.INSTRUCTION | (mon.events.JUMP if self.gil else 0)
-            mon.set_local_events(self._tool, copy, events)
-        body = types.FunctionType(copy, original.__globals__, original.__name__, original.__defaults__,
-                                  original.__closure__)
+            if self.gil:
+                # a copy of its own: the callback in C tells the threads apart by the code it gets
+                code = original.__code__.replace(co_name=f"_copia_{number}")
+                self._copies[code] = number
+                mon.set_local_events(self._tool, code, mon.events.INSTRUCTION | mon.events.JUMP)
+            elif self._active == 1:
+                # without the GIL, (un)instrumenting stops every thread: done once, while no other runs it
+                code = original.__code__
+                mon.set_local_events(self._tool, code, mon.events.INSTRUCTION)
+        body = types.FunctionType(original.__code__ if not self.gil else code, original.__globals__,
+                                  original.__name__, original.__defaults__, original.__closure__)
         start = perf_counter_ns()
         try:
             return body(*args, **kwargs)
         finally:
             end = perf_counter_ns()
             with self._lock:
-                mon.set_local_events(self._tool, copy, 0)
                 self._runs.append(_Run(number, threading.get_ident(), start, end))
                 self._active -= 1
+                if self.gil:
+                    mon.set_local_events(self._tool, code, 0)
+                elif self._active == 0:
+                    mon.set_local_events(self._tool, original.__code__, 0)
                 if self._active == 0:
                     self._stop()
 
@@ -195,19 +208,26 @@ class Microscope:
                                   functools.partial(print, sep="", end="", file=self._buffer))
             mon.register_callback(self._tool, mon.events.JUMP, on_jump)
         else:
-            logs, watched, copies = self._accesses, self._reads | self._writes, self._copies
-            namespace, name = getattr(self.function, "__globals__", {}), self.variable
+            logs, watched, runs = self._accesses, self._reads | self._writes, self._thread_runs
+            namespace, name, ident = getattr(self.function, "__globals__", {}), self.variable, threading.get_ident
 
             # (returning sys.monitoring.DISABLE for the other instructions would re-instrument the code,
-            # which a free-threaded build does with every thread stopped: the threads showed blocked)
+            # which a free-threaded build does with every thread stopped)
             def on_instruction(code: types.CodeType, offset: int) -> None:
-                if offset in watched:
-                    logs[copies[code]].append((offset, perf_counter_ns(), namespace.get(name)))
+                run = runs.get(ident(), -1)  # -1: a thread that calls the function itself, not through run
+                if offset in watched and run in logs:
+                    logs[run].append((offset, perf_counter_ns(), namespace.get(name)))
 
             mon.register_callback(self._tool, mon.events.INSTRUCTION, on_instruction)
+            # the log's tuples would start collections, which a free-threaded build makes with every
+            # thread stopped: the threads showed "bloqueada" while one collected
+            self._collecting = gc.isenabled()
+            gc.disable()
 
     def _stop(self) -> None:
         mon = _monitoring()
+        if self._collecting:
+            gc.enable()
         mon.register_callback(self._tool, mon.events.INSTRUCTION, None)
         if self.gil:
             mon.register_callback(self._tool, mon.events.JUMP, None)
@@ -332,6 +352,7 @@ class Seen:
         build = "com GIL" if self.gil else "sem GIL"
         options.setdefault("title", f"A corrida ao microscópio: Python {self.python}, {build}")
         options.setdefault("ideal", False)
+        options.setdefault("cpu", False)  # a run of hundredths of a second: one or two CPU samples, noise
         return self.timeline.plot(marks=self.marks, **options)
 
 
