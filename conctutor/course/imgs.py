@@ -16,7 +16,8 @@ Debian's ``redis-server``, which `redelivery` starts and stops).
 microscope (`microscope.watch_race`: the run, the instants measured on its lanes and the lines the
 notebook prints), kept for the Pythons that cannot make them: the first needs 3.12+ with the GIL
 (``python3.14 -m conctutor.imgs imgs/ microscopio-com-gil.json``), the second a free-threaded build
-(``python3.14t ...``).
+(``python3.14t ...``); each is also drawn beside it, as ``microscopio-com-gil.png`` and
+``microscopio-sem-gil.png``.
 ``fila_shutdown.json`` is not a picture but a saved run (`Timeline.save`):
 notebook 05's producer and consumers that end with ``queue.Queue.shutdown()``,
 which needs Python 3.13+; the notebook draws it on older Pythons. Make it with
@@ -201,6 +202,9 @@ def generate(directory: str, names: list[str] | None = None) -> list[str]:
         path = os.path.join(directory, name)
         if image.keep is not None:
             image.keep(made, path)
+            # and the figure a notebook draws from it, beside (for the README and the notes)
+            figure = made.plot()
+            figure.savefig(os.path.splitext(path)[0] + ".png", dpi=figure.dpi, facecolor=figure.get_facecolor())
         elif name.endswith(".json"):
             timeline.save(path)
         else:
