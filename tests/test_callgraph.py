@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from conctutor.course.callgraph import CELL_TAG, NOTEBOOK, STORED_NAME, cell_image, text_png
+from conctutor.course.callgraph import CELL_TAG, NOTEBOOK, STORED_NAME, cell_image, shorten_paths, text_png
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -26,6 +27,8 @@ def test_text_becomes_a_png_as_tall_as_its_lines_and_as_wide_as_the_longest() ->
     assert short.startswith(PNG_SIGNATURE)
     assert _size(taller)[1] > _size(short)[1]
     assert _size(wider)[0] > _size(short)[0]
+    assert _size(text_png("linha", "um título bem mais comprido que as sessenta colunas do texto, que não cabe"))[0] \
+        > _size(short)[0]  # a long title widens the image instead of being cut
 
 
 def test_text_png_says_what_it_takes() -> None:
@@ -63,4 +66,23 @@ def test_the_call_graph_of_a_waiting_task_names_its_coroutines() -> None:
 
     text = asyncio.run(main())
     assert "name='esperando'" in text and "inner()" in text and "outer()" in text
-    assert text_png(text, "grafo").startswith(PNG_SIGNATURE)
+    assert f"'...{os.sep}asyncio{os.sep}" in shorten_paths(text)  # Event.wait, in Python's own asyncio
+    assert text_png(shorten_paths(text), "grafo").startswith(PNG_SIGNATURE)
+
+
+def test_shorten_paths_keeps_the_file_names_and_drops_the_folders() -> None:
+    tasks_py = os.path.join(os.path.dirname(asyncio.__file__), "tasks.py")
+    text = (f"  |   File '{tasks_py}', line 705, in async sleep()\n"
+            "  |   File '/tmp/ipykernel_16349/2841359205.py', line 9, in async trata()\n"
+            "  |   File '<ipython-input-3-0123abcd>', line 2, in async main()\n"
+            "  |   File '/home/aluna/meu_programa.py', line 7, in async main()")
+    short = shorten_paths(text).splitlines()
+    assert short[0] == f"  |   File '...{os.sep}asyncio{os.sep}tasks.py', line 705, in async sleep()"
+    assert short[1] == "  |   File '<célula>', line 9, in async trata()"
+    assert short[2] == "  |   File '<célula>', line 2, in async main()"
+    assert short[3] == "  |   File '/home/aluna/meu_programa.py', line 7, in async main()"  # not Python's own
+
+
+def test_shorten_paths_says_what_it_takes() -> None:
+    with pytest.raises(TypeError, match="um texto"):
+        shorten_paths(None)  # type: ignore[arg-type]

@@ -1,13 +1,13 @@
 """Notebook 06's call graph (``asyncio.format_call_graph``, Python 3.14+) as an image, and its stored copy.
 
-    png = text_png(asyncio.format_call_graph(tarefa), "... (Python 3.14.0)")
+    png = text_png(shorten_paths(asyncio.format_call_graph(tarefa)), "... (Python 3.14.0)")
     display(Image(png))
 
 On Python 3.14+ the notebook's cell captures the graph of its own tasks and shows it with `text_png`;
 on older Pythons, which have no call graph, the same cell shows ``imgs/grafo-de-chamadas.png``, the
 image that cell drew in a real run on Python 3.14. Both are images, so the cell's text output is the
 same on every version. To make the stored image again, run the notebook under Python 3.14 (this
-takes as long as the notebook, under a minute) and keep that cell's image:
+takes as long as the notebook, a minute or two) and keep that cell's image:
 
     .nox/tests-3-14-forkserver/bin/python -m conctutor.course.callgraph imgs/
 """
@@ -18,13 +18,31 @@ import argparse
 import base64
 import io
 import os
+import re
 import sys
+import sysconfig
 from pathlib import Path
 
 STORED_NAME = "grafo-de-chamadas.png"
 CELL_TAG = "grafo-de-chamadas"
 """The tag of the notebook cell that draws the graph."""
 NOTEBOOK = Path("notebooks") / "06-asyncio.ipynb"
+
+CELL_FILE = re.compile(r"[^'\"\s]*ipykernel_\d+[/\\]\d+\.py|<ipython-input-[^>]*>")
+"""The file name IPython gives the code of a notebook cell (a temporary file, or the old pseudo-file)."""
+
+
+def shorten_paths(text: str) -> str:
+    """`text` (a call graph, a traceback) with the standard library's folder written `...` and the
+    kernel's temporary file of a cell written `<célula>`, so that each line fits in a figure."""
+    if not isinstance(text, str):
+        raise TypeError(f"shorten_paths recebe um texto (str); recebeu {type(text).__name__}")
+    text = CELL_FILE.sub("<célula>", text)
+    paths = sysconfig.get_paths()
+    folders = {os.path.dirname(os.__file__), paths.get("stdlib", ""), paths.get("platstdlib", "")}
+    for folder in sorted((f.rstrip("/\\") for f in folders if f), key=len, reverse=True):
+        text = text.replace(folder + os.sep, "..." + os.sep)
+    return text
 
 
 def text_png(text: str, title: str) -> bytes:
@@ -39,7 +57,9 @@ def text_png(text: str, title: str) -> bytes:
     font = 10.0
     inches_per_char = font * 0.6 / 72  # a monospaced glyph is about 0.6 em wide
     line_height = font * 1.35 / 72
-    figure = Figure(figsize=(width * inches_per_char + 0.6, len(lines) * line_height + 0.9), dpi=100)
+    title_width = len(title) * 12 * 0.62 / 72  # bold 12 pt, proportional: about 0.62 em a character
+    figure = Figure(figsize=(max(width * inches_per_char, title_width) + 0.6, len(lines) * line_height + 0.9),
+                    dpi=100)
     figure.patch.set_facecolor("white")
     figure.text(0.3 / figure.get_figwidth(), 1 - 0.25 / figure.get_figheight(), title, fontsize=12,
                 fontweight="bold", va="top", ha="left")
