@@ -156,6 +156,25 @@ def test_the_live_frames_draw_the_watched_numbers_too():
         assert "itens na fila" in frame and "<polyline" in frame
 
 
+def test_a_jump_at_the_very_end_is_drawn_with_its_top_tick_and_a_dot():
+    # three results reaching a loop together, as the block ends (notebook 03, executor.map)
+    recebidos: list[int] = []
+    with record(watch={"resultados recebidos": lambda: len(recebidos)}) as timeline:
+        trata(1)
+        time.sleep(0.03)
+        recebidos.extend([1, 2, 3])
+    (series,) = timeline.series
+    assert series.values[0] == 0 and series.values[-1] == 3
+    figure = timeline.plot()
+    (strip,) = [ax for ax in figure.axes if ax.get_title(loc="left") == "resultados recebidos"]
+    ticks = list(strip.get_yticks())
+    assert ticks[0] == 0 and ticks[-1] == 3
+    dots = [line for line in strip.get_lines() if line.get_marker() == "o"]
+    assert len(dots) == 1 and not dots[0].get_clip_on()
+    assert list(dots[0].get_ydata()) == [3]
+    assert dots[0].get_xdata()[0] >= series.times[-1]
+
+
 def test_two_inner_blocks_one_after_the_other_may_each_watch_their_own_number():
     primeira: queue.Queue = queue.Queue()
     segunda: queue.Queue = queue.Queue()

@@ -475,11 +475,19 @@ def _draw_bands(ax: Axes, scene: Scene) -> None:
 
 
 def _draw_series(ax: Axes, strip: SeriesStrip, scene: Scene) -> None:
-    """A watched number as a filled step line: its value holds until the next reading."""
+    """A watched number as a filled step line: its value holds until the next reading.
+
+    The axis' top is always a tick, and a dot marks the last value: a change at the very end of
+    the run (three results reaching a loop together, at its end) is a line at the axis' edge,
+    which the dot, at its height, makes visible."""
     th = scene.theme
     ax.set_title(strip.title, fontsize=th.small_size, color=th.text_color, loc="left", pad=3, **LITERAL)
     ax.set_ylim(0, strip.top * 1.08)
-    ax.yaxis.set_major_locator(ticker.MaxNLocator(3, integer=bool(np.all(strip.values == np.round(strip.values)))))
+    locator = ticker.MaxNLocator(3, integer=bool(np.all(strip.values == np.round(strip.values))))
+    ticks = [float(t) for t in locator.tick_values(0, strip.top) if -1e-9 <= t <= strip.top * (1 + 1e-9)]
+    if not ticks or not math.isclose(ticks[-1], strip.top):
+        ticks = [0.0, strip.top]  # 0 and the top, rather than a grid that stops below the top
+    ax.set_yticks(ticks)
     ax.yaxis.set_major_formatter(_CommaFormatter())
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -490,6 +498,7 @@ def _draw_series(ax: Axes, strip: SeriesStrip, scene: Scene) -> None:
     y = np.append(strip.values, strip.values[-1])
     ax.fill_between(x, y, step="post", color=to_rgba(th.cpu_color, 0.25), linewidth=0)
     ax.step(x, y, where="post", color=th.cpu_color, linewidth=1.2)
+    ax.plot(x[-1:], y[-1:], "o", color=th.cpu_color, markersize=5, clip_on=False, zorder=3)
 
 
 def _draw_cpu(ax: Axes, scene: Scene) -> None:
