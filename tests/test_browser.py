@@ -294,15 +294,18 @@ WATCH_FRAMES = """() => {
 
 
 def _prepare_root(tmp: Path, notebooks: list[Path]) -> Path:
-    """Copies of the notebooks, without outputs, in a fresh directory.
+    """Copies of the notebooks, without outputs, in a fresh directory, and of ``imgs/`` beside it.
 
     The repository's files are never touched, and with no stored outputs or
-    execution counts a prompt "[n]:" can only come from this run.
+    execution counts a prompt "[n]:" can only come from this run. The notebooks
+    read runs stored in ``../imgs`` where this Python cannot make them (a newer
+    Python's features: notebook 05's ``Queue.shutdown`` and race microscope).
     """
     import nbformat
 
     root = tmp / "notebooks"
     root.mkdir()
+    shutil.copytree(ROOT / "imgs", tmp / "imgs")
     for path in notebooks:
         notebook = nbformat.read(path, as_version=4)
         for cell in notebook.cells:
