@@ -17,19 +17,15 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import contextlib
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("CONCTUTOR_TIME_SCALE", "1")
 
 import conctutor
+from conctutor.queue.local_redis import local_redis, redis_installed
 from conctutor.taskqueue import make_app, read_records, run_workers, set_recording
 
 
@@ -39,33 +35,6 @@ def ms(seconds: float) -> str:
 
 def spread(values: list[float]) -> str:
     return f"{ms(statistics.median(values))} ({ms(min(values)).strip()}–{ms(max(values)).strip()})"
-
-
-@contextlib.contextmanager
-def redis_server():
-    server = shutil.which("redis-server")
-    if server is None:
-        yield None
-        return
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    directory = tempfile.mkdtemp(prefix="conctutor-redis-")
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", directory], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(10)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def bench_celery(url: str | None, messages: int, runs: int) -> dict[str, str]:
@@ -143,8 +112,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="20-message bursts per variant")
     options = parser.parse_args()
     columns = {"embedded (filesystem)": bench_celery(None, options.messages, options.runs)}
-    with redis_server() as url:
-        columns["Redis"] = bench_celery(url, options.messages, options.runs) if url else {}
+    if redis_installed():
+        with local_redis() as redis:
+            columns["Redis"] = bench_celery(redis.url, options.messages, options.runs)
+    else:
+        columns["Redis"] = {}
     columns["ProcessPoolExecutor"] = bench_pool(options.messages, options.runs)
     print(f"\nms per message (median of {options.messages}; bursts: median (min–max) of {options.runs}); "
           f"2 workers × concurrency 1, grava_log(segundos=0), {os.cpu_count()} CPUs\n")

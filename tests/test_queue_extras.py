@@ -2,45 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
-
 import pytest
 
 from conctutor.course import queue_tasks
 from conctutor.course.redelivery import record_redelivery
 from conctutor.engine.model import Status
+from conctutor.queue.local_redis import local_redis, redis_installed
 from conctutor.queue_timeline import record_queue
 from conctutor.taskqueue import make_app, run_workers
 
 
 @pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    server = shutil.which("redis-server")
-    if server is None:
+def redis_url():
+    if not redis_installed():
         pytest.skip("redis-server não está instalado")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    directory = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(directory)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(10)
+    with local_redis() as redis:
+        yield redis.url
 
 
 def test_the_backoff_task_lets_celery_retry_it_after_whole_seconds_without_jitter():

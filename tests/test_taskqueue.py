@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -29,6 +27,7 @@ from conctutor import checks  # noqa: E402
 from conctutor.engine.model import Kind, State, Status  # noqa: E402
 from conctutor.queue import app as app_module  # noqa: E402
 from conctutor.queue.clock import BOOT_ID, clock_identity  # noqa: E402
+from conctutor.queue.local_redis import local_redis, redis_installed  # noqa: E402
 from conctutor.queue.queue_timeline import DEPTH_SERIES, queue_timeline, record_queue  # noqa: E402
 from conctutor.queue.records import TaskRecord  # noqa: E402
 from conctutor.taskqueue import (  # noqa: E402
@@ -325,38 +324,16 @@ def test_unreachable_broker_fails_within_seconds():
 # --- Redis -------------------------------------------------------------------------
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    server = shutil.which("redis-server")
-    if server is None:
+def redis_url():
+    if not redis_installed():
         pytest.skip("redis-server não está instalado")
-    port = free_port()
-    directory = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(directory)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        def listening():
-            with socket.socket() as probe:
-                return probe.connect_ex(("127.0.0.1", port)) == 0
-
-        assert wait_until(listening, 10), "redis-server did not start"
+    with local_redis() as redis:
         # it listens on loopback only
-        listens = {c.laddr.ip for c in psutil.Process(process.pid).net_connections("inet")
+        listens = {c.laddr.ip for c in psutil.Process(redis.pid).net_connections("inet")
                    if c.status == psutil.CONN_LISTEN}
         assert listens and listens <= {"127.0.0.1"}
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(10)
+        yield redis.url
 
 
 def test_redis_round_trip(redis_url):

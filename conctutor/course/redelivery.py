@@ -9,7 +9,7 @@ any message taken more than ``visibility_timeout`` seconds ago: Redis cannot
 tell a slow worker from a dead one. A task longer than the timeout is then
 delivered to another worker while the first one still runs it, and runs twice.
 
-`record_redelivery` starts Debian's ``redis-server`` on 127.0.0.1 (a free
+`record_redelivery` starts Debian's ``redis-server`` on 127.0.0.1 (`local_redis`: a free
 port, nothing saved to disk), two workers with one process each, publishes one
 ``grava_log`` longer than the timeout, records both executions with
 `record_queue`, and stops everything. kombu sweeps every
@@ -20,13 +20,10 @@ when the timeout says. A student never runs this: the notebook shows the PNG.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 
 from ..engine.timeline import Timeline
+from ..queue.local_redis import local_redis, redis_installed
 
 VISIBILITY_TIMEOUT = 3
 """Seconds a taken, unacknowledged message stays invisible before a sweep puts it back in the queue."""
@@ -38,24 +35,6 @@ SWEEP_OPTIONS = {"unacked_restore_interval": 1, "unacked_restore_throttle": 1}
 """kombu's Redis transport: look for expired messages every second (default: every 100 s)."""
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_listening(port: int, process: subprocess.Popen, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"redis-server terminou ao iniciar (código {process.returncode})")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"redis-server não aceitou conexões em {timeout:g} s")
-
-
 def record_redelivery(visibility_timeout: float = VISIBILITY_TIMEOUT, seconds: float = TASK_SECONDS,
                       redis_url: str | None = None) -> Timeline:
     """Run one `seconds`-long ``grava_log`` on Redis with `visibility_timeout`; the timeline of both runs.
@@ -64,22 +43,10 @@ def record_redelivery(visibility_timeout: float = VISIBILITY_TIMEOUT, seconds: f
     """
     if redis_url is not None:
         return _run(redis_url, visibility_timeout, seconds)
-    server = shutil.which("redis-server")
-    if server is None:
+    if not redis_installed():
         raise SystemExit("esta figura precisa do redis-server (Debian: apt install redis-server)")
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="conctutor-redis-") as directory:
-        process = subprocess.Popen(
-            [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", directory],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
-            _wait_listening(port, process)
-            return _run(f"redis://127.0.0.1:{port}/0", visibility_timeout, seconds)
-        finally:
-            process.terminate()
-            process.wait(10)
+    with local_redis() as redis:
+        return _run(redis.url, visibility_timeout, seconds)
 
 
 def _run(redis_url: str, visibility_timeout: float, seconds: float) -> Timeline:
