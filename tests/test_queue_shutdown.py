@@ -1,5 +1,6 @@
-"""Notebook 05's producer and consumers that end with ``queue.Queue.shutdown()`` (conctutor/course/queue_shutdown.py),
-and the run of it saved in imgs/ that the notebook draws on Pythons older than 3.13.
+"""Notebook 05's producer and consumers that end with ``queue.Queue.shutdown()``
+(``programs.producer_consumer(shutdown=True)``), and the run of it saved in imgs/ that the notebook draws on
+Pythons older than 3.13.
 
 The program's milliseconds are not scaled by ``CONCTUTOR_TIME_SCALE``, so the tests pass small values themselves.
 """
@@ -13,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from conctutor import Timeline, checks
-from conctutor.course import queue_shutdown
+from conctutor.course import programs
 from conctutor.imgs import IMAGES, generate, record_image
 
 SAVED_RUN = Path(__file__).resolve().parent.parent / "imgs" / "fila_shutdown.json"
-needs_shutdown = pytest.mark.skipif(not queue_shutdown.has_shutdown(), reason="queue.Queue.shutdown() is 3.13+")
-before_shutdown = pytest.mark.skipif(queue_shutdown.has_shutdown(), reason="this Python has queue.Queue.shutdown()")
+needs_shutdown = pytest.mark.skipif(not programs.has_queue_shutdown(), reason="queue.Queue.shutdown() is 3.13+")
+before_shutdown = pytest.mark.skipif(programs.has_queue_shutdown(), reason="this Python has queue.Queue.shutdown()")
 
 
 def _user_threads() -> set[threading.Thread]:
@@ -28,7 +29,7 @@ def _user_threads() -> set[threading.Thread]:
 def test_the_saved_run_is_a_3_13_run_of_the_program_every_item_handled() -> None:
     timeline = Timeline.load(SAVED_RUN)
     version = tuple(int(part) for part in timeline.python.split()[1].split(".")[:2])
-    assert version >= queue_shutdown.NEEDS, timeline.python
+    assert version >= programs.SHUTDOWN_NEEDS, timeline.python
     produced, handled = checks.named(timeline, "produz"), checks.named(timeline, "trata")
     assert len(produced) == len(handled) == 10  # the image's options, which the notebook's text describes
     assert len(checks.workers(handled)) == 2 and produced[0].worker not in checks.workers(handled)
@@ -63,9 +64,9 @@ def test_a_failing_producer_still_shuts_the_queue_and_joins_its_consumers(monkey
             raise RuntimeError("o produtor falhou")
         return item
 
-    monkeypatch.setattr(queue_shutdown, "produz", produz)
+    monkeypatch.setattr(programs, "produz", produz)
     with pytest.raises(RuntimeError, match="o produtor falhou"):
-        queue_shutdown.producer_shutdown(consumers=2, items=5, produce_ms=0, handle_ms=1)
+        programs.producer_consumer(consumers=2, items=5, produce_ms=0, handle_ms=1, shutdown=True)
     assert _user_threads() == before
 
 
@@ -77,14 +78,14 @@ def test_a_failing_producer_still_shuts_the_queue_and_joins_its_consumers(monkey
 def test_bad_settings_fail_before_anything_runs(options, error) -> None:
     before = _user_threads()
     with pytest.raises(error):
-        queue_shutdown.producer_shutdown(**options)
+        programs.producer_consumer(**options, shutdown=True)
     assert _user_threads() == before
 
 
 @before_shutdown
 def test_an_older_python_says_it_cannot_and_the_images_leave_the_saved_run_alone(tmp_path, monkeypatch) -> None:
     with pytest.raises(RuntimeError, match=r"Python 3\.13"):
-        queue_shutdown.producer_shutdown()
+        programs.producer_consumer(shutdown=True)
     monkeypatch.delenv("CONCTUTOR_TIME_SCALE", raising=False)
     with pytest.raises(SystemExit, match=r"fila_shutdown\.json precisa do Python 3\.13"):
         generate(str(tmp_path), ["fila_shutdown.json"])

@@ -47,7 +47,7 @@ from typing import Any
 from ..engine.python_build import gil_enabled
 from ..engine.settings import get_durations, time_scale
 from ..render.scene import format_seconds
-from . import microscope, programs, queue_shutdown, redelivery
+from . import microscope, programs, redelivery
 from .widgets import run_recorded
 
 Watch = Mapping[str, Callable[[], float]]
@@ -129,11 +129,11 @@ IMAGES: dict[str, Image] = {
     ),
     "fila_shutdown.json": Image(
         "Fechando a fila com shutdown()",
-        queue_shutdown.producer_shutdown,
-        options={"consumers": 2, "items": 10, "produce_ms": 20, "handle_ms": 60},
+        programs.producer_consumer,
+        options={"consumers": 2, "items": 10, "produce_ms": 20, "handle_ms": 60, "shutdown": True},
         setup=watch_queue,
         ideal=False,
-        needs=queue_shutdown.NEEDS,
+        needs=programs.SHUTDOWN_NEEDS,
     ),
     "visibilidade.png": Image(
         "Redis: tarefa de 6 s, visibility_timeout de 3 s",
@@ -141,24 +141,16 @@ IMAGES: dict[str, Image] = {
         ideal=False,
         records_itself=True,
     ),
-    "microscopio-com-gil.json": Image(
-        "A corrida ao microscópio, com GIL",
+    # sys.monitoring is 3.12+; a free-threaded build, 3.13t+
+    **{f"microscopio-{build}-gil.json": Image(
+        f"A corrida ao microscópio, {build} GIL",
         microscope.watch_race,
         options={"threads": 4, "iterations": 5_000},
         records_itself=True,
-        needs=(3, 12),
-        gil=True,
+        needs=(3, 12) if gil else (3, 13),
+        gil=gil,
         keep=microscope.save_seen,
-    ),
-    "microscopio-sem-gil.json": Image(
-        "A corrida ao microscópio, sem GIL",
-        microscope.watch_race,
-        options={"threads": 4, "iterations": 5_000},
-        records_itself=True,
-        needs=(3, 13),
-        gil=False,
-        keep=microscope.save_seen,
-    ),
+    ) for build, gil in (("com", True), ("sem", False))},
 }
 
 

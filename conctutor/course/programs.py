@@ -22,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import queue as queues
 import sys
 import threading
 import time
@@ -223,9 +224,22 @@ def trata(item: int, segundos: float) -> None:
     time.sleep(segundos)
 
 
+SHUTDOWN_NEEDS = (3, 13)
+"""The first Python whose `queue.Queue` has ``shutdown()`` and ``queue.ShutDown``."""
+_SHUT_DOWN: Any = getattr(queues, "ShutDown", ())  # ``except ()`` catches nothing: older Pythons
+
+
+def has_queue_shutdown() -> bool:
+    """Whether this Python's `queue.Queue` can be shut down (3.13+)."""
+    return hasattr(Queue, "shutdown")
+
+
 def _consumer(queue: Queue, seconds: float) -> None:
     while True:
-        item = queue.get()
+        try:
+            item = queue.get()
+        except _SHUT_DOWN:  # the queue was shut down and is empty
+            break
         if item is FIM:
             break
         trata(item, seconds)
@@ -236,15 +250,20 @@ def _check_ms(value: object, what: str) -> float:
 
 
 def producer_consumer(
-    consumers: int = 2, items: int = 20, produce_ms: float = 20, handle_ms: float = 60, queue: Queue | None = None
+    consumers: int = 2, items: int = 20, produce_ms: float = 20, handle_ms: float = 60, queue: Queue | None = None,
+    shutdown: bool = False,
 ) -> None:
     """Notebook 05's producer and consumers: this thread `produz` items into `queue`, threads `trata` them.
 
-    `consumers` threads take items from the queue until each takes a `FIM`.
+    `consumers` threads take items from the queue until each takes a `FIM`, or, with `shutdown`
+    (Python 3.13+, notebook 05's section 14), until ``get()`` raises ``queue.ShutDown``: the
+    producer ends with one ``queue.shutdown()`` instead of one `FIM` per consumer.
     Pass your own `queue` to watch it (``record(watch={"itens na fila":
     fila.qsize})``); by default the program makes one. The consumers get
-    their `FIM` and are joined also when producing fails.
+    their `FIM` (or the queue is shut down) and are joined also when producing fails.
     """
+    if shutdown and not has_queue_shutdown():
+        raise RuntimeError("queue.Queue.shutdown() só existe a partir do Python 3.13; este é mais antigo")
     consumers = check_count(consumers, "o número de consumidores", 1, MAX_WORKERS)
     items = check_count(items, "o número de itens", 0, MAX_ITEMS)
     produce_s = _check_ms(produce_ms, "produce_ms") / 1000
@@ -258,8 +277,11 @@ def producer_consumer(
         for number in range(items):
             queue.put(produz(number, produce_s))
     finally:
-        for _ in threads:
-            queue.put(FIM)
+        if shutdown:
+            queue.shutdown()  # type: ignore[attr-defined,unused-ignore]  # 3.13+
+        else:
+            for _ in threads:
+                queue.put(FIM)
         for thread in threads:
             thread.join()
 
