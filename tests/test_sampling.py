@@ -379,6 +379,60 @@ def test_wait_reasons(spool: str, use_syscall: bool) -> None:
         assert mine[-1].state is None, (name, mine[-3:])
 
 
+def test_wchan_only_sees_a_thread_move_from_one_wait_to_another(spool: str) -> None:
+    """A thread waits for a lock, then, once it has it, for a socket.
+
+    Between the two waits it runs for microseconds: its ``stat`` can read the same
+    bytes before and after (CI's spawn stage once drew such a ``recv`` as "esperando"
+    for the whole window), so the wchan-only mode must notice the move from wchan.
+    """
+    s = sampling.start_sampler(spool, os.getpid(), use_syscall=False)
+    assert s.available, s.reason
+    lock = threading.Lock()
+    lock.acquire()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    client = socket.create_connection(server.getsockname())
+    conn, _ = server.accept()
+    tid: list[int] = []
+
+    def lock_then_recv() -> None:
+        tid.append(threading.get_native_id())
+        with lock:
+            conn.recv(16)
+
+    thread = threading.Thread(target=lock_then_recv, daemon=True)
+    try:
+        thread.start()
+        while not tid:
+            time.sleep(0.001)
+        sampling.register_thread(spool, os.getpid(), tid[0])
+        time.sleep(0.05)
+        a = time.perf_counter_ns()
+        time.sleep(0.2)
+        b = time.perf_counter_ns()
+        lock.release()
+        time.sleep(0.05)
+        c = time.perf_counter_ns()
+        time.sleep(0.2)
+        d = time.perf_counter_ns()
+        client.sendall(b"x")
+        thread.join(5)
+        time.sleep(0.05)
+    finally:
+        s.stop()
+        for sock in (client, conn, server):
+            sock.close()
+    samples = all_samples(spool)
+    on_lock = fractions(intervals(samples, tid[0], a, b), a, b)
+    on_recv = fractions(intervals(samples, tid[0], c, d), c, d)
+    report = {"lock": {str(k): round(v, 3) for k, v in on_lock.items()},
+              "recv": {str(k): round(v, 3) for k, v in on_recv.items()}}
+    assert on_lock.get(ThreadState.WAITING, 0.0) >= 0.9, report
+    assert on_recv.get(ThreadState.IO, 0.0) >= 0.9, report
+
+
 # --------------------------------------------------------------------------
 # (c) two processes run at the same time, no GIL between them
 # --------------------------------------------------------------------------

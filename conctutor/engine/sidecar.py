@@ -602,11 +602,24 @@ class _ThreadSampler:
 
     # -- thread sampling -----------------------------------------------------
 
+    @staticmethod
+    def _read(th: _Thread) -> bytes:
+        data = os.pread(th.fd, 512, 0)
+        if th.fallback and th.fd_wchan >= 0:
+            # stat alone can read the same before and after a thread that ran
+            # for a few microseconds moved from one wait to another (a futex,
+            # then recv): wchan is part of what must not change.
+            try:
+                data += b"\0" + os.pread(th.fd_wchan, 128, 0)
+            except OSError:
+                pass
+        return data
+
     def sample(self, now: int) -> None:
-        pread = os.pread
+        read = self._read
         for th in tuple(self.threads):
             try:
-                data = pread(th.fd, 512, 0)
+                data = read(th)
             except OSError as exc:
                 self._read_failed(th, now, exc)
                 continue
@@ -625,7 +638,7 @@ class _ThreadSampler:
 
     def _sample_one(self, th: _Thread, now: int) -> None:
         try:
-            data = os.pread(th.fd, 512, 0)
+            data = self._read(th)
         except OSError as exc:
             self._read_failed(th, now, exc)
             return
@@ -644,7 +657,7 @@ class _ThreadSampler:
     def _new_data(self, th: _Thread, data: bytes, now: int) -> None:
         th.raw = data
         if th.fallback:
-            code = self._classify_stat(th, data)
+            code = self._classify_stat(data)
             if code < 0:
                 self._gone(th, now)
                 return
@@ -697,21 +710,19 @@ class _ThreadSampler:
             return _BLOCKED
         return self.sys_table.get(nr, _WAITING)
 
-    def _classify_stat(self, th: _Thread, data: bytes) -> int:
-        i = data.rfind(b")")
-        state = data[i + 2 : i + 3]
+    @staticmethod
+    def _classify_stat(data: bytes) -> int:
+        """State from ``stat``, and the reason from ``wchan`` after a NUL if read."""
+        stat, _, wchan = data.partition(b"\0")
+        i = stat.rfind(b")")
+        state = stat[i + 2 : i + 3]
         if state == b"R":
             return _RUNNING
         if state in (b"Z", b"X", b"x", b""):
             return -1
-        if th.fd_wchan >= 0:
-            try:
-                wchan = os.pread(th.fd_wchan, 128, 0)
-            except OSError:
-                wchan = b""
-            for prefix, code in _WCHAN_PREFIXES:
-                if wchan.startswith(prefix):
-                    return code
+        for prefix, code in _WCHAN_PREFIXES:
+            if wchan.startswith(prefix):
+                return code
         if state == b"D":
             return _IO
         return _WAITING
