@@ -26,8 +26,14 @@ def envia(fila: Any, quantos: int) -> None:
 
 
 @task
-def recebe(fila: Any) -> int:
-    """Tira itens da fila até achar `FIM`; devolve quantos itens tirou."""
+def recebe(fila: Any, pronta: Any = None) -> int:
+    """Tira itens da fila até achar `FIM`; devolve quantos itens tirou.
+
+    ``pronta``, se for dado, é um evento (`threading.Event` ou `multiprocessing.Event`)
+    que `recebe` liga ao começar: quem espera por ele sabe que o consumidor já roda.
+    """
+    if pronta is not None:
+        pronta.set()
     recebidos = 0
     while fila.get() is not FIM:
         recebidos += 1
