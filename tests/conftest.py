@@ -54,6 +54,20 @@ def fast_tasks(monkeypatch):
     conctutor.set_durations(**previous)
 
 
+@pytest.fixture
+def no_stray_threads():
+    """Fails the test if it leaves behind a non-daemon thread that was not running before it
+    (``@pytest.mark.usefixtures("no_stray_threads")``): a program's consumers must all stop."""
+    import threading
+
+    def user_threads() -> set[threading.Thread]:
+        return {thread for thread in threading.enumerate() if not thread.daemon}
+
+    before = user_threads()
+    yield
+    assert user_threads() == before
+
+
 def _use_start_method_from_environment(ipython_dir: Path) -> None:
     """``CONCTUTOR_START_METHOD`` (fork, spawn or forkserver; noxfile.py sets it) becomes
     multiprocessing's default start method in this process and, through the test-only IPython

@@ -10,7 +10,6 @@ import dataclasses
 import os
 import queue
 import sys
-import threading
 from itertools import product
 
 import pytest
@@ -19,10 +18,6 @@ from conctutor import checks, programs, record
 from conctutor.imgs import IMAGES, generate, record_image
 from conctutor.model import State
 from conctutor.widgets import check_inputs
-
-
-def _user_threads() -> set[threading.Thread]:
-    return {thread for thread in threading.enumerate() if not thread.daemon}
 
 
 def test_the_race_loses_updates_and_the_watched_counter_shows_it() -> None:
@@ -54,8 +49,8 @@ def test_the_race_loses_updates_and_the_watched_counter_shows_it() -> None:
     assert max(counter.values) <= len(calls)
 
 
+@pytest.mark.usefixtures("no_stray_threads")  # every consumer stops
 def test_the_producer_fills_the_queue_and_the_consumers_drain_it() -> None:
-    before = _user_threads()
     # producing takes no time: the queue fills at once, and 2 consumers of 10 ms each drain it over 50 ms
     image = dataclasses.replace(IMAGES["fila.png"],
                                 options={"consumers": 2, "items": 10, "produce_ms": 0, "handle_ms": 10})
@@ -74,7 +69,6 @@ def test_the_producer_fills_the_queue_and_the_consumers_drain_it() -> None:
     assert depth.values[0] == 0
     assert max(depth.values) > 0
     assert depth.values[-1] == 0  # every item taken, the sentinels too
-    assert _user_threads() == before  # every consumer stopped
 
 
 def test_producer_consumer_with_the_notebooks_default_durations_watched_by_record() -> None:
@@ -95,14 +89,14 @@ class _BrokenQueue(queue.Queue):
         super().put(item, block, timeout)
 
 
+@pytest.mark.usefixtures("no_stray_threads")
 def test_a_failing_producer_still_stops_its_consumers() -> None:
-    before = _user_threads()
     with pytest.raises(OSError, match="mentira"), record() as timeline:
         programs.producer_consumer(consumers=2, items=5, produce_ms=0, handle_ms=1, queue=_BrokenQueue())
     assert len(checks.named(timeline, "trata")) == 2  # the items put before the failure
-    assert _user_threads() == before
 
 
+@pytest.mark.usefixtures("no_stray_threads")
 @pytest.mark.parametrize(
     ("call", "error"),
     [
@@ -117,10 +111,8 @@ def test_a_failing_producer_still_stops_its_consumers() -> None:
     ],
 )
 def test_bad_settings_fail_before_anything_runs(call, error) -> None:
-    before = _user_threads()
     with pytest.raises(error):
         call()
-    assert _user_threads() == before
 
 
 def test_every_image_passes_its_program_only_options_it_has() -> None:

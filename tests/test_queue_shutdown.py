@@ -8,7 +8,6 @@ The program's milliseconds are not scaled by ``CONCTUTOR_TIME_SCALE``, so the te
 from __future__ import annotations
 
 import dataclasses
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,10 +19,6 @@ from conctutor.imgs import IMAGES, generate, record_image
 SAVED_RUN = Path(__file__).resolve().parent.parent / "imgs" / "fila_shutdown.json"
 needs_shutdown = pytest.mark.skipif(not programs.has_queue_shutdown(), reason="queue.Queue.shutdown() is 3.13+")
 before_shutdown = pytest.mark.skipif(programs.has_queue_shutdown(), reason="this Python has queue.Queue.shutdown()")
-
-
-def _user_threads() -> set[threading.Thread]:
-    return {thread for thread in threading.enumerate() if not thread.daemon}
 
 
 def test_the_saved_run_is_a_3_13_run_of_the_program_every_item_handled() -> None:
@@ -38,9 +33,9 @@ def test_the_saved_run_is_a_3_13_run_of_the_program_every_item_handled() -> None
     assert depth.name == "itens na fila" and depth.values[-1] == 0  # no FIM: the queue ends empty
 
 
+@pytest.mark.usefixtures("no_stray_threads")  # every consumer leaves get() through queue.ShutDown
 @needs_shutdown
 def test_the_consumers_stop_when_the_queue_is_shut_down_and_empty() -> None:
-    before = _user_threads()
     image = dataclasses.replace(IMAGES["fila_shutdown.json"],
                                 options={"consumers": 3, "items": 9, "produce_ms": 0, "handle_ms": 10})
     timeline = record_image(image)
@@ -49,12 +44,11 @@ def test_the_consumers_stop_when_the_queue_is_shut_down_and_empty() -> None:
     assert 1 <= len(checks.workers(handled)) <= 3
     (depth,) = timeline.series
     assert max(depth.values) > 0 and depth.values[-1] == 0
-    assert _user_threads() == before  # every consumer left get() through queue.ShutDown
 
 
+@pytest.mark.usefixtures("no_stray_threads")
 @needs_shutdown
 def test_a_failing_producer_still_shuts_the_queue_and_joins_its_consumers(monkeypatch) -> None:
-    before = _user_threads()
     calls = 0
 
     def produz(item: int, segundos: float) -> int:
@@ -67,19 +61,17 @@ def test_a_failing_producer_still_shuts_the_queue_and_joins_its_consumers(monkey
     monkeypatch.setattr(programs, "produz", produz)
     with pytest.raises(RuntimeError, match="o produtor falhou"):
         programs.producer_consumer(consumers=2, items=5, produce_ms=0, handle_ms=1, shutdown=True)
-    assert _user_threads() == before
 
 
+@pytest.mark.usefixtures("no_stray_threads")
 @needs_shutdown
 @pytest.mark.parametrize(("options", "error"), [
     ({"consumers": 0}, ValueError), ({"items": -1}, ValueError), ({"handle_ms": float("nan")}, ValueError),
     ({"produce_ms": "20"}, TypeError),
 ])
 def test_bad_settings_fail_before_anything_runs(options, error) -> None:
-    before = _user_threads()
     with pytest.raises(error):
         programs.producer_consumer(**options, shutdown=True)
-    assert _user_threads() == before
 
 
 @before_shutdown
